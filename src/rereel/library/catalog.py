@@ -1,0 +1,228 @@
+"""The SQLite catalog: videos, shots, sampled frames and their features.
+
+SQLite is the source of truth; the FAISS files beside it are a cache rebuilt from it when
+they disagree. Each video is written in one transaction (WAL journal), so a run killed at
+any moment leaves the catalog as it was before that video.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from rereel.errors import RereelError
+
+SCHEMA_VERSION = "1"
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS videos (
+    id INTEGER PRIMARY KEY,
+    fingerprint TEXT NOT NULL UNIQUE,
+    path TEXT NOT NULL,
+    name TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    duration REAL NOT NULL,
+    fps REAL NOT NULL,
+    vfr INTEGER NOT NULL,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    rotation INTEGER NOT NULL,
+    has_audio INTEGER NOT NULL,
+    codec TEXT NOT NULL,
+    frames INTEGER NOT NULL,
+    detector TEXT NOT NULL,
+    encoder TEXT NOT NULL,
+    indexed_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS shots (
+    id INTEGER PRIMARY KEY,
+    video_id INTEGER NOT NULL REFERENCES videos(id) ON DELETE CASCADE,
+    idx INTEGER NOT NULL,
+    start_frame INTEGER NOT NULL,
+    end_frame INTEGER NOT NULL,
+    start REAL NOT NULL,
+    end REAL NOT NULL,
+    luma REAL NOT NULL,
+    embedding BLOB NOT NULL,
+    thumb BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS frames (
+    id INTEGER PRIMARY KEY,
+    shot_id INTEGER NOT NULL REFERENCES shots(id) ON DELETE CASCADE,
+    video_id INTEGER NOT NULL REFERENCES videos(id) ON DELETE CASCADE,
+    frame_index INTEGER NOT NULL,
+    time REAL NOT NULL,
+    embedding BLOB NOT NULL,
+    grid BLOB NOT NULL,
+    colour BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS shots_video ON shots(video_id, idx);
+CREATE INDEX IF NOT EXISTS frames_shot ON frames(shot_id, time);
+CREATE INDEX IF NOT EXISTS frames_video ON frames(video_id);
+"""
+
+
+@dataclass
+class FrameRecord:
+    frame_index: int
+    time: float
+    embedding: np.ndarray  # float32 [dim]
+    grid: np.ndarray  # float16
+    colour: np.ndarray  # float32
+
+
+@dataclass
+class ShotRecord:
+    idx: int
+    start_frame: int
+    end_frame: int
+    start: float
+    end: float
+    luma: float
+    thumb: bytes  # JPEG
+    frames: list[FrameRecord] = field(default_factory=list)
+
+    def embedding(self) -> np.ndarray:
+        """The shot's global vector: the normalised mean of its frames' vectors."""
+        m = np.mean([f.embedding for f in self.frames], axis=0)
+        return (m / max(np.linalg.norm(m), 1e-8)).astype(np.float32)
+
+
+class Catalog:
+    """A connection to `catalog.sqlite` in a library folder."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        try:
+            self.db = sqlite3.connect(str(path), timeout=30, isolation_level=None)
+            self.db.row_factory = sqlite3.Row
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self.db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as e:
+            raise RereelError(f"{path}: not a rereel catalog or damaged ({e})") from None
+        version = self.get_meta("schema")
+        if version is None:
+            self.set_meta("schema", SCHEMA_VERSION)
+        elif version != SCHEMA_VERSION:
+            raise RereelError(f"{path}: catalog schema {version}, this rereel reads {SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- meta --------------------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+
+    def generation(self) -> int:
+        """Bumped on every change that removes or rewrites vectors: the FAISS cache checks it."""
+        return int(self.get_meta("generation") or 0)
+
+    # -- writing -----------------------------------------------------------------------------
+    def add_video(self, info: dict, fingerprint: str, detector: str, encoder: str, shots: list[ShotRecord]) -> int:
+        """Insert a video with all its shots and frames, atomically."""
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            cur = db.execute(
+                "INSERT INTO videos(fingerprint, path, name, size, duration, fps, vfr, width, height, rotation,"
+                " has_audio, codec, frames, detector, encoder, indexed_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    fingerprint, str(info["path"]), Path(info["path"]).name, info["size"], info["duration"],
+                    info["fps"], int(info["vfr"]), info["width"], info["height"], info["rotation"],
+                    int(info["has_audio"]), info["codec"], info["frames"], detector, encoder, time.time(),
+                ),
+            )
+            video_id = cur.lastrowid
+            for s in shots:
+                sid = db.execute(
+                    "INSERT INTO shots(video_id, idx, start_frame, end_frame, start, end, luma, embedding, thumb)"
+                    " VALUES (?,?,?,?,?,?,?,?,?)",
+                    (video_id, s.idx, s.start_frame, s.end_frame, s.start, s.end, s.luma,
+                     s.embedding().tobytes(), s.thumb),
+                ).lastrowid
+                db.executemany(
+                    "INSERT INTO frames(shot_id, video_id, frame_index, time, embedding, grid, colour)"
+                    " VALUES (?,?,?,?,?,?,?)",
+                    [
+                        (sid, video_id, f.frame_index, f.time, f.embedding.astype(np.float32).tobytes(),
+                         f.grid.astype(np.float16).tobytes(), f.colour.astype(np.float32).tobytes())
+                        for f in s.frames
+                    ],
+                )
+            db.execute("COMMIT")
+            return video_id
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def update_path(self, video_id: int, path: Path) -> None:
+        self.db.execute("UPDATE videos SET path=?, name=? WHERE id=?", (str(path), path.name, video_id))
+
+    # -- reading -----------------------------------------------------------------------------
+    def video_by_fingerprint(self, fingerprint: str) -> sqlite3.Row | None:
+        return self.db.execute("SELECT * FROM videos WHERE fingerprint=?", (fingerprint,)).fetchone()
+
+    def videos(self) -> list[sqlite3.Row]:
+        return self.db.execute(
+            "SELECT v.*, (SELECT COUNT(*) FROM shots s WHERE s.video_id=v.id) AS shot_count FROM videos v ORDER BY v.id"
+        ).fetchall()
+
+    def video(self, video_id: int) -> sqlite3.Row | None:
+        return self.db.execute("SELECT * FROM videos WHERE id=?", (video_id,)).fetchone()
+
+    def shots(self, video_id: int | None = None) -> list[sqlite3.Row]:
+        cols = "id, video_id, idx, start_frame, end_frame, start, end, luma"
+        if video_id is None:
+            return self.db.execute(f"SELECT {cols} FROM shots ORDER BY video_id, idx").fetchall()
+        return self.db.execute(f"SELECT {cols} FROM shots WHERE video_id=? ORDER BY idx", (video_id,)).fetchall()
+
+    def shot(self, shot_id: int) -> sqlite3.Row | None:
+        return self.db.execute(
+            "SELECT s.id, s.video_id, s.idx, s.start_frame, s.end_frame, s.start, s.end, s.luma, v.path, v.name, v.fps"
+            " FROM shots s JOIN videos v ON v.id=s.video_id WHERE s.id=?",
+            (shot_id,),
+        ).fetchone()
+
+    def thumbnail(self, shot_id: int) -> bytes | None:
+        row = self.db.execute("SELECT thumb FROM shots WHERE id=?", (shot_id,)).fetchone()
+        return row[0] if row else None
+
+    def shot_frames(self, shot_id: int) -> dict[str, np.ndarray]:
+        """Times and features of a shot's sampled frames, in time order."""
+        rows = self.db.execute(
+            "SELECT time, embedding, grid, colour FROM frames WHERE shot_id=? ORDER BY time", (shot_id,)
+        ).fetchall()
+        return {
+            "time": np.array([r[0] for r in rows], np.float64),
+            "embedding": np.stack([np.frombuffer(r[1], np.float32) for r in rows]),
+            "grid": np.stack([np.frombuffer(r[2], np.float16) for r in rows]),
+            "colour": np.stack([np.frombuffer(r[3], np.float32) for r in rows]),
+        }
+
+    def vectors(self, kind: str, after_id: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, vectors) of shots or frames with id > after_id, for the FAISS cache."""
+        table = {"shots": "shots", "frames": "frames"}[kind]
+        rows = self.db.execute(f"SELECT id, embedding FROM {table} WHERE id>? ORDER BY id", (after_id,)).fetchall()
+        if not rows:
+            return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
+        ids = np.array([r[0] for r in rows], np.int64)
+        return ids, np.stack([np.frombuffer(r[1], np.float32) for r in rows])
+
+    def stats(self) -> dict:
+        v, secs = self.db.execute("SELECT COUNT(*), COALESCE(SUM(duration), 0) FROM videos").fetchone()
+        shots = self.db.execute("SELECT COUNT(*) FROM shots").fetchone()[0]
+        frames = self.db.execute("SELECT COUNT(*) FROM frames").fetchone()[0]
+        return {"videos": v, "shots": shots, "frames": frames, "seconds": round(secs, 3)}
+
+    def integrity_ok(self) -> bool:
+        return self.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

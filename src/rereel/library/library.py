@@ -1,0 +1,96 @@
+"""A library folder: the catalog, the vector indexes, and which encoder made them."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from rereel.errors import RereelError
+from rereel.library.catalog import Catalog
+from rereel.library.vectors import VectorIndex, load_vectors
+
+DEFAULT_LIBRARY = "rereel-library"
+
+
+def library_path(path: Path | str | None) -> Path:
+    """--library, else $REREEL_LIBRARY, else ./rereel-library."""
+    return Path(path or os.environ.get("REREEL_LIBRARY") or DEFAULT_LIBRARY)
+
+
+class Library:
+    """Open (and with `create=True`, make) the library at `root`."""
+
+    def __init__(self, root: Path | str | None = None, *, create: bool = False):
+        self.root = library_path(root)
+        db = self.root / "catalog.sqlite"
+        if not db.exists():
+            if not create:
+                raise RereelError(f"{self.root}: no library here (make one with `rereel index VIDEOS --library {self.root}`)")
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise RereelError(f"{self.root}: cannot create the library folder ({e.strerror})") from None
+        self.catalog = Catalog(db)
+        self._vectors: dict[str, VectorIndex] = {}
+
+    def close(self) -> None:
+        self.catalog.close()
+
+    def __enter__(self) -> "Library":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- encoder bookkeeping --------------------------------------------------------------
+    @property
+    def encoder(self) -> str | None:
+        """The encoder signature (name@version) the library's vectors come from, if any."""
+        return self.catalog.get_meta("encoder")
+
+    @property
+    def encoder_name(self) -> str | None:
+        enc = self.encoder
+        return enc.split("@")[0] if enc else None
+
+    @property
+    def dim(self) -> int:
+        return int(self.catalog.get_meta("dim") or 0)
+
+    def claim_encoder(self, signature: str, dim: int) -> None:
+        """Record the encoder of a new library; refuse one whose vectors came from another."""
+        current = self.encoder
+        if current is None:
+            self.catalog.set_meta("encoder", signature)
+            self.catalog.set_meta("dim", str(dim))
+            return
+        self.require_encoder(signature)
+
+    def require_encoder(self, signature: str) -> None:
+        current = self.encoder
+        if current != signature:
+            raise RereelError(
+                f"{self.root}: library built with encoder {current}, not {signature}; "
+                f"re-embed it with `rereel reembed --library {self.root} --encoder {signature.split('@')[0]}`"
+            )
+        stale = self.catalog.db.execute("SELECT COUNT(*) FROM videos WHERE encoder!=?", (current,)).fetchone()[0]
+        if stale:
+            raise RereelError(
+                f"{self.root}: re-embedding was interrupted ({stale} videos still on the old encoder); "
+                f"finish it with `rereel reembed --library {self.root} --encoder {current.split('@')[0]}`"
+            )
+
+    def require_content(self) -> None:
+        if self.catalog.stats()["shots"] == 0:
+            raise RereelError(f"{self.root}: the library is empty; index footage with `rereel index PATH --library {self.root}`")
+
+    # -- vectors ----------------------------------------------------------------------------
+    def vectors(self, kind: str = "shots") -> VectorIndex:
+        """FAISS index of shot (or frame) vectors, synced with the catalog."""
+        if kind not in self._vectors:
+            self._vectors[kind] = load_vectors(self.root, self.catalog, kind, self.dim, self.encoder or "")
+        return self._vectors[kind]
+
+    def info(self) -> dict:
+        stats = self.catalog.stats()
+        return {**stats, "encoder": self.encoder, "library": str(self.root)}

@@ -1,0 +1,107 @@
+"""Stream decoded frames with their presentation times. One pass, nothing held."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+
+from rereel.errors import MediaError
+from rereel.media.probe import open_container
+
+# A file whose decoded frames stop this far short of the duration its header states is
+# reported as truncated rather than silently indexed as a shorter film.
+TRUNCATION_SLACK_S = 1.0
+TRUNCATION_RATIO = 0.9
+
+
+@dataclass
+class DecodedFrame:
+    index: int  # 0-based decode order
+    time: float  # presentation time in seconds from the stream start (VFR-safe)
+    frame: av.VideoFrame
+
+    def rgb(self, width: int, height: int) -> np.ndarray:
+        return frame_to_rgb(self.frame, width, height)
+
+
+def frame_to_rgb(frame: av.VideoFrame, width: int, height: int) -> np.ndarray:
+    """Scale (FFmpeg's area filter) and convert to an RGB uint8 array of shape (height, width, 3).
+
+    `width` and `height` are the display size: for a rotated frame the scaling is done on
+    the stored picture and the result turned upright.
+    """
+    rot = _rotation(frame)
+    if rot % 180:
+        width, height = height, width
+    rgb = frame.reformat(width=width, height=height, format="rgb24", interpolation="AREA").to_ndarray()
+    if rot:
+        # FFmpeg's display matrix angle is counter-clockwise; np.rot90 turns counter-clockwise too.
+        rgb = np.ascontiguousarray(np.rot90(rgb, k=(rot // 90) % 4))
+    return rgb
+
+
+def _rotation(frame: av.VideoFrame) -> int:
+    try:
+        return int(round(frame.rotation)) % 360
+    except (AttributeError, TypeError):
+        return 0
+
+
+def display_size(frame: av.VideoFrame) -> tuple[int, int]:
+    """Width and height of the frame as it should be shown, rotation applied."""
+    if _rotation(frame) % 180:
+        return frame.height, frame.width
+    return frame.width, frame.height
+
+
+def decode_frames(path: Path | str, *, start: float = 0.0, end: float | None = None) -> Iterator[DecodedFrame]:
+    """Yield every video frame of `path` in presentation order, from `start` to `end` seconds.
+
+    Raises MediaError when the file cannot be opened, has no video, fails to decode, or
+    ends well before its stated duration (truncated).
+    """
+    path = Path(path)
+    container = open_container(path)
+    try:
+        if not container.streams.video:
+            what = "audio only, no video stream" if container.streams.audio else "no video stream"
+            raise MediaError(path, what)
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"  # frame + slice threads: decoding is the floor of every job
+        tb = stream.time_base
+        first_pts = stream.start_time if stream.start_time is not None else None
+        if start > 0:
+            container.seek(int(start / tb) + (first_pts or 0), stream=stream, backward=True)
+        stated = float(stream.duration * tb) if stream.duration is not None else (
+            container.duration / 1_000_000 if container.duration else None
+        )
+        index = 0
+        last_time = 0.0
+        try:
+            for frame in container.decode(stream):
+                if frame.pts is None:
+                    t = last_time + (1 / float(stream.average_rate or 25))
+                else:
+                    if first_pts is None:
+                        first_pts = frame.pts
+                    t = float((frame.pts - first_pts) * tb)
+                if t < start - 1e-6:
+                    continue
+                if end is not None and t >= end:
+                    return
+                last_time = t
+                yield DecodedFrame(index, t, frame)
+                index += 1
+        except av.error.FFmpegError as e:
+            raise MediaError(path, f"corrupt video data after {last_time:.1f} s ({str(e).strip()})") from None
+        if index == 0:
+            raise MediaError(path, "no video frame could be decoded (corrupt or truncated)")
+        if start == 0 and end is None and stated and stated > 2 * TRUNCATION_SLACK_S:
+            if last_time + TRUNCATION_SLACK_S < stated * TRUNCATION_RATIO:
+                raise MediaError(path, f"truncated: frames stop at {last_time:.1f} s of a stated {stated:.1f} s")
+    finally:
+        container.close()

@@ -1,0 +1,114 @@
+"""Probe a video file: what a user needs to know before decoding it."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import av
+
+from rereel.errors import MediaError
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the container says about a video. `fps` is the average rate; `vfr` is a hint."""
+
+    path: Path
+    duration: float
+    fps: float
+    vfr: bool
+    width: int
+    height: int
+    rotation: int
+    has_audio: bool
+    codec: str
+    frames: int  # the container's count, or an estimate from duration x fps
+
+    @property
+    def display_size(self) -> tuple[int, int]:
+        """Width and height as shown, after the rotation the file asks for."""
+        if self.rotation % 180:
+            return self.height, self.width
+        return self.width, self.height
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["path"] = str(self.path)
+        return d
+
+
+def check_readable(path: Path) -> None:
+    """Raise MediaError for paths that cannot be opened at all, with the plain reason."""
+    if not path.exists():
+        raise MediaError(path, "no such file" if not path.is_symlink() else "broken symbolic link")
+    if path.is_dir():
+        raise MediaError(path, "is a folder, not a video file")
+    if not os.access(path, os.R_OK):
+        raise MediaError(path, "cannot read the file (permission denied)")
+    if path.stat().st_size == 0:
+        raise MediaError(path, "empty file (0 bytes)")
+
+
+def open_container(path: Path) -> av.container.InputContainer:
+    """Open a file with FFmpeg and turn its errors into one-line MediaErrors."""
+    check_readable(path)
+    try:
+        return av.open(str(path), metadata_errors="ignore")
+    except PermissionError:
+        raise MediaError(path, "cannot read the file (permission denied)") from None
+    except av.error.FFmpegError as e:
+        raise MediaError(path, f"not a video FFmpeg can read ({_ffmpeg_reason(e)})") from None
+
+
+def _ffmpeg_reason(e: Exception) -> str:
+    text = getattr(e, "strerror", None) or str(e)
+    return text.strip().rstrip(".")
+
+
+def _rotation(stream) -> int:
+    """Display rotation in degrees clockwise (0, 90, 180, 270), from metadata if present."""
+    rotate = stream.metadata.get("rotate")
+    if rotate is not None:
+        try:
+            return int(float(rotate)) % 360
+        except ValueError:
+            return 0
+    return 0
+
+
+def probe(path: Path | str) -> VideoInfo:
+    """Read the container header: duration, fps, size, rotation, audio. Raises MediaError."""
+    path = Path(path)
+    with open_container(path) as container:
+        if not container.streams.video:
+            what = "audio only, no video stream" if container.streams.audio else "no video stream"
+            raise MediaError(path, what)
+        stream = container.streams.video[0]
+        ctx = stream.codec_context
+        if not ctx.width or not ctx.height:
+            raise MediaError(path, "video stream has no picture size (corrupt header)")
+        avg = stream.average_rate or stream.guessed_rate or stream.base_rate
+        fps = float(avg) if avg else 0.0
+        base = float(stream.base_rate) if stream.base_rate else fps
+        if stream.duration is not None and stream.time_base is not None:
+            duration = float(stream.duration * stream.time_base)
+        elif container.duration is not None:
+            duration = container.duration / 1_000_000
+        else:
+            duration = 0.0
+        frames = stream.frames or int(round(duration * fps))
+        return VideoInfo(
+            path=path,
+            duration=duration,
+            fps=fps,
+            # Variable frame rate shows as an average rate that differs from the base rate.
+            vfr=bool(fps and base and abs(fps - base) / base > 0.01),
+            width=ctx.width,
+            height=ctx.height,
+            rotation=_rotation(stream),
+            has_audio=bool(container.streams.audio),
+            codec=ctx.name,
+            frames=frames,
+        )

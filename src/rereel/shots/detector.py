@@ -1,0 +1,66 @@
+"""The interface every shot detector implements (after PySceneDetect's `SceneDetector`).
+
+A detector is fed each decoded frame once, from the same decode pass that feeds the encoder
+and the thumbnails, at the small size it asks for, and tells at the end where shots begin.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Shot:
+    index: int  # position in the video, from 0
+    start_frame: int
+    end_frame: int  # exclusive
+    start: float  # seconds, presentation time of the first frame
+    end: float  # seconds, presentation time just after the last frame
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+class ShotDetector(ABC):
+    """Finds the frames where new shots begin."""
+
+    name: str = ""
+    frame_size: tuple[int, int] = (256, 144)  # (width, height) of the RGB frames `push` wants
+
+    def __init__(self, fps: float):
+        self.fps = fps or 25.0
+
+    @abstractmethod
+    def push(self, index: int, time: float, rgb: np.ndarray) -> None:
+        """Feed frame `index` (sequential from 0), shown at `time` seconds."""
+
+    @abstractmethod
+    def finish(self) -> list[int]:
+        """After the last frame: sorted indices of the first frames of shots 2, 3, ..."""
+
+
+def shots_from_cuts(cuts: list[int], times: list[float], end_time: float) -> list[Shot]:
+    """Turn cut frame indices into Shots, using each frame's own time (VFR-safe)."""
+    n = len(times)
+    bounds = [0] + [c for c in sorted(set(cuts)) if 0 < c < n] + [n]
+    shots = []
+    for i, (a, b) in enumerate(zip(bounds, bounds[1:])):
+        end = times[b] if b < n else end_time
+        shots.append(Shot(i, a, b, times[a], end))
+    return shots
+
+
+def merge_cuts(cuts: list[int], min_gap: int) -> list[int]:
+    """Sorted, unique cuts no closer than `min_gap` frames (the earlier of two close ones wins)."""
+    merged: list[int] = []
+    for c in sorted(set(cuts)):
+        if c <= 0:
+            continue
+        if merged and c - merged[-1] < min_gap:
+            continue
+        merged.append(c)
+    return merged

