@@ -28,6 +28,7 @@ from rereel.learn.vaegan import VAEGAN, feature_error, gan_loss, kl_divergence, 
 from rereel.media import VideoWriter, decode_frames, probe
 
 KIND = "autoencoder"
+_DEBUG = True
 
 
 @dataclass
@@ -179,6 +180,7 @@ def train(
                 step += 1
                 losses = {"sim": similarity.item(), "kl": kl.item() * n_feat, "d": dis_loss.item(), "g": g_fool.item()}
                 bar.update(step, b, losses)
+                if _DEBUG and step % 10 == 0: print(step, {k: round(v, 3) for k, v in losses.items()}, train_dis, train_dec, (x_rec - x).pow(2).mean().item())
                 if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
                     checkpoint()
                 if (i + 1) == per_epoch or step == total:

@@ -59,7 +59,7 @@ def open_container(path: Path) -> av.container.InputContainer:
     except PermissionError:
         raise MediaError(path, "cannot read the file (permission denied)") from None
     except av.error.FFmpegError as e:
-        raise MediaError(path, f"not a video FFmpeg can read ({_ffmpeg_reason(e)})") from None
+        raise MediaError(path, f"not a readable video: corrupt, truncated or not video at all (FFmpeg: {_ffmpeg_reason(e)})") from None
 
 
 def _ffmpeg_reason(e: Exception) -> str:

@@ -1,0 +1,3 @@
+from rereel.cli import main
+
+main()

@@ -1,0 +1,97 @@
+"""Probe, decode, encode and the one-line errors for bad files, on real footage."""
+
+import numpy as np
+import pytest
+
+from rereel.errors import MediaError
+from rereel.media import VideoWriter, decode_frames, fingerprint, probe
+
+
+def test_probe_real_files(archive, media):
+    info = probe(archive / "pd_chaplin_excerpt.mp4")
+    assert info.width == 640 and info.height == 360
+    assert abs(info.fps - 25) < 1e-6 and info.has_audio
+    assert 9 < info.duration < 10.5
+    vertical = probe(archive / "pd_pixwarp_nasa_cyclone_freddy_vertical.mp4")
+    assert vertical.display_size == (270, 480)
+    assert not probe(archive / "ccby_intel_asl_sign_book.mkv").has_audio
+    webm = probe(media / "trailers" / "sintel_trailer_480x270.webm")
+    assert webm.codec == "vp8" and webm.has_audio
+
+
+def test_decode_times_are_monotonic_and_complete(archive):
+    path = archive / "cc0_mdn_stream_of_water.mp4"
+    frames = [(f.index, f.time) for f in decode_frames(path)]
+    info = probe(path)
+    assert abs(len(frames) - info.frames) <= 2
+    times = [t for _, t in frames]
+    assert times[0] == 0.0 and all(b > a for a, b in zip(times, times[1:]))
+
+
+def test_rgb_scaling(archive):
+    f = next(iter(decode_frames(archive / "pd_chaplin_excerpt.mp4")))
+    rgb = f.rgb(224, 224)
+    assert rgb.shape == (224, 224, 3) and rgb.dtype == np.uint8 and rgb.std() > 5
+
+
+def test_fingerprint_follows_content_not_path(archive, tmp_path):
+    src = archive / "cc0_mdn_stream_of_water.mp4"
+    copy = tmp_path / "renamed.bin"
+    copy.write_bytes(src.read_bytes())
+    assert fingerprint(copy) == fingerprint(src)
+    assert fingerprint(copy) != fingerprint(archive / "pd_chaplin_excerpt.mp4")
+
+
+def _write(path, data: bytes):
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize(
+    "make, reason",
+    [
+        (lambda d, m: d / "missing.mp4", "no such file"),
+        (lambda d, m: _write(d / "empty.mp4", b""), "empty file"),
+        (lambda d, m: _write(d / "notes.mp4", b"not a video"), "not a readable video"),
+        (lambda d, m: m / "odd" / "audio_only_apollo15_opus.mp4", "audio only"),
+        (lambda d, m: d, "is a folder"),
+    ],
+)
+def test_bad_input_reasons(tmp_path, media, make, reason):
+    path = make(tmp_path, media)
+    with pytest.raises(MediaError) as e:
+        probe(path)
+    assert reason in str(e.value) and str(path) in str(e.value)
+
+
+def test_truncated_file_is_reported(media, tmp_path):
+    data = (media / "archive" / "ccby_mdn_tears_of_steel_battle_clip.webm").read_bytes()
+    cut = tmp_path / "cut.webm"
+    cut.write_bytes(data[: len(data) // 3])
+    probe(cut)  # the header survives...
+    with pytest.raises(MediaError, match="truncated"):
+        for _ in decode_frames(cut):  # ...but the frames stop early
+            pass
+
+
+def test_writer_keeps_fps_frames_and_audio(archive, tmp_path):
+    src = archive / "cc0_mdn_stream_of_water.mp4"
+    info = probe(src)
+    out = tmp_path / "copy.mp4"
+    with VideoWriter(out, 320, 240, info.fps, audio_from=src) as w:
+        for f in decode_frames(src):
+            w.write(f.rgb(320, 240))
+    got = probe(out)
+    assert got.has_audio and got.codec == "h264"
+    assert abs(got.fps - info.fps) < 0.01
+    assert abs(sum(1 for _ in decode_frames(out)) - w.frames) == 0
+    assert not (tmp_path / "copy.partial.mp4").exists()
+
+
+def test_writer_leaves_nothing_on_failure(tmp_path):
+    out = tmp_path / "broken.mp4"
+    with pytest.raises(RuntimeError):
+        with VideoWriter(out, 64, 64, 25) as w:
+            w.write(np.zeros((64, 64, 3), np.uint8))
+            raise RuntimeError("boom")
+    assert not out.exists() and not (tmp_path / "broken.partial.mp4").exists()

@@ -1,0 +1,49 @@
+"""Shot detection on real footage: hard cuts and fades through black."""
+
+import pytest
+
+from rereel.media import decode_frames, probe
+from rereel.shots import create_detector, shots_from_cuts
+
+
+def detect(path, name):
+    info = probe(path)
+    det = create_detector(name, info.fps)
+    times = []
+    for f in decode_frames(path):
+        det.push(f.index, f.time, f.rgb(*det.frame_size))
+        times.append(f.time)
+    cuts = det.finish()
+    return [times[c] for c in cuts], shots_from_cuts(cuts, times, info.duration)
+
+
+def test_sintel_trailer_cuts_and_fades(media):
+    cut_times, shots = detect(media / "trailers" / "sintel_trailer_480x270.webm", "content")
+    # Seen in the trailer: hard cuts at 16.5, 23.8, 25.9 and 27.4 s; fades through black
+    # centred near 10.8 s (fade-out 8-9.5 s, black, fade-in 12 s) and 21.6 s.
+    for expected in (16.5, 23.8, 25.9, 27.4, 10.8, 21.6):
+        assert min(abs(t - expected) for t in cut_times) < 0.5, (expected, cut_times)
+    assert 10 <= len(shots) <= 25
+    assert shots[0].start == 0 and abs(shots[-1].end - 52.2) < 0.2
+    assert all(a.end == b.start for a, b in zip(shots, shots[1:]))
+
+
+def test_single_shot_has_no_cut(archive):
+    cut_times, shots = detect(archive / "pd_chaplin_excerpt.mp4", "content")
+    assert cut_times == [] and len(shots) == 1
+
+
+@pytest.mark.parametrize("name", ["content", "transnetv2"])
+def test_rapid_montage(archive, name):
+    # The NASA "We are going" clip: a montage of about seven shots in 8 s.
+    cut_times, _ = detect(archive / "pd_pixwarp_nasa_we_are_going.mov", name)
+    for expected in (1.3, 2.7, 3.95, 5.3, 6.4, 7.7):
+        assert min(abs(t - expected) for t in cut_times) < 0.25, (name, expected, cut_times)
+
+
+def test_black_and_white_cuts(archive):
+    # Nosferatu (1922): hue and saturation never change, so only luma can show its cuts.
+    cut_times, shots = detect(archive / "pd_nosferatu_1922_excerpt.mp4", "content")
+    for expected in (2.8, 9.6, 19.9, 22.0, 27.3, 31.5, 34.1, 38.5, 40.7):
+        assert min(abs(t - expected) for t in cut_times) < 0.25, (expected, cut_times)
+    assert len(shots) == 10
