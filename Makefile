@@ -19,15 +19,26 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $(STAMP)
 
+TRAILER ?= $(MEDIA)/trailers/sintel_trailer_480x270.webm
+
+# The main job: index the archive (the trailer itself stays out of it), remake the Sintel trailer.
 demo: install
 	$(VENV)/bin/rereel index $(MEDIA)/archive --library $(LIBRARY)
 	$(VENV)/bin/rereel info --library $(LIBRARY)
+	$(VENV)/bin/rereel remake $(TRAILER) --library $(LIBRARY) -o out/remake.mp4 \
+		--side-by-side-out out/remake_side_by_side.mp4 \
+		--timeline out/remake.otio --timeline out/remake.edl --timeline out/remake.xml
+	@echo
+	@echo "Demo done. Watch out/remake.mp4 (stand-alone) and out/remake_side_by_side.mp4 (trailer | remake)."
+	@echo "Edit out/remake.otio (rereel choose, or your editor via out/remake.edl / out/remake.xml),"
+	@echo "then: $(VENV)/bin/rereel render out/remake.otio -o out/remake_edited.mp4"
 
 test: install
 	$(PY) -m pytest -q
 
 bench: install
 	$(PY) bench/bench_index.py
+	$(PY) bench/bench_remake.py
 
 clean:
 	rm -rf out .pytest_cache

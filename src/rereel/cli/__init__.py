@@ -25,6 +25,7 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 # Importing the command modules registers their commands on `app`.
 from rereel.cli import library as _library  # noqa: E402,F401
 from rereel.cli import learn as _learn  # noqa: E402,F401
+from rereel.cli import remake as _remake  # noqa: E402,F401
 
 
 def main() -> None:

@@ -28,7 +28,6 @@ from rereel.learn.vaegan import VAEGAN, feature_error, gan_loss, kl_divergence, 
 from rereel.media import VideoWriter, decode_frames, probe
 
 KIND = "autoencoder"
-_DEBUG = True
 
 
 @dataclass
@@ -41,7 +40,10 @@ class AutoencoderConfig:
     batch: int = 64
     every: int = 1  # train on every Nth frame
     lr: float = 3e-4  # Larsen used RMSProp at 3e-4; Adam at the same rate with DCGAN's beta1
-    gamma: float = 1.0  # weight of the learned similarity against the GAN loss in the decoder (Larsen's gamma)
+    # Larsen's gamma: the learned similarity against the GAN loss in the decoder. At 1 the GAN term wins
+    # early, when the discriminator is far ahead, and reconstructions drift away from the frames; at 20
+    # (per-feature units) the decoder reconstructs first and the GAN term sharpens what it learns.
+    gamma: float = 20.0
     beta: float = 1.0  # weight of the KL term relative to the similarity term (1 = the ELBO's own ratio)
     equilibrium: float = 0.68  # Larsen's balancing: pause the discriminator when it wins too easily...
     margin: float = 0.35  # ...and the decoder's GAN term when it loses too badly
@@ -123,7 +125,6 @@ def train(
             "rng": rng_state(),
         }, asdict(cfg))
 
-    enc_params, dec_params, dis_params = (list(m.parameters()) for m in (enc, dec, dis))
     mode = "held in memory" if data.held else f"streamed through a {data.capacity}-frame shuffle buffer"
     with TrainProgress(total, step, "autoencoder", enabled=progress) as bar:
         bar.log(f"{data.count} frames of {len(videos)} film(s), {mode}; {per_epoch} steps an epoch on {prec.name}")
@@ -135,52 +136,9 @@ def train(
                     continue  # resuming mid-epoch: the order is the same, skip what was trained on
                 if step >= total:
                     break
-                x = to_tensor(batch, prec.device)
-                b = x.shape[0]
-                with prec.autocast():
-                    mu, logvar = enc(x)
-                    z = mu + torch.randn_like(mu) * (0.5 * logvar.float()).exp()
-                    z_prior = torch.randn_like(mu)
-                    x_rec, x_prior = dec(torch.cat([z, z_prior])).split(b)
-                    logits, feats = dis(torch.cat([x, x_rec, x_prior]))
-                logits, feats = logits.float(), feats.float()
-                l_real, l_rec, l_prior = logits.split(b)
-                f_real, f_rec, _ = feats.split(b)
-                n_feat = f_real[0].numel()
-                # Per-feature units keep Adam's steps the same size at any resolution; the KL keeps
-                # its ELBO ratio to the similarity term by sharing the divisor.
-                similarity = feature_error(f_rec, f_real.detach()) / n_feat
-                kl = kl_divergence(mu.float(), logvar.float()) / n_feat
-                d_real, d_fake = gan_loss(l_real, True), 0.5 * (gan_loss(l_rec, False) + gan_loss(l_prior, False))
-                g_fool = 0.5 * (gan_loss(l_rec, True) + gan_loss(l_prior, True))
-                # Larsen's equilibrium: a discriminator far ahead stops learning for a step, and a
-                # decoder far behind drops the GAN term, so neither collapses the other.
-                train_dis = not (d_real.item() < cfg.equilibrium - cfg.margin or d_fake.item() < cfg.equilibrium - cfg.margin)
-                train_dec = not (d_real.item() > cfg.equilibrium + cfg.margin or d_fake.item() > cfg.equilibrium + cfg.margin)
-                if not (train_dis or train_dec):
-                    train_dis = train_dec = True
-                enc_loss = similarity + cfg.beta * kl
-                dec_loss = cfg.gamma * similarity + (g_fool if train_dec else 0.0)
-                dis_loss = d_real + d_fake
-                # One forward, three gradients, all at the same weights (Larsen's Algorithm 1):
-                # each network gets only the gradient of its own loss.
-                for params, loss, opt, retain in ((enc_params, enc_loss, opts["encoder"], True),
-                                                  (dec_params, dec_loss, opts["decoder"], True),
-                                                  (dis_params, dis_loss, opts["discriminator"], False)):
-                    if opt is opts["discriminator"] and not train_dis:
-                        continue
-                    grads = torch.autograd.grad(scaler.scale(loss), params, retain_graph=retain, allow_unused=True)
-                    for p, g in zip(params, grads):
-                        p.grad = g
-                for name, opt in opts.items():
-                    if name != "discriminator" or train_dis:
-                        scaler.step(opt)
-                    opt.zero_grad(set_to_none=True)
-                scaler.update()
+                losses = train_step(model, opts, scaler, prec, to_tensor(batch, prec.device), cfg)
                 step += 1
-                losses = {"sim": similarity.item(), "kl": kl.item() * n_feat, "d": dis_loss.item(), "g": g_fool.item()}
-                bar.update(step, b, losses)
-                if _DEBUG and step % 10 == 0: print(step, {k: round(v, 3) for k, v in losses.items()}, train_dis, train_dec, (x_rec - x).pow(2).mean().item())
+                bar.update(step, len(batch), losses)
                 if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
                     checkpoint()
                 if (i + 1) == per_epoch or step == total:
@@ -190,6 +148,54 @@ def train(
                     bar.log(f"epoch {epoch + 1}: {' '.join(f'{k} {v:.3f}' for k, v in losses.items())}; samples {sheet}")
     checkpoint()
     return {"step": step, "losses": losses, "held": data.held, "frames": data.count}
+
+
+def train_step(model: VAEGAN, opts: dict, scaler, prec: Precision, x: torch.Tensor, cfg: AutoencoderConfig) -> dict:
+    """One step of Larsen's Algorithm 1 on a batch x in [-1, 1]; returns the losses."""
+    enc, dec, dis = model.encoder, model.decoder, model.discriminator
+    enc_params, dec_params, dis_params = (list(m.parameters()) for m in (enc, dec, dis))
+    b = x.shape[0]
+    with prec.autocast():
+        mu, logvar = enc(x)
+        z = mu + torch.randn_like(mu) * (0.5 * logvar.float()).exp()
+        z_prior = torch.randn_like(mu)
+        x_rec, x_prior = dec(torch.cat([z, z_prior])).split(b)
+        logits, feats = dis(torch.cat([x, x_rec, x_prior]))
+    logits, feats = logits.float(), feats.float()
+    l_real, l_rec, l_prior = logits.split(b)
+    f_real, f_rec, _ = feats.split(b)
+    n_feat = f_real[0].numel()
+    # Per-feature units keep Adam's steps the same size at any resolution; the KL keeps
+    # its ELBO ratio to the similarity term by sharing the divisor.
+    similarity = feature_error(f_rec, f_real.detach()) / n_feat
+    kl = kl_divergence(mu.float(), logvar.float()) / n_feat
+    d_real, d_fake = gan_loss(l_real, True), 0.5 * (gan_loss(l_rec, False) + gan_loss(l_prior, False))
+    g_fool = 0.5 * (gan_loss(l_rec, True) + gan_loss(l_prior, True))
+    # Larsen's equilibrium: a discriminator far ahead stops learning for a step, and a
+    # decoder far behind drops the GAN term, so neither collapses the other.
+    train_dis = not (d_real.item() < cfg.equilibrium - cfg.margin or d_fake.item() < cfg.equilibrium - cfg.margin)
+    train_dec = not (d_real.item() > cfg.equilibrium + cfg.margin or d_fake.item() > cfg.equilibrium + cfg.margin)
+    if not (train_dis or train_dec):
+        train_dis = train_dec = True
+    enc_loss = similarity + cfg.beta * kl
+    dec_loss = cfg.gamma * similarity + (g_fool if train_dec else 0.0)
+    dis_loss = d_real + d_fake
+    # One forward, three gradients, all at the same weights (Larsen's Algorithm 1):
+    # each network gets only the gradient of its own loss.
+    for params, loss, opt, retain in ((enc_params, enc_loss, opts["encoder"], True),
+                                      (dec_params, dec_loss, opts["decoder"], True),
+                                      (dis_params, dis_loss, opts["discriminator"], False)):
+        if opt is opts["discriminator"] and not train_dis:
+            continue
+        grads = torch.autograd.grad(scaler.scale(loss), params, retain_graph=retain, allow_unused=True)
+        for p, g in zip(params, grads):
+            p.grad = g
+    for name, opt in opts.items():
+        if name != "discriminator" or train_dis:
+            scaler.step(opt)
+        opt.zero_grad(set_to_none=True)
+    scaler.update()
+    return {"sim": similarity.item(), "kl": kl.item() * n_feat, "d": dis_loss.item(), "g": g_fool.item()}
 
 
 def _epoch_batches(data: FilmFrames, epoch: int, cfg: AutoencoderConfig, per_epoch: int):

@@ -31,7 +31,8 @@ class ContentFadeDetector(ShotDetector):
         self.min_len = max(2, round(min_shot_s * self.fps))
         self._colour = ContentDetector(threshold=threshold, min_scene_len=self.min_len)
         self._luma = ContentDetector(threshold=threshold, min_scene_len=self.min_len, luma_only=True)
-        self._fades = ThresholdDetector(threshold=fade_threshold, min_scene_len=self.min_len)
+        # add_final_scene: a film that fades out and stays dark (logo, credits) still gets that cut.
+        self._fades = ThresholdDetector(threshold=fade_threshold, min_scene_len=self.min_len, add_final_scene=True)
         self._cuts: dict[str, list[int]] = {"colour": [], "luma": [], "fades": []}
         self._lit = self._mono = 0
         self._last: FrameTimecode | None = None

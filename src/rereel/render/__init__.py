@@ -1,0 +1,117 @@
+"""Render a remake timeline to video: archive shots cut to the target's frames, target audio.
+
+One pass writes every requested output (stand-alone and side by side) together: the target
+is decoded once (only when a side-by-side is asked for), each archive segment once, from a
+seek to its start. Cuts land on the target's own frame boundaries because every output frame
+k is filled from the timeline item that covers frame k.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import opentimelineio as otio
+
+from rereel.errors import MediaError, RereelError
+from rereel.media import VideoWriter, decode_frames
+from rereel.media.decode import DecodedFrame, display_size, frame_to_rgb
+from rereel.timeline import KEY, media_path, remake_track
+
+FITS = ("cover", "letterbox")
+
+
+@dataclass
+class Segment:
+    frames: int  # output frames this item covers
+    path: str | None  # None: black
+    start: float  # archive seconds of the first output frame
+
+
+def segments(tl: otio.schema.Timeline, rate: float) -> list[Segment]:
+    out = []
+    for item in remake_track(tl):
+        frames = round(item.source_range.duration.rescaled_to(rate).value)
+        if isinstance(item, otio.schema.Clip) and not isinstance(item.media_reference, otio.schema.MissingReference):
+            out.append(Segment(frames, media_path(item.media_reference), item.source_range.start_time.to_seconds()))
+        else:
+            out.append(Segment(frames, None, 0.0))
+    return out
+
+
+def fit_frame(frame, width: int, height: int, fit: str) -> np.ndarray:
+    """Scale an av.VideoFrame to fill (cover, centre-cropped) or fit (letterbox) width x height."""
+    sw, sh = display_size(frame)
+    scale = max(width / sw, height / sh) if fit == "cover" else min(width / sw, height / sh)
+    w, h = max(2, round(sw * scale)), max(2, round(sh * scale))
+    rgb = frame_to_rgb(frame, w, h)
+    if fit == "cover":
+        x, y = (w - width) // 2, (h - height) // 2
+        return np.ascontiguousarray(rgb[y : y + height, x : x + width])
+    canvas = np.zeros((height, width, 3), np.uint8)
+    x, y = (width - w) // 2, (height - h) // 2
+    canvas[y : y + h, x : x + w] = rgb[: height - y, : width - x]
+    return canvas
+
+
+def archive_frames(seg: Segment, rate: float, width: int, height: int, fit: str) -> Iterator[np.ndarray]:
+    """The archive frame shown at each output frame time of `seg` (held past the source's end)."""
+    if not Path(seg.path).exists():
+        raise MediaError(seg.path, "archive file named in the timeline is missing")
+    source = decode_frames(seg.path, start=max(0.0, seg.start - 1.0))
+    current: DecodedFrame | None = None
+    upcoming: DecodedFrame | None = next(source, None)
+    for j in range(seg.frames):
+        t = seg.start + j / rate + 1e-4
+        while upcoming is not None and upcoming.time <= t:
+            current, upcoming = upcoming, next(source, None)
+        shown = current or upcoming
+        if shown is None:
+            raise MediaError(seg.path, f"no frame at {t:.2f} s")
+        yield fit_frame(shown.frame, width, height, fit)
+    source.close()
+
+
+def render_timeline(tl: otio.schema.Timeline, outputs: list[tuple[Path, bool]], *, fit: str = "cover",
+                    on_frame=None) -> list[Path]:
+    """Render to each (path, side_by_side) in `outputs`; returns the paths written."""
+    if fit not in FITS:
+        raise RereelError(f"unknown fit {fit!r}; use one of {', '.join(FITS)}")
+    target = tl.metadata[KEY]["target"]
+    tpath, rate = target["path"], float(target["fps"])
+    width, height = int(target["width"]) // 2 * 2, int(target["height"]) // 2 * 2
+    segs = segments(tl, rate)
+    total = sum(s.frames for s in segs)
+    need_target = any(sbs for _, sbs in outputs)
+    if not Path(tpath).exists():
+        raise MediaError(tpath, "target video named in the timeline is missing")
+    writers = [
+        VideoWriter(path, width * (2 if sbs else 1), height, rate, audio_from=tpath)
+        for path, sbs in outputs
+    ]
+    try:
+        target_iter = decode_frames(tpath) if need_target else None
+        last_target = np.zeros((height, width, 3), np.uint8)
+        black = np.zeros((height, width, 3), np.uint8)
+        k = 0
+        for seg in segs:
+            frames = archive_frames(seg, rate, width, height, fit) if seg.path else (black for _ in range(seg.frames))
+            for rgb in frames:
+                if target_iter is not None:
+                    tf = next(target_iter, None)
+                    if tf is not None:
+                        last_target = fit_frame(tf.frame, width, height, "letterbox")
+                for (path, sbs), w in zip(outputs, writers):
+                    w.write(np.concatenate([last_target, rgb], axis=1) if sbs else rgb)
+                k += 1
+                if on_frame is not None:
+                    on_frame(k, total)
+        if target_iter is not None:
+            target_iter.close()
+        return [w.close() for w in writers]
+    except BaseException:
+        for w in writers:
+            w.abort()
+        raise
