@@ -11,14 +11,15 @@ import json
 import os
 from pathlib import Path
 
-import faiss
 import numpy as np
 
 from rereel.library.catalog import Catalog
 
+# faiss is imported where used: indexing never needs it, and it costs a second at start-up.
+
 
 class VectorIndex:
-    def __init__(self, index: faiss.Index, dim: int):
+    def __init__(self, index, dim: int):
         self.index = index
         self.dim = dim
 
@@ -38,12 +39,16 @@ class VectorIndex:
         return self.index.reconstruct(int(row_id))
 
 
-def _new_index(dim: int) -> faiss.Index:
+def _new_index(dim: int):
+    import faiss
+
     return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
 
 
 def load_vectors(root: Path, catalog: Catalog, kind: str, dim: int, encoder: str) -> VectorIndex:
     """The synced FAISS index of `kind` ("shots" or "frames"), saved back if it changed."""
+    import faiss
+
     path, meta_path = root / f"{kind}.faiss", root / f"{kind}.faiss.json"
     generation = catalog.generation()
     index, max_id = None, 0
@@ -66,9 +71,11 @@ def load_vectors(root: Path, catalog: Catalog, kind: str, dim: int, encoder: str
     return VectorIndex(index, dim)
 
 
-def _save(index: faiss.Index, path: Path, meta_path: Path, meta: dict) -> None:
+def _save(index, path: Path, meta_path: Path, meta: dict) -> None:
     # Index first, then its description: a crash between the two leaves a stale description,
     # which the next load rejects and rebuilds from the catalog.
+    import faiss
+
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     faiss.write_index(index, str(tmp))
     os.replace(tmp, path)
