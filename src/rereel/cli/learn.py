@@ -36,7 +36,7 @@ def autoencoder_train(
     latent: int = typer.Option(200, "--latent", help="Latent dimensions."),
     epochs: int = typer.Option(6, "--epochs", help="Passes over the frames."),
     every: int = typer.Option(1, "--every", help="Train on every Nth frame."),
-    batch: int = typer.Option(64, "--batch", help="Frames per step."),
+    batch: int = typer.Option(32, "--batch", help="Frames per step."),
     checkpoint_every: int = typer.Option(500, "--checkpoint-every", help="Save a checkpoint every N steps (0: only at the end)."),
     memory: int = typer.Option(2048, "--memory-mb", help="Memory for frames: all held if they fit, else a shuffle buffer this size."),
     resume: bool = typer.Option(False, "--resume", help="Continue the model in --model exactly where it stopped."),

@@ -62,9 +62,13 @@ class Decoder(nn.Module):
             nn.ReLU(inplace=True),
         )
         layers, c_in = [], chans[0]
-        # Each transposed conv doubles the size; the last narrows to base // 2 as in the paper (32).
+        # Each layer doubles the size; the last narrows to base // 2 as in the paper (32). The paper's
+        # 5x5 stride-2 transposed convolutions overlap unevenly and print a checkerboard over every
+        # frame (seen at 256x144); nearest upsampling then a 5x5 conv is the same layer without it
+        # (Odena et al. 2016, "Deconvolution and checkerboard artifacts").
         for c in chans[1:] + [max(8, base // 2)]:
-            layers += [nn.ConvTranspose2d(c_in, c, 5, 2, 2, output_padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True)]
+            layers += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c_in, c, 5, 1, 2, bias=False),
+                       nn.BatchNorm2d(c), nn.ReLU(inplace=True)]
             c_in = c
         layers += [nn.Conv2d(c_in, 3, 5, 1, 2), nn.Tanh()]
         self.deconvs = nn.Sequential(*layers)
@@ -81,20 +85,24 @@ class Discriminator(nn.Module):
         n = n_downsamples(width, height)
         c0 = max(8, base // 2)
         self.stem = nn.Sequential(nn.Conv2d(3, c0, 5, 1, 2), nn.LeakyReLU(0.2, inplace=True))
-        layers, c_in = [], c0
         chans = [min(base * 2 ** (i + 1), base * 8) for i in range(n)]  # 128, 256, 256 in the paper
-        chans[-1] = chans[-2] if n > 1 else chans[-1]
+        if n > 1:
+            chans[-1] = chans[-2]
+        # Dis_l is the batch-normed output of the third stride-2 conv, before its nonlinearity, as in
+        # the paper: features at 1/8 of the frame on a fixed scale, so the similarity loss cannot drift
+        # in size. At 256x144 (four layers) a fourth layer follows in the head; taking Dis_l at 1/16
+        # instead left reconstructions as grey blobs of the right layout.
+        k = min(n, 3)
+        layers, c_in = [], c0
         for i, c in enumerate(chans):
-            layers.append(nn.Conv2d(c_in, c, 5, 2, 2, bias=False))
-            layers.append(nn.BatchNorm2d(c))
-            if i < n - 1:
-                layers.append(nn.LeakyReLU(0.2, inplace=True))
+            layers.append(nn.Sequential(
+                *([nn.LeakyReLU(0.2, inplace=False)] if i else []),
+                nn.Conv2d(c_in, c, 5, 2, 2, bias=False), nn.BatchNorm2d(c)))
             c_in = c
-        # Dis_l is the last conv's batch-normed output, before its nonlinearity (Larsen's choice):
-        # a map of mid-level features on a fixed scale, so the similarity loss cannot drift in size.
-        self.features_net = nn.Sequential(*layers)
+        self.features_net = nn.Sequential(*layers[:k])
         flat = c_in * (width >> n) * (height >> n)
         self.head = nn.Sequential(
+            *layers[k:],
             nn.LeakyReLU(0.2),
             nn.Flatten(),
             nn.Linear(flat, 512, bias=False),
