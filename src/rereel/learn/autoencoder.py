@@ -44,7 +44,7 @@ class AutoencoderConfig:
     # early, when the discriminator is far ahead, and reconstructions drift away from the frames; at 20
     # (per-feature units) the decoder reconstructs first and the GAN term sharpens what it learns.
     gamma: float = 20.0
-    beta: float = 1.0  # weight of the KL term relative to the similarity term (1 = the ELBO's own ratio)
+    beta: float = 1.0  # weight of the KL term relative to the similarity term (1 = Larsen's ratio; see train_step)
     equilibrium: float = 0.68  # Larsen's balancing: pause the discriminator when it wins too easily...
     margin: float = 0.35  # ...and the decoder's GAN term when it loses too badly
     checkpoint_every: int = 500
@@ -165,10 +165,13 @@ def train_step(model: VAEGAN, opts: dict, scaler, prec: Precision, x: torch.Tens
     l_real, l_rec, l_prior = logits.split(b)
     f_real, f_rec, _ = feats.split(b)
     n_feat = f_real[0].numel()
-    # Per-feature units keep Adam's steps the same size at any resolution; the KL keeps
-    # its ELBO ratio to the similarity term by sharing the divisor.
+    # Per-feature units keep Adam's steps the same size at any resolution. The KL is weighed
+    # against the similarity as in Larsen's 64x64 model, whose Dis_l had 8x8 positions: at
+    # 256x144 Dis_l has 18x32, and the plain ELBO ratio left the KL 9 times weaker, so frames of
+    # films the model never saw were encoded far outside the prior and decoded to a flat colour.
+    positions = f_real.shape[-1] * f_real.shape[-2]
     similarity = feature_error(f_rec, f_real.detach()) / n_feat
-    kl = kl_divergence(mu.float(), logvar.float()) / n_feat
+    kl = kl_divergence(mu.float(), logvar.float()) / n_feat * max(1.0, positions / 64)
     d_real, d_fake = gan_loss(l_real, True), 0.5 * (gan_loss(l_rec, False) + gan_loss(l_prior, False))
     g_fool = 0.5 * (gan_loss(l_rec, True) + gan_loss(l_prior, True))
     # Larsen's equilibrium: a discriminator far ahead stops learning for a step, and a
@@ -195,7 +198,7 @@ def train_step(model: VAEGAN, opts: dict, scaler, prec: Precision, x: torch.Tens
             scaler.step(opt)
         opt.zero_grad(set_to_none=True)
     scaler.update()
-    return {"sim": similarity.item(), "kl": kl.item() * n_feat, "d": dis_loss.item(), "g": g_fool.item()}
+    return {"sim": similarity.item(), "kl": kl.item() * n_feat / max(1.0, positions / 64), "d": dis_loss.item(), "g": g_fool.item()}
 
 
 def _epoch_batches(data: FilmFrames, epoch: int, cfg: AutoencoderConfig, per_epoch: int):

@@ -1,0 +1,225 @@
+"""Explore commands: clusters, similar, gif, map."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from rereel.cli import app
+from rereel.cli.library import LibraryOpt, err, out
+from rereel.errors import RereelError
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=err, transient=False)
+
+
+@app.command()
+def clusters(
+    output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the grids, grid videos and index.html.")],
+    library: LibraryOpt = None,
+    count: Annotated[Optional[int], typer.Option("--count", "-n", help="Number of groups (default: chosen by silhouette).")] = None,
+    video: Annotated[bool, typer.Option("--video/--no-video", help="Also write a 3x3 grid video per group.")] = True,
+    max_seconds: Annotated[float, typer.Option(help="Length cap of each grid video, seconds.", min=0.5)] = 6.0,
+    seed: Annotated[int, typer.Option(help="k-means seed; the same seed gives the same groups.")] = 0,
+) -> None:
+    """Group the archive's shots by what the network sees: a 3x3 grid image and video per group, and index.html."""
+    import numpy as np
+
+    from rereel.explore.clustering import group_shots, nearest_members
+    from rereel.explore.contact import GroupPage, write_contact_page
+    from rereel.explore.footage import shot_footage
+    from rereel.explore.reels import write_grid_video
+    from rereel.explore.sheets import save_png, shot_sheet
+    from rereel.library import Library
+
+    with Library(library) as lib:
+        lib.require_content()
+        ids, vectors = lib.catalog.vectors("shots")
+        footage = [shot_footage(lib.catalog, int(i)) for i in ids]
+        video_of = np.array([f.video_id for f in footage])
+        with _progress() as bar:
+            task = bar.add_task("choosing groups (k)", total=None)
+            grouping = group_shots(vectors, count, seed, on_try=lambda k, s: bar.update(task, description=f"k={k}: silhouette {s:.3f}"))
+            bar.update(task, total=1, completed=1, description=f"{grouping.labels.max() + 1} groups")
+            k = int(grouping.labels.max()) + 1
+            output.mkdir(parents=True, exist_ok=True)
+            pages = []
+            work = bar.add_task("groups", total=k)
+            for g in range(k):
+                members = np.nonzero(grouping.labels == g)[0]
+                shown_idx = nearest_members(grouping.centred, members, grouping.centroids[g], video_of)
+                shown = [footage[i] for i in shown_idx]
+                cos = grouping.centred[members] @ grouping.centroids[g]
+                ordered = [footage[i] for i in members[np.argsort(-cos)]]
+                stem = f"group_{g + 1:02d}"
+                title = f"group {g + 1} · {len(members)} shots · cohesion {cos.mean():.2f}"
+                labels = [f"{f.name} {f.start:.1f}s" for f in shown]
+                save_png(shot_sheet(lib.catalog, shown, labels, 3, title), output / f"{stem}.png")
+                video_name = None
+                if video:
+                    cells = bar.add_task(f"  {stem}.mp4 (shots)", total=len(shown))
+                    write_grid_video(shown, output / f"{stem}.mp4", max_seconds=max_seconds,
+                                     on_shot=lambda done, t=cells: bar.update(t, completed=done))
+                    bar.remove_task(cells)
+                    video_name = f"{stem}.mp4"
+                pages.append(GroupPage(g + 1, f"{stem}.png", video_name, shown, ordered, float(cos.mean())))
+                bar.advance(work)
+        tried = ", ".join(f"{k}:{s:.2f}" for k, s in grouping.tried.items())
+        summary = f"{len(ids)} shots in {k} groups ({'chosen' if count is None else 'asked'}; silhouette by k: {tried})"
+        write_contact_page(output / "index.html", pages, str(lib.root), summary)
+    out.print(f"{len(ids)} shots in {k} groups (silhouette {grouping.silhouette:.3f}); open {output / 'index.html'}")
+
+
+@app.command()
+def similar(
+    query: Annotated[str, typer.Argument(help="An image, a video, a range clip.mp4@12.5-15, a shot id (shot:42 or #42), or words.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Compilation .mp4, or a grid .png.")],
+    library: LibraryOpt = None,
+    top: Annotated[int, typer.Option("--top", "-n", help="How many shots.", min=1)] = 12,
+    min_seconds: Annotated[float, typer.Option(help="Leave out shots shorter than this (flashes, glitches).", min=0)] = 0.5,
+    max_shot: Annotated[float, typer.Option(help="Each shot is trimmed to at most this many seconds, around its best-matching moment.", min=0.2)] = 4.0,
+    width: Annotated[int, typer.Option(help="Compilation width; the height follows the shots' median aspect ratio.", min=64)] = 960,
+    fps: Annotated[float, typer.Option(help="Compilation frame rate.", min=1)] = 24.0,
+    crop: Annotated[bool, typer.Option("--crop/--letterbox", help="Fill the frame and crop, or fit with bars.")] = False,
+    device: Annotated[Optional[str], typer.Option(help="cuda, mps or cpu.")] = None,
+) -> None:
+    """Find the archive shots most like QUERY: an MP4 compilation, or a grid PNG when OUTPUT ends in .png."""
+    from rereel.explore.footage import Footage
+    from rereel.explore.query import QueryResolver
+    from rereel.explore.reels import compilation_size, write_compilation
+    from rereel.explore.search import best_window, similar_shots
+    from rereel.explore.sheets import save_png, shot_sheet
+    from rereel.library import Library
+
+    if output.suffix.lower() not in (".mp4", ".png"):
+        raise RereelError(f"{output}: the output is a compilation (.mp4) or a grid image (.png)")
+    with Library(library) as lib:
+        lib.require_content()
+        q = QueryResolver(lib, device).resolve(query)
+        if q.classes:
+            used = ", ".join(f"{m.name} ({m.weight:.1f})" for m in q.classes)
+            out.print(f"words {query!r} → ImageNet classes: {used}")
+        hits = similar_shots(lib, q, top, min_seconds)
+        if not hits:
+            raise RereelError(f"no shot of at least {min_seconds:g} s to show (lower --min-seconds?)")
+        for rank, h in enumerate(hits, 1):
+            out.print(f"{rank:>3}. {h.score:.3f}  #{h.footage.shot_id} {h.footage.name} {h.footage.start:.2f}-{h.footage.end:.2f} s")
+        if output.suffix.lower() == ".png":
+            columns = min(len(hits), 3 if len(hits) <= 9 else 4 if len(hits) <= 16 else 5)
+            labels = [f"{i}. {h.score:.2f} {h.footage.name} {h.footage.start:.1f}s" for i, h in enumerate(hits, 1)]
+            save_png(shot_sheet(lib.catalog, [h.footage for h in hits], labels, columns, f"like {q.description}"), output)
+        else:
+            pieces = []
+            for h in hits:
+                start, end = best_window(lib, h.footage, q.vector, max_shot)
+                f = h.footage
+                pieces.append(Footage(f.path, start, end, f.name, f.shot_id, f.video_id))
+            w, hgt = compilation_size(sorted({p.path for p in pieces}), width)
+            with _progress() as bar:
+                task = bar.add_task("cutting shots", total=len(pieces))
+                write_compilation(pieces, output, width=w, height=hgt, rate=fps, fit="cover" if crop else "letterbox",
+                                  on_piece=lambda done: bar.update(task, completed=done))
+    out.print(f"wrote {output} ({len(hits)} shots like {q.kind} {q.description})")
+
+
+@app.command()
+def gif(
+    shot_or_range: Annotated[Optional[str], typer.Argument(help="A shot id (shot:42, #42), a range clip.mp4@12.5-15, or a video.")] = None,
+    output: Annotated[Path, typer.Option("-o", "--output", help="The .gif to write.")] = Path("reaction.gif"),
+    library: LibraryOpt = None,
+    caption: Annotated[Optional[str], typer.Option(help="Meme caption: white letters, black outline, at the bottom.")] = None,
+    width: Annotated[int, typer.Option(help="Width in pixels (per side with --pair); shrunk if needed to fit --max-mb.", min=64)] = 480,
+    max_mb: Annotated[float, typer.Option(help="Size cap in megabytes (10^6 bytes).", min=0.05)] = 5.0,
+    max_seconds: Annotated[float, typer.Option(help="Length cap, seconds.", min=0.2)] = 6.0,
+    pair: Annotated[Optional[str], typer.Option(help="TIMELINE.otio:SHOT: a remake's target shot beside its archive match.")] = None,
+) -> None:
+    """A looping reaction GIF of a shot or a range, optionally captioned, under a size cap."""
+    import numpy as np
+
+    from rereel.explore.footage import decode_footage, parse_shot_id, resolve_footage
+    from rereel.explore.gif import MAX_RATE, make_gif
+    from rereel.explore.pairs import pair_footage
+    from rereel.library import Library
+    from rereel.media import probe
+
+    if output.suffix.lower() != ".gif":
+        raise RereelError(f"{output}: a GIF file name ends in .gif")
+    if (shot_or_range is None) == (pair is None):
+        raise RereelError("give either a shot or range, or --pair TIMELINE.otio:SHOT (one of the two)")
+    rate = MAX_RATE
+    if pair is not None:
+        target, match = pair_footage(pair)
+        seconds = min(max_seconds, target.duration)
+        tw, th = probe(target.path).display_size
+        w, h = _even(width), _even(width * th / tw)  # both sides take the target's shape
+        # Both sides cover the same seconds: the archive piece is as long as the target shot.
+        left = decode_footage(target, rate, w, h, "letterbox", seconds)
+        right = decode_footage(match, rate, w, h, "cover", seconds)
+        n = min(len(left), len(right))
+        frames = np.concatenate([left[:n], right[:n]], axis=2)
+        what = f"{target.label} | {match.label}"
+    else:
+        lib = Library(library) if parse_shot_id(shot_or_range) is not None else None
+        try:
+            footage = resolve_footage(shot_or_range, lib.catalog if lib else None)
+        finally:
+            if lib is not None:
+                lib.close()
+        sw, sh = probe(footage.path).display_size
+        frames = decode_footage(footage, rate, _even(width), _even(width * sh / sw), "cover", max_seconds)
+        what = footage.label
+    with _progress() as bar:
+        task = bar.add_task("fitting under the cap", total=None)
+        result = make_gif(frames, rate, output, width=frames.shape[2], max_bytes=int(max_mb * 1e6), caption=caption,
+                          on_try=lambda size, w, h, f, c: bar.update(task, description=f"{w}x{h} {f:g} fps {c} colours: {size / 1e6:.2f} MB"))
+        bar.update(task, total=1, completed=1)
+    out.print(f"wrote {output}: {result.bytes / 1e6:.2f} MB, {result.width}x{result.height}, {result.fps:g} fps, "
+              f"{result.colours} colours, {result.frames} frames ({what})")
+
+
+def _even(x: float) -> int:
+    return max(2, int(round(x / 2)) * 2)
+
+
+@app.command("map")
+def map_command(
+    output: Annotated[Path, typer.Option("-o", "--output", help="The map, .png.")] = Path("map.png"),
+    library: LibraryOpt = None,
+    thumb_width: Annotated[int, typer.Option(help="Thumbnail width on the map, pixels.", min=24)] = 112,
+    seed: Annotated[int, typer.Option(help="t-SNE seed; the same seed gives the same map.")] = 0,
+) -> None:
+    """A 2-D map (t-SNE) of the archive's shots drawn with their thumbnails: near means alike to the network."""
+    import numpy as np
+
+    from rereel.explore.atlas import draw_map
+    from rereel.explore.sheets import save_png, thumbnail_image
+    from rereel.explore.footage import shot_footage
+    from rereel.explore.tsne import MAX_POINTS, tsne
+    from rereel.library import Library
+
+    if output.suffix.lower() != ".png":
+        raise RereelError(f"{output}: the map is a .png")
+    with Library(library) as lib:
+        lib.require_content()
+        ids, vectors = lib.catalog.vectors("shots")
+        note = ""
+        if len(ids) > MAX_POINTS:  # exact t-SNE is quadratic: map an even sample of a big archive
+            keep = np.sort(np.random.default_rng(seed).choice(len(ids), MAX_POINTS, replace=False))
+            ids, vectors, note = ids[keep], vectors[keep], f" (a sample of {MAX_POINTS})"
+        with _progress() as bar:
+            task = bar.add_task("t-SNE", total=750)
+            positions = tsne(vectors, seed=seed, on_iteration=lambda i, total: bar.update(task, completed=i))
+            bar.update(task, completed=750)
+        footage = [shot_footage(lib.catalog, int(i)) for i in ids]
+        videos = sorted({f.video_id for f in footage})
+        names = {v["id"]: v["name"] for v in lib.catalog.videos()}
+        image = draw_map(positions, [thumbnail_image(lib.catalog, f) for f in footage],
+                         [videos.index(f.video_id) for f in footage], [names[v] for v in videos],
+                         thumb_width=thumb_width, title=f"{lib.root}: {len(ids)} shots{note}, t-SNE of {lib.encoder} embeddings")
+        save_png(image, output)
+    out.print(f"wrote {output} ({len(ids)} shots{note})")

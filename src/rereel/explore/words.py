@@ -1,0 +1,133 @@
+"""Words to a query vector for an ImageNet encoder, through its class names.
+
+The default encoder was trained on ImageNet's 1000 classes, not on language, so words can
+only reach it through those classes: "water" picks the classes whose names or WordNet
+synonyms contain the word (water snake, water buffalo, water bottle...), and the query is the
+weighted sum of those classes' (unit-length) classifier rows. A shot's cosine with one row
+ranks shots as that class's logit does (the bias is the same for every shot), which is what
+"looks most like this class" means to the network.
+
+Names are not enough ("flower" is in no ImageNet name: daisy is), so the one-sentence
+definitions are searched too: a word early in a definition ("A daisy is a composite
+flower...") names the kind of thing, which stands in for WordNet's is-a hierarchy. The user
+is always told which classes were used, so they can rephrase.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from rereel.errors import RereelError
+
+DATA = Path(__file__).with_name("imagenet_classes.json")
+MAX_CLASSES = 12
+# Match strengths: the whole name ("daisy"), its head noun ("shark" in "tiger shark"), the
+# kind of thing its definition says it is ("a composite flower"), a modifier ("water" in
+# "water bottle"), a detail further on in its definition.
+WHOLE, HEAD, DEFINITION, MODIFIER, DETAIL = 1.0, 0.9, 0.7, 0.5, 0.3
+KEEP = 0.5  # classes weaker than this are used only when there is nothing else
+GENUS_WORDS = 10
+
+
+@dataclass(frozen=True)
+class ClassMatch:
+    index: int
+    name: str  # the class's first name
+    matched: str  # the name or definition that matched
+    weight: float
+
+
+@lru_cache(maxsize=1)
+def imagenet_classes() -> list[tuple[list[str], str]]:
+    """[(names and synonyms, one-sentence definition)] for the 1000 classes, in class order."""
+    data = json.loads(DATA.read_text(encoding="utf-8"))
+    return [(names, definition) for names, definition in data["classes"]]
+
+
+def _words(text: str) -> list[str]:
+    return [_singular(w) for w in re.findall(r"[a-z0-9]+", text.lower())]
+
+
+def _singular(word: str) -> str:
+    """Crude English singular, enough for class names ("flowers", "boxes", "berries")."""
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 4 and word.endswith(("ches", "shes", "xes", "sses")):
+        return word[:-2]
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+def _phrase_in(phrase: list[str], words: list[str]) -> int:
+    """Position of `phrase` as consecutive words in `words`, or -1."""
+    n = len(phrase)
+    for i in range(len(words) - n + 1):
+        if words[i : i + n] == phrase:
+            return i
+    return -1
+
+
+def match_classes(query: str, limit: int = MAX_CLASSES) -> list[ClassMatch]:
+    """ImageNet classes for `query`. Commas separate alternatives ("water, fountain, geyser")."""
+    phrases = [_words(p) for p in query.split(",")]
+    phrases = [p for p in phrases if p]
+    if not phrases:
+        raise RereelError("empty word query")
+    best: dict[int, ClassMatch] = {}
+
+    def offer(m: ClassMatch) -> None:
+        if m.index not in best or m.weight > best[m.index].weight:
+            best[m.index] = m
+
+    classes = imagenet_classes()
+    for phrase in phrases:
+        for index, (names, definition) in enumerate(classes):
+            for name in names:
+                words = _words(name)
+                at = _phrase_in(phrase, words)
+                if at < 0:
+                    continue
+                if len(words) == len(phrase):
+                    weight = WHOLE
+                elif at + len(phrase) == len(words):
+                    weight = HEAD
+                else:
+                    weight = MODIFIER
+                offer(ClassMatch(index, names[0], name, weight))
+            at = _phrase_in(phrase, _words(definition)) if definition else -1
+            if at >= 0:
+                # Early in a definition the word names the kind of thing ("A large wading bird
+                # with..."): WordNet's is-a, nearly. Later it is a detail ("...lives near water").
+                offer(ClassMatch(index, names[0], definition, DEFINITION if at < GENUS_WORDS else DETAIL))
+    if not best:
+        raise RereelError(
+            f"no ImageNet class matches {query!r} (the default encoder knows words only through its 1000 class "
+            "names: try a concrete noun such as 'daisy', 'fountain', 'sports car', or index with --encoder clip)"
+        )
+    ranked = sorted(best.values(), key=lambda m: (-m.weight, m.index))
+    # Passing mentions only count when nothing better matched.
+    floor = min(KEEP, ranked[0].weight)
+    return [m for m in ranked if m.weight >= floor][:limit]
+
+
+def class_query(matches: list[ClassMatch], classifier: np.ndarray) -> np.ndarray:
+    """The unit query vector: classifier rows [1000, dim] weighted by match strength."""
+    q = np.zeros(classifier.shape[1], np.float64)
+    for m in matches:
+        row = classifier[m.index].astype(np.float64)
+        q += m.weight * row / max(np.linalg.norm(row), 1e-8)
+    return (q / max(np.linalg.norm(q), 1e-8)).astype(np.float32)
+
+
+def effnet_classifier() -> np.ndarray:
+    """EfficientNet-Lite0's ImageNet classifier weights [1000, 1280], from the packaged checkpoint."""
+    from rereel.encoders.effnet_lite import load_pretrained
+
+    return load_pretrained()._fc.weight.detach().cpu().numpy()
