@@ -26,6 +26,7 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 from rereel.cli import library as _library  # noqa: E402,F401
 from rereel.cli import learn as _learn  # noqa: E402,F401
 from rereel.cli import remake as _remake  # noqa: E402,F401
+from rereel.cli import explore as _explore  # noqa: E402,F401
 
 
 def main() -> None:

@@ -39,6 +39,7 @@ def autoencoder_train(
     batch: int = typer.Option(32, "--batch", help="Frames per step."),
     checkpoint_every: int = typer.Option(500, "--checkpoint-every", help="Save a checkpoint every N steps (0: only at the end)."),
     memory: int = typer.Option(2048, "--memory-mb", help="Memory for frames: all held if they fit, else a shuffle buffer this size."),
+    pixel_weight: float = typer.Option(1.0, "--pixel-weight", help="Pixel L1 anchor beside the learned similarity (0: Larsen's loss alone)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the model in --model exactly where it stopped."),
     device: str | None = DEVICE,
 ) -> None:
@@ -49,7 +50,7 @@ def autoencoder_train(
         _positive(name, value)
     w, h = ae.parse_size(size)
     cfg = ae.AutoencoderConfig(width=w, height=h, latent=latent, epochs=epochs, batch=batch, every=every,
-                               checkpoint_every=checkpoint_every, budget_mb=memory)
+                               checkpoint_every=checkpoint_every, budget_mb=memory, pixel=pixel_weight)
     result = ae.train(videos, model, cfg, resume=resume, device=device)
     out.print(f"trained {result['step']} steps on {result['frames']} frames; model in {model}, samples in {model / 'samples'}")
 

@@ -37,4 +37,4 @@ def create_encoder(name: str = DEFAULT_ENCODER, **kwargs) -> Encoder:
 
 def _load_builtin() -> None:
     # Imported lazily so that `rereel --help` does not pay for torch.
-    from rereel.encoders import effnet  # noqa: F401
+    from rereel.encoders import clip, effnet  # noqa: F401  (clip imports transformers only when built)

@@ -61,7 +61,7 @@ def draw_caption(image: Image.Image, text: str) -> Image.Image:
     size = max(10, h // 7)
     while True:  # the largest size at which the caption fits in three lines across 92% of the width
         font = caption_font(size)
-        stroke = max(1, size // 12)
+        stroke = max(2, size // 10)
         lines = _wrap(draw, text, font, stroke, int(w * 0.92))
         if (lines and len(lines) <= 3) or size <= 10:
             break

@@ -44,6 +44,10 @@ class AutoencoderConfig:
     # early, when the discriminator is far ahead, and reconstructions drift away from the frames; at 20
     # (per-feature units) the decoder reconstructs first and the GAN term sharpens what it learns.
     gamma: float = 20.0
+    # A pixel-space L1 anchor beside the learned similarity. Dis_l features say little about
+    # absolute colour and, early in training, little about anything: with the similarity alone
+    # 6 epochs of a 70 s clip gave colourless blobs of the right layout. 0 = Larsen's loss as published.
+    pixel: float = 1.0
     beta: float = 1.0  # weight of the KL term relative to the similarity term (1 = Larsen's ratio; see train_step)
     equilibrium: float = 0.68  # Larsen's balancing: pause the discriminator when it wins too easily...
     margin: float = 0.35  # ...and the decoder's GAN term when it loses too badly
@@ -171,6 +175,8 @@ def train_step(model: VAEGAN, opts: dict, scaler, prec: Precision, x: torch.Tens
     # films the model never saw were encoded far outside the prior and decoded to a flat colour.
     positions = f_real.shape[-1] * f_real.shape[-2]
     similarity = feature_error(f_rec, f_real.detach()) / n_feat
+    if cfg.pixel:
+        similarity = similarity + cfg.pixel * (x_rec.float() - x.float()).abs().mean()
     kl = kl_divergence(mu.float(), logvar.float()) / n_feat * max(1.0, positions / 64)
     d_real, d_fake = gan_loss(l_real, True), 0.5 * (gan_loss(l_rec, False) + gan_loss(l_prior, False))
     g_fool = 0.5 * (gan_loss(l_rec, True) + gan_loss(l_prior, True))
