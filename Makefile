@@ -39,6 +39,7 @@ test: install
 bench: install
 	$(PY) bench/bench_index.py
 	$(PY) bench/bench_remake.py
+	$(PY) bench/bench_learn.py
 
 clean:
 	rm -rf out .pytest_cache
