@@ -5,6 +5,7 @@ detector, the encoder (frames sampled several times a second) and the shot thumb
 from __future__ import annotations
 
 import io
+import os
 import queue
 import tempfile
 import threading
@@ -228,6 +229,6 @@ def index_paths(
             reason = f"{type(e).__name__}: {e}"
             report.failed.append((path, reason))
             progress.end_file(path, "failed", reason)
-            if __debug__ and "REREEL_DEBUG" in __import__("os").environ:
+            if os.environ.get("REREEL_DEBUG"):  # the traceback, for whoever fixes the bug
                 traceback.print_exc()
     return report

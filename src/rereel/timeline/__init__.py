@@ -55,7 +55,7 @@ def build_timeline(name: str, target: dict, matches, meta: dict) -> otio.schema.
             continue
         c = m.chosen
         clip = otio.schema.Clip(name=f"shot {m.index}: {c.name}")
-        clip.media_reference = _ref(c.path, _duration(c), rate)
+        clip.media_reference = _ref(c.path, c.video_duration, rate)
         clip.source_range = otio.opentime.TimeRange(
             otio.opentime.RationalTime(round(c.placement.start * rate), rate), otio.opentime.RationalTime(frames, rate)
         )
@@ -76,10 +76,6 @@ def build_timeline(name: str, target: dict, matches, meta: dict) -> otio.schema.
     return tl
 
 
-def _duration(c) -> float:
-    return float(c.placement.end)
-
-
 def choose_suggestion(tl: otio.schema.Timeline, shot: int, suggestion: int) -> None:
     """Swap suggestion number `suggestion` (0 = best) into target shot `shot`."""
     track = remake_track(tl)
@@ -94,7 +90,7 @@ def choose_suggestion(tl: otio.schema.Timeline, shot: int, suggestion: int) -> N
         s = sugg[suggestion]
         frames = info["target_end_frame"] - info["target_start_frame"]
         clip = otio.schema.Clip(name=f"shot {shot}: {Path(s['path']).name}")
-        clip.media_reference = _ref(s["path"], s["end"], rate)
+        clip.media_reference = _ref(s["path"], s.get("video_duration", s["end"]), rate)
         clip.source_range = otio.opentime.TimeRange(
             otio.opentime.RationalTime(round(s["start"] * rate), rate), otio.opentime.RationalTime(frames, rate))
         clip.metadata[KEY] = dict(info) | {"chosen": suggestion, "score": s["score"], "shot_id": s["shot_id"],
