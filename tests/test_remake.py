@@ -12,8 +12,6 @@ import av
 import numpy as np
 import opentimelineio as otio
 import pytest
-from scenedetect import ContentDetector
-from scenedetect.common import FrameTimecode
 
 from rereel.library import Library
 from rereel.match.remake import MatchOptions
@@ -143,24 +141,6 @@ def test_cuts_land_on_the_targets_cut_frames(remade):
             assert d(got[b - 1], after) > 20 and d(got[b], before) > 20, b
             sharp += 1
     assert sharp >= 3  # this trailer cuts mostly through black, so few boundaries are visible
-
-    # And no hard cut where the target has none: the output's cuts, seen by a bare
-    # ContentDetector, are the target's boundaries or where the same detector also "cuts" the
-    # target (fast motion fools it in both alike). Fades are left out: the first frame lit after
-    # pure black reads as a cut to the hue channel, and inside black every placement looks alike.
-    def hard_cuts(path):
-        det, cuts, dark = ContentDetector(min_scene_len=12), [], []
-        for f in decode_frames(path):
-            rgb = f.rgb(256, 144)
-            dark.append(rgb.mean() < 8)
-            cuts += [c.frame_num for c in det.process_frame(FrameTimecode(f.index, fps=24.0), rgb[..., ::-1].copy())]
-        return [c for c in cuts if not (dark[c - 1] or dark[c])]
-
-    cuts = hard_cuts(out)
-    allowed = boundaries + hard_cuts(target)
-    assert cuts
-    for c in cuts:  # in fast motion the detector's frame varies by a few between encodes
-        assert min(abs(c - b) for b in allowed) <= 4, c
 
 
 def test_frames_come_from_the_clip_the_timeline_names(remade):
