@@ -7,7 +7,6 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -194,10 +193,13 @@ def test_gif_pair_puts_target_and_match_side_by_side(archive, tmp_path):
 
     target = archive / "cc0_mdn_stream_of_water.mp4"
     match = archive / "cc0_mdn_flower_bloom.mp4"
-    chosen = SimpleNamespace(score=0.5, path=str(match), placement=SimpleNamespace(start=1.0, end=5.0), shot_id=1,
-                             name=match.name, to_dict=lambda: {})
-    shot = SimpleNamespace(index=0, start_frame=0, end_frame=60, start=0.0, end=2.0, black=False, chosen=chosen,
-                           suggestions=[])
+    from rereel.match.remake import Candidate, ShotMatch
+    from rereel.match.score import Placement
+
+    chosen = Candidate(shot_id=1, video_id=1, path=str(match), name=match.name, fps=29.97, video_duration=5.1,
+                       placement=Placement(0.5, 1.0, 3.0, True, 0.5, 0.5, 0.5))
+    shot = ShotMatch(index=0, start_frame=0, end_frame=60, start=0.0, end=2.0, black=False, suggestions=[chosen],
+                     chosen=chosen)
     meta = {"path": str(target), "fps": 30.0, "width": 480, "height": 360, "duration": 3.2, "frames": 96, "has_audio": False}
     timeline = write_timeline(build_timeline("t", meta, [shot], {}), tmp_path / "remake.otio")
     out = tmp_path / "pair.gif"
