@@ -53,8 +53,11 @@ def remake(
     device: Annotated[Optional[str], typer.Option(help="cuda, mps or cpu.")] = None,
     encoder: Annotated[Optional[str], typer.Option(help="Must match the library's encoder (default: the library's).")] = None,
 ) -> None:
-    """Remake TARGET with archive shots: each target shot is replaced by the archive segment the
-    network finds most alike, cut on the target's frames, under the target's own audio."""
+    """Remake TARGET with archive shots, cut on its frames, under its own audio.
+
+    Each target shot is replaced by the archive segment the network finds most alike, compared
+    through time on what is in the frame, where it is, and tone and colour.
+    """
     from rereel.library import Library
     from rereel.match.remake import MatchOptions
     from rereel.match.score import Weights
