@@ -12,7 +12,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from rereel.cli import app
-from rereel.errors import RereelError
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -88,11 +87,7 @@ def index(
     if detector not in DETECTORS:
         raise typer.BadParameter(f"unknown detector {detector!r}; known: {', '.join(DETECTORS)}", param_hint="--detector")
     with Library(library, create=True) as lib:
-        if lib.encoder_name and lib.encoder_name != encoder:  # say so before loading a network
-            raise RereelError(
-                f"{lib.root}: library built with encoder {lib.encoder}, not {encoder}; index with "
-                f"--encoder {lib.encoder_name}, or re-embed it: `rereel reembed --library {lib.root} --encoder {encoder}`"
-            )
+        lib.require_encoder_name(encoder)
         enc = create_encoder(encoder, device=device)
         files = find_videos(paths)
         with RichProgress(len(files)) as progress:

@@ -66,9 +66,18 @@ class Library:
             return
         self.require_encoder(signature)
 
+    def require_encoder_name(self, name: str) -> None:
+        """Refuse, before any network is loaded, a run with another encoder than the library's."""
+        if self.encoder_name and self.encoder_name != name:
+            raise RereelError(
+                f"{self.root}: library built with encoder {self.encoder}, not {name}; use --encoder "
+                f"{self.encoder_name}, or re-embed it: `rereel reembed --library {self.root} --encoder {name}`"
+            )
+
     def require_encoder(self, signature: str) -> None:
+        self.require_encoder_name(signature.split("@")[0])
         current = self.encoder
-        if current != signature:
+        if current != signature:  # same network, other version: its vectors are not comparable
             raise RereelError(
                 f"{self.root}: library built with encoder {current}, not {signature}; "
                 f"re-embed it with `rereel reembed --library {self.root} --encoder {signature.split('@')[0]}`"

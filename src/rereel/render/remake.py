@@ -41,11 +41,8 @@ def remake(target: Path, library: Library, outputs: list[tuple[Path, bool]], *, 
     library.require_content()
     if library.encoder_name is None:
         raise RereelError(f"{library.root}: the library has no encoder recorded; index footage into it first")
-    if encoder is not None and encoder != library.encoder_name:
-        raise RereelError(
-            f"{library.root}: library built with encoder {library.encoder}, not {encoder}; remake without --encoder, "
-            f"or re-embed it: `rereel reembed --library {library.root} --encoder {encoder}`"
-        )
+    if encoder is not None:
+        library.require_encoder_name(encoder)
     encoder = create_encoder(library.encoder_name, device=device)
     library.require_encoder(encoder.signature)
 
