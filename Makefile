@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 LIBRARY ?= out/library
 MEDIA ?= ../shared/media
 
-.PHONY: install demo test bench clean
+.PHONY: install demo serve test bench clean
 
 install: $(STAMP)
 
@@ -33,13 +33,20 @@ demo: install
 	@echo "Edit out/remake.otio (rereel choose, or your editor via out/remake.edl / out/remake.xml),"
 	@echo "then: $(VENV)/bin/rereel render out/remake.otio -o out/remake_edited.mp4"
 
+# The web app on the demo's library; remake targets may be picked from the sample trailers.
+serve: install
+	$(VENV)/bin/rereel serve --library $(LIBRARY) --allow $(MEDIA)/trailers $(if $(MODELS),--models $(MODELS))
+
+# The browser tests drive Debian's Chromium: installed here (apt) when missing.
 test: install
+	./scripts/install-chromium
 	$(PY) -m pytest -q
 
 bench: install
 	$(PY) bench/bench_index.py
 	$(PY) bench/bench_remake.py
 	$(PY) bench/bench_learn.py
+	$(PY) bench/bench_webcam.py
 
 clean:
 	rm -rf out .pytest_cache

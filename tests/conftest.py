@@ -39,3 +39,42 @@ def media() -> Path:
 @pytest.fixture(scope="session")
 def archive(media) -> Path:
     return media / "archive"
+
+
+WEB_CLIPS = [
+    "cc0_mdn_flower_bloom.mp4",
+    "ccby_pixwarp_peony_timelapse.avi",
+    "cc0_mdn_stream_of_water.mp4",
+    "ccby_zwm_tears_of_steel_10s.mp4",
+    "cc0_mdn_chroma_keying_face_closeup.mp4",  # the browser tests' fake webcam plays this clip
+]
+
+
+@pytest.fixture(scope="session")
+def web_library(archive, tmp_path_factory) -> Path:
+    """A small library of real clips for the web app's tests (API, browser, mirror)."""
+    import subprocess
+    import sys
+
+    lib = tmp_path_factory.mktemp("web") / "library"
+    proc = subprocess.run([sys.executable, "-m", "rereel", "index", *[archive / n for n in WEB_CLIPS], "--library", lib],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    return lib
+
+
+@pytest.fixture(scope="session")
+def see_models(archive, tmp_path_factory) -> Path:
+    """A folder holding one small learning-to-see model, "flowers" (20 steps: it runs, it is not good)."""
+    import torch
+
+    from rereel.learn import see
+    from rereel.learn.frames import sample_corpus
+
+    torch.set_num_threads(2)
+    models = tmp_path_factory.mktemp("models")
+    flower = archive / "cc0_mdn_flower_bloom.mp4"
+    frames = sample_corpus([flower], 84, max_frames=16)
+    cfg = see.SeeConfig(size=64, steps=20, batch=2, base=8, sample_every=0, checkpoint_every=0)
+    see.train([flower], models / "flowers", cfg, device="cpu", progress=False, frames=frames)
+    return models

@@ -95,10 +95,12 @@ class ShotRecord:
 class Catalog:
     """A connection to `catalog.sqlite` in a library folder."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, *, shared: bool = False):
+        """`shared`: the connection may be used from several threads; the caller serialises use
+        (the web app holds a lock), which sqlite3's own check cannot know."""
         self.path = path
         try:
-            self.db = sqlite3.connect(str(path), timeout=30, isolation_level=None)
+            self.db = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=not shared)
             self.db.row_factory = sqlite3.Row
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")

@@ -18,9 +18,12 @@ def library_path(path: Path | str | None) -> Path:
 
 
 class Library:
-    """Open (and with `create=True`, make) the library at `root`."""
+    """Open (and with `create=True`, make) the library at `root`.
 
-    def __init__(self, root: Path | str | None = None, *, create: bool = False):
+    `shared=True` lets several threads use it in turn (the web app, which holds a lock).
+    """
+
+    def __init__(self, root: Path | str | None = None, *, create: bool = False, shared: bool = False):
         self.root = library_path(root)
         db = self.root / "catalog.sqlite"
         if not db.exists():
@@ -30,7 +33,7 @@ class Library:
                 self.root.mkdir(parents=True, exist_ok=True)
             except OSError as e:
                 raise RereelError(f"{self.root}: cannot create the library folder ({e.strerror})") from None
-        self.catalog = Catalog(db)
+        self.catalog = Catalog(db, shared=shared)
         self._vectors: dict[str, VectorIndex] = {}
 
     def close(self) -> None:

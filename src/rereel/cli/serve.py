@@ -1,0 +1,50 @@
+"""`rereel serve`: the local web app."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from rereel.cli import app
+from rereel.cli.library import LibraryOpt, out
+
+
+@app.command()
+def serve(
+    library: LibraryOpt = None,
+    host: Annotated[str, typer.Option(help="Interface to bind. Anything but loopback requires a token.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8000,
+    allow: Annotated[Optional[list[Path]], typer.Option(
+        help="Folder whose videos may be remake targets by path (repeatable). Uploads are always possible.")] = None,
+    models: Annotated[Optional[list[Path]], typer.Option(
+        help="Folder of learning-to-see models (`rereel see train --model DIR`), or one model (repeatable).")] = None,
+    workdir: Annotated[Optional[Path], typer.Option(
+        help="Where projects, previews and GIFs are written (default: LIBRARY/web).")] = None,
+    token: Annotated[Optional[str], typer.Option(
+        help="Access token (default: $REREEL_TOKEN; made up and printed when binding beyond loopback).")] = None,
+    max_upload_mb: Annotated[float, typer.Option(help="Largest video upload, in MB.", min=1)] = 500.0,
+) -> None:
+    """Serve the archive browser, remake editor, webcam mirror and learning-to-see pages."""
+    import uvicorn
+
+    from rereel.library import library_path
+    from rereel.web.app import Settings, create_app
+    from rereel.web.security import is_loopback
+
+    root = library_path(library)
+    token = token or os.environ.get("REREEL_TOKEN")
+    if not is_loopback(host) and not token:
+        token = secrets.token_urlsafe(18)
+    settings = Settings(library=root, workdir=workdir or root / "web", allow=list(allow or []),
+                        models=list(models or []), host=host, token=token, max_upload_mb=max_upload_mb)
+    web = create_app(settings)
+    shown = "localhost" if is_loopback(host) else host
+    url = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
+    info = web.state.rereel.lib.info()
+    out.print(f"rereel: {info['videos']} videos, {info['shots']} shots from {root}")
+    out.print(f"open {url}  (Ctrl+C stops)")
+    uvicorn.run(web, host=host, port=port, log_level="warning", ws_max_size=4 * 1024 * 1024)

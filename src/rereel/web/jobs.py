@@ -1,0 +1,88 @@
+"""Long work (a remake, a render) run in a background thread, polled by the pages for progress.
+
+A thread per job, not a process pool: jobs are few, started by one person, and spend their time
+in PyAV, FAISS and ONNX Runtime, which release the GIL.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from rereel.errors import RereelError
+
+
+@dataclass
+class Job:
+    id: str
+    kind: str
+    project: str | None = None
+    state: str = "running"  # running, done, failed
+    stage: str = "loading the network"
+    done: float = 0.0
+    total: float = 0.0
+    error: str | None = None
+    result: dict = field(default_factory=dict)
+    started: float = field(default_factory=time.time)
+    finished: float | None = None
+
+    # The remake and render functions report through these (see render.remake.Stages).
+    def stage_start(self, name: str, total: float) -> None:
+        self.stage, self.total, self.done = name, float(total or 0), 0.0
+
+    def advance(self, done: float) -> None:
+        self.done = float(done)
+
+    def to_dict(self) -> dict:
+        fraction = min(1.0, self.done / self.total) if self.total else (1.0 if self.state == "done" else 0.0)
+        return {"id": self.id, "kind": self.kind, "project": self.project, "state": self.state, "stage": self.stage,
+                "done": self.done, "total": self.total, "fraction": round(fraction, 4), "error": self.error,
+                "result": self.result, "seconds": round((self.finished or time.time()) - self.started, 2)}
+
+
+class StagesAdapter:
+    """The `Stages` interface of render.remake, writing into a Job."""
+
+    def __init__(self, job: Job):
+        self.job = job
+
+    def stage(self, name: str, total: float) -> None:
+        self.job.stage_start(name, total)
+
+    def advance(self, done: float) -> None:
+        self.job.advance(done)
+
+
+class Jobs:
+    def __init__(self):
+        self._jobs: dict[str, Job] = {}
+        self._lock = threading.Lock()
+
+    def start(self, kind: str, work: Callable[[Job], dict | None], project: str | None = None) -> Job:
+        job = Job(secrets.token_hex(6), kind, project)
+        with self._lock:
+            self._jobs[job.id] = job
+        threading.Thread(target=self._run, args=(job, work), name=f"job-{kind}-{job.id}", daemon=True).start()
+        return job
+
+    def _run(self, job: Job, work: Callable[[Job], dict | None]) -> None:
+        try:
+            job.result = work(job) or {}
+            job.state, job.stage = "done", "done"
+        except RereelError as e:  # the user's input: one line, as the CLI prints it
+            job.state, job.error = "failed", str(e)
+        except Exception as e:  # a bug: keep the trace on the server's console, a line for the page
+            traceback.print_exc()
+            job.state, job.error = "failed", f"{type(e).__name__}: {e}"
+        finally:
+            job.finished = time.time()
+
+    def get(self, job_id: str) -> Job | None:
+        return self._jobs.get(job_id)
+
+    def running(self, project: str) -> Job | None:
+        return next((j for j in self._jobs.values() if j.project == project and j.state == "running"), None)

@@ -1,0 +1,198 @@
+"""Live webcam routes: the mirror (camera frame -> nearest archive frame) and learning to see.
+
+Both speak the same WebSocket rhythm: the page sends one JPEG, waits for the answer, then sends
+the next. So frames go at the rate the server keeps up with, and latency never piles up in
+queues. The model work runs in a worker thread (`asyncio.to_thread`), keeping the event loop free.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import secrets
+import time
+from pathlib import Path
+
+import numpy as np
+from fastapi import APIRouter, File, Form, Request, UploadFile, WebSocket, WebSocketDisconnect
+from fastapi.responses import FileResponse
+from PIL import Image
+
+from rereel.errors import RereelError
+from rereel.explore.footage import Footage, decode_footage
+from rereel.explore.gif import MAX_RATE, make_gif
+from rereel.web.app import not_found, state_of
+from rereel.web.previews import even, jpeg
+from rereel.web.security import refuse
+
+router = APIRouter()
+GIF_NAME = re.compile(r"^reaction-[0-9a-f]{12}\.gif$")
+MAX_GIF_FRAMES = 72  # six seconds at 12 fps
+MAX_FRAME_BYTES = 2_000_000  # one webcam JPEG
+
+
+def decode_jpeg(data: bytes) -> np.ndarray:
+    from rereel.web.mirror import decode_jpeg as decode
+
+    return decode(data)
+
+
+# -- mirror -----------------------------------------------------------------------------------
+@router.websocket("/ws/mirror")
+async def mirror_socket(ws: WebSocket):
+    state = state_of(ws)
+    await ws.accept()
+    try:
+        mirror = await asyncio.to_thread(state.mirror)
+        session = mirror.session()
+        while True:
+            data = await ws.receive_bytes()
+            if len(data) > MAX_FRAME_BYTES:
+                await ws.send_json({"error": f"frame of {len(data)} bytes is over {MAX_FRAME_BYTES}"})
+                continue
+            try:
+                m = await asyncio.to_thread(_mirror_match, state, session, data)
+            except RereelError as e:
+                await ws.send_json({"error": str(e)})
+                continue
+            await ws.send_json(m)
+    except WebSocketDisconnect:
+        pass
+
+
+def _mirror_match(state, session, data: bytes) -> dict:
+    t0 = time.perf_counter()
+    rgb = decode_jpeg(data)
+    with state.lock:  # the catalog (frame refinement) is shared
+        m = session.match(rgb)
+        row = state.lib.catalog.shot(m.shot_id)
+    t = float(m.time if m.time is not None else row["start"])
+    return {"shot_id": m.shot_id, "video_id": row["video_id"], "name": row["name"], "time": round(t, 3),
+            "score": round(float(m.score), 4), "switched": bool(getattr(m, "switched", True)),
+            "embed_ms": round(m.embed_ms, 2), "search_ms": round(m.search_ms, 2),
+            "server_ms": round((time.perf_counter() - t0) * 1000, 2),
+            "frame": f"/api/frame?shot={m.shot_id}&t={t:.2f}"}
+
+
+@router.post("/api/mirror/gif")
+def mirror_gif(request: Request, frames: list[UploadFile] = File(...), shot: int = Form(...), t: float = Form(...),
+               fps: float = Form(10.0), caption: str | None = Form(None)):
+    """A reaction GIF: the captured webcam frames beside the archive footage they matched, same length."""
+    state = state_of(request)
+    if not 2 <= len(frames) <= MAX_GIF_FRAMES:
+        raise refuse(400, f"send between 2 and {MAX_GIF_FRAMES} frames (got {len(frames)})")
+    fps = min(max(fps, 1.0), MAX_RATE)
+    cam = []
+    for f in frames:
+        data = f.file.read(MAX_FRAME_BYTES + 1)
+        if len(data) > MAX_FRAME_BYTES:
+            raise refuse(413, f"{f.filename}: frame over {MAX_FRAME_BYTES} bytes")
+        cam.append(decode_jpeg(data))
+    h0, w0 = cam[0].shape[:2]
+    w, h = 240, even(240 * h0 / w0)
+    cam = np.stack([np.asarray(Image.fromarray(c).resize((w, h), Image.Resampling.BILINEAR)) for c in cam])
+    with state.lock:
+        row = state.lib.catalog.shot(shot)
+    if row is None:
+        raise not_found(f"shot {shot}")
+    seconds = len(cam) / fps
+    archive = decode_footage(Footage(Path(row["path"]), max(0.0, t), max(0.0, t) + seconds, row["name"], shot),
+                             fps, w, h, "cover", seconds)
+    n = min(len(cam), len(archive))
+    pair = np.concatenate([cam[:n], archive[:n]], axis=2)
+    name = f"reaction-{secrets.token_hex(6)}.gif"
+    result = make_gif(pair, fps, state.gifs / name, width=pair.shape[2], max_bytes=5_000_000, caption=caption or None)
+    return {"gif": f"/api/gifs/{name}", "bytes": result.bytes, "width": result.width, "height": result.height,
+            "frames": result.frames}
+
+
+@router.get("/api/gifs/{name}")
+def gif(request: Request, name: str):
+    path = state_of(request).gifs / name
+    if not GIF_NAME.match(name) or not path.exists():
+        raise not_found(name)
+    return FileResponse(path, media_type="image/gif")
+
+
+# -- learning to see --------------------------------------------------------------------------
+def see_models(folders: list[Path]) -> dict[str, Path]:
+    """Trained learning-to-see models in the `--models` folders (a model folder, or folders of them)."""
+    found: dict[str, Path] = {}
+    for folder in folders:
+        for cfg in [folder / "config.json", *sorted(folder.glob("*/config.json"))]:
+            try:
+                kind = json.loads(cfg.read_text()).get("kind")
+            except (OSError, ValueError):
+                continue
+            if kind == "see" and (cfg.parent / "checkpoint.pt").exists():
+                found.setdefault(cfg.parent.name, cfg.parent)
+    return found
+
+
+@router.get("/api/see/models")
+def models(request: Request):
+    found = see_models(state_of(request).settings.models)
+    out = []
+    for name, path in found.items():
+        cfg = json.loads((path / "config.json").read_text())
+        out.append({"name": name, "size": cfg.get("size"), "recipe": cfg.get("recipe"), "step": cfg.get("step")})
+    return {"models": out}
+
+
+@router.websocket("/ws/see")
+async def see_socket(ws: WebSocket):
+    """Text messages set {"model": name, "smooth": 0..0.95}; each JPEG gets a JSON line then the JPEG seen."""
+    from rereel.learn.see import Seer
+
+    state = state_of(ws)
+    await ws.accept()
+    seer, model, smooth = None, None, 0.5
+    try:
+        while True:
+            message = await ws.receive()
+            if message["type"] == "websocket.disconnect":
+                break
+            if message.get("text") is not None:
+                try:
+                    ask = json.loads(message["text"])
+                except ValueError:
+                    await ws.send_json({"error": "control messages are JSON"})
+                    continue
+                smooth = min(max(float(ask.get("smooth", smooth)), 0.0), 0.95)
+                if ask.get("model") and ask["model"] != model:
+                    path = see_models(state.settings.models).get(ask["model"])
+                    if path is None:
+                        await ws.send_json({"error": f"no model named {ask['model']!r}"})
+                        continue
+                    try:
+                        seer, model = await asyncio.to_thread(Seer, path, smooth), ask["model"]
+                    except RereelError as e:
+                        await ws.send_json({"error": str(e)})
+                        continue
+                if seer is not None:
+                    seer.smooth = smooth
+                await ws.send_json({"model": model, "smooth": smooth})
+                continue
+            data = message.get("bytes") or b""
+            if seer is None:
+                await ws.send_json({"error": "choose a model first"})
+                continue
+            if len(data) > MAX_FRAME_BYTES:
+                await ws.send_json({"error": f"frame of {len(data)} bytes is over {MAX_FRAME_BYTES}"})
+                continue
+            try:
+                out, ms = await asyncio.to_thread(_see, seer, data)
+            except RereelError as e:
+                await ws.send_json({"error": str(e)})
+                continue
+            await ws.send_json({"model": model, "server_ms": round(ms, 2)})
+            await ws.send_bytes(out)
+    except WebSocketDisconnect:
+        pass
+
+
+def _see(seer, data: bytes) -> tuple[bytes, float]:
+    t0 = time.perf_counter()
+    out = jpeg(seer.see(decode_jpeg(data)), quality=80)
+    return out, (time.perf_counter() - t0) * 1000

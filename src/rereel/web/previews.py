@@ -1,0 +1,110 @@
+"""Small browser-playable pieces of footage, made on demand and cached on disk.
+
+Archive files come in any container (AVI, WebM, MKV...) that a browser may not play, and whole
+films are too big to send for a two-second hover; so each preview is a short H.264 MP4 cut from
+one seek, kept under the app's work folder and reused. Still frames (the mirror's match, a
+target shot's thumbnail) are JPEGs decoded from one seek.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from rereel.explore.footage import Footage, footage_frames
+from rereel.media import VideoWriter, decode_frames, probe
+from rereel.media.decode import display_size
+
+PREVIEW_WIDTH = 320
+PREVIEW_SECONDS = 8.0  # a hover shows the start of a long shot, not all of it
+PREVIEW_RATE = 24.0
+
+
+def even(x: float) -> int:
+    return max(2, int(round(x / 2)) * 2)
+
+
+def jpeg(rgb: np.ndarray, quality: int = 85) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
+class Previews:
+    def __init__(self, cache: Path):
+        self.cache = cache
+        self.cache.mkdir(parents=True, exist_ok=True)
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+        self._frames: OrderedDict[tuple, bytes] = OrderedDict()  # recent still frames, for the mirror
+
+    def _lock(self, key: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(key, threading.Lock())
+
+    def clip(self, footage: Footage, *, pair: Footage | None = None, width: int = PREVIEW_WIDTH,
+             seconds: float = PREVIEW_SECONDS) -> Path:
+        """An MP4 of `footage` (beside `pair`, as long as `footage`, when given), made once."""
+        key = repr((str(footage.path), round(footage.start, 3), round(footage.end, 3),
+                    pair and (str(pair.path), round(pair.start, 3)), width, seconds))
+        name = hashlib.blake2b(key.encode(), digest_size=10).hexdigest() + ".mp4"
+        path = self.cache / name
+        with self._lock(name):  # two hovers on one shot make it once
+            if path.exists():
+                return path
+            sw, sh = probe(footage.path).display_size
+            w, h = even(width), even(width * sh / sw)
+            rate = min(PREVIEW_RATE, probe(footage.path).fps or PREVIEW_RATE)
+            with VideoWriter(path, w * (2 if pair else 1), h, rate, crf=26) as writer:
+                left = footage_frames(footage, rate, w, h, "letterbox", seconds)
+                right = footage_frames(pair, rate, w, h, "cover", seconds) if pair else None
+                for frame in left:
+                    if right is not None:
+                        frame = np.concatenate([frame, next(right, np.zeros_like(frame))], axis=1)
+                    writer.write(frame)
+        return path
+
+    def frame(self, path: Path, time: float, width: int = 480) -> bytes:
+        """The frame shown at `time` seconds, as a JPEG `width` wide; the last 256 are kept."""
+        key = (str(path), round(time, 2), width)
+        if key in self._frames:
+            self._frames.move_to_end(key)
+            return self._frames[key]
+        shown = None
+        for decoded in decode_frames(path, start=max(0.0, time - 0.5), end=time + 0.5):
+            if shown is None or decoded.time <= time + 1e-3:
+                shown = decoded
+            if decoded.time > time:
+                break
+        if shown is None:
+            raise FileNotFoundError(f"{path}: no frame near {time:.2f} s")
+        sw, sh = display_size(shown.frame)
+        data = jpeg(shown.rgb(even(width), even(width * sh / sw)))
+        self._frames[key] = data
+        if len(self._frames) > 256:
+            self._frames.popitem(last=False)
+        return data
+
+    def frames_at(self, path: Path, times: list[float], width: int, out: list[Path]) -> None:
+        """Still JPEGs at several times of one video, from one decode pass (a target's shot thumbnails)."""
+        order = np.argsort(times)
+        pending = [(times[i], out[i]) for i in order]
+        previous = None
+        for decoded in decode_frames(path):
+            while pending and decoded.time > pending[0][0] + 1e-3:
+                shown = previous or decoded
+                sw, sh = display_size(shown.frame)
+                pending.pop(0)[1].write_bytes(jpeg(shown.rgb(even(width), even(width * sh / sw))))
+            if not pending:
+                break
+            previous = decoded
+        for _, dest in pending:  # times past the last frame: the last frame
+            if previous is not None:
+                sw, sh = display_size(previous.frame)
+                dest.write_bytes(jpeg(previous.rgb(even(width), even(width * sh / sw))))

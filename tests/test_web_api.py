@@ -1,0 +1,257 @@
+"""The web app's HTTP and WebSocket API, through FastAPI's test client, on a library of real clips."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from rereel.errors import RereelError
+from rereel.media import decode_frames, probe
+from rereel.timeline import KEY, read_timeline, remake_track
+from rereel.web.app import Settings, create_app
+
+FLOWER = "cc0_mdn_flower_bloom.mp4"
+TARGET = "sintel_trailer_320x180.webm"
+
+
+def make_client(library: Path, workdir: Path, **kw) -> TestClient:
+    settings = Settings(library=library, workdir=workdir, extra_hosts=("testserver",), **kw)
+    return TestClient(create_app(settings))
+
+
+def frame_jpeg(path: Path, t: float, width: int = 320) -> bytes:
+    for f in decode_frames(path, start=t):
+        rgb = f.rgb(width, round(width * f.frame.height / f.frame.width) // 2 * 2)
+        buf = io.BytesIO()
+        Image.fromarray(rgb).save(buf, "JPEG", quality=85)
+        return buf.getvalue()
+    raise AssertionError(f"no frame at {t} in {path}")
+
+
+@pytest.fixture(scope="module")
+def client(web_library, media, tmp_path_factory):
+    return make_client(web_library, tmp_path_factory.mktemp("work"), allow=[media / "trailers"])
+
+
+@pytest.fixture(scope="module")
+def shots(client):
+    lib = client.get("/api/library").json()
+    out = {}
+    for v in lib["videos"]:
+        out[v["name"]] = client.get(f"/api/videos/{v['id']}/shots").json()["shots"]
+    return out
+
+
+def wait_job(client: TestClient, job_id: str, timeout: float = 300) -> dict:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        job = client.get(f"/api/jobs/{job_id}").json()
+        assert job["state"] != "failed", job["error"]
+        if job["state"] == "done":
+            return job
+        time.sleep(0.3)
+    raise AssertionError(f"job {job_id} did not finish in {timeout} s: {job}")
+
+
+# -- archive browser ----------------------------------------------------------------------------
+def test_library_lists_videos_shots_thumbnails_and_playable_previews(client, shots):
+    assert set(shots) >= {FLOWER, "cc0_mdn_stream_of_water.mp4"}
+    shot = shots[FLOWER][0]
+    thumb = client.get(f"/api/shots/{shot['shot_id']}/thumb.jpg")
+    assert thumb.status_code == 200 and Image.open(io.BytesIO(thumb.content)).format == "JPEG"
+    preview = client.get(f"/api/shots/{shot['shot_id']}/preview.mp4")
+    assert preview.status_code == 200 and preview.headers["content-type"] == "video/mp4"
+    with av.open(io.BytesIO(preview.content)) as c:
+        stream = c.streams.video[0]
+        assert stream.codec_context.name == "h264" and stream.width == 320
+        frames = sum(1 for _ in c.decode(stream))
+    assert frames >= min(shot["end"] - shot["start"], 8.0) * 20  # the shot (capped at 8 s) at 24 fps
+
+
+def test_similar_and_searches_find_the_right_footage(client, shots, archive):
+    flower = shots[FLOWER][0]["shot_id"]
+    data = client.get(f"/api/shots/{flower}/similar?top=5").json()
+    assert data["query"]["shot_id"] == flower and flower not in [h["shot_id"] for h in data["hits"]]
+    assert len(data["hits"]) == 5 and data["hits"][0]["score"] >= data["hits"][-1]["score"]
+    # An image: a frame of the peony clip finds the peony clip first.
+    peony = archive / "ccby_pixwarp_peony_timelapse.avi"
+    up = client.post("/api/search", files={"file": ("peony.jpg", frame_jpeg(peony, 3.0), "image/jpeg")}).json()
+    assert up["hits"][0]["name"] == peony.name
+    words = client.get("/api/search", params={"q": "flower"}).json()
+    assert words["kind"] == "words" and words["classes"] and words["hits"]
+
+
+def test_clusters_are_grids_of_at_most_nine(client):
+    groups = client.get("/api/clusters").json()["groups"]
+    assert len(groups) >= 2 and all(1 <= len(g["shots"]) <= 9 for g in groups)
+    assert sum(g["size"] for g in groups) == client.get("/api/library").json()["shots"]
+
+
+def test_frame_of_an_indexed_video_only(client, shots):
+    shot = shots[FLOWER][0]["shot_id"]
+    assert client.get(f"/api/frame?shot={shot}&t=1.0").headers["content-type"] == "image/jpeg"
+    assert client.get("/api/frame?shot=99999&t=1.0").status_code == 404
+    assert client.get("/api/shots/99999/preview.mp4").status_code == 404
+
+
+# -- security -----------------------------------------------------------------------------------
+def test_foreign_host_headers_are_refused_on_loopback(client):
+    assert client.get("/api/library", headers={"host": "rebind.example.com"}).status_code == 400
+    assert client.get("/api/library", headers={"host": "127.0.0.1:8000"}).status_code == 200
+
+
+@pytest.mark.parametrize("url", [
+    "/api/projects/..%2F..%2Fcatalog.sqlite",
+    "/api/projects/aaaaaaaaaaaa/files/..%2F..%2F..%2Fcatalog.sqlite",
+    "/api/projects/aaaaaaaaaaaa/files/catalog.sqlite",
+    "/api/gifs/..%2Fprojects",
+    "/static/..%2F..%2F..%2Fcatalog.sqlite",
+])
+def test_no_path_leaves_the_served_folders(client, url):
+    r = client.get(url)
+    assert r.status_code == 404 and b"SQLite" not in r.content
+
+
+def test_targets_only_from_allowed_folders(client, archive, media):
+    listed = client.get("/api/targets").json()["videos"]
+    assert str(media / "trailers" / TARGET) in listed and not any("archive" in p for p in listed)
+    for path in (archive / FLOWER, media / "trailers" / ".." / "archive" / FLOWER):
+        r = client.post("/api/projects", data={"path": str(path)})
+        assert r.status_code == 403 and "not inside a folder" in r.json()["detail"]
+
+
+def test_uploads_are_capped_in_type_and_size(web_library, tmp_path, archive):
+    c = make_client(web_library, tmp_path, max_upload_mb=1.0, max_image_mb=1.0)
+    before = set((tmp_path / "projects").iterdir())
+    r = c.post("/api/projects", files={"file": ("notes.txt", b"hello", "text/plain")})
+    assert r.status_code == 415 and "notes.txt" in r.json()["detail"]
+    # Over the cap while copying (1.5 MB), and refused from its Content-Length before reading (3 MB).
+    for size in (1_500_000, 3_000_000):
+        r = c.post("/api/projects", files={"file": ("big.avi", b"\0" * size, "video/x-msvideo")})
+        assert r.status_code == 413 and "cap" in r.json()["detail"]
+    r = c.post("/api/projects", files={"file": ("fake.mp4", b"not a video at all" * 100, "video/mp4")})
+    assert r.status_code == 400 and "fake" in r.json()["detail"]
+    assert set((tmp_path / "projects").iterdir()) == before  # nothing left behind
+    r = c.post("/api/search", files={"file": ("x.gif.exe", b"MZ", "application/octet-stream")})
+    assert r.status_code == 415
+
+
+def test_a_token_is_needed_beyond_loopback(web_library, tmp_path):
+    with pytest.raises(RereelError, match="token"):
+        create_app(Settings(library=web_library, workdir=tmp_path, host="0.0.0.0"))
+    c = TestClient(create_app(Settings(library=web_library, workdir=tmp_path, host="0.0.0.0", token="s3cret")))
+    assert c.get("/api/library").status_code == 401
+    assert c.get("/api/library", headers={"authorization": "Bearer wrong"}).status_code == 401
+    assert c.get("/api/library", headers={"authorization": "Bearer s3cret"}).status_code == 200
+    first = c.get("/?token=s3cret")  # the printed URL: sets the cookie the pages then use
+    assert first.status_code == 200 and "rereel_token" in first.headers["set-cookie"]
+    assert c.get("/api/library").status_code == 200
+
+
+def test_websockets_from_another_origin_are_refused(client):
+    from starlette.websockets import WebSocketDisconnect
+
+    with pytest.raises(WebSocketDisconnect):
+        with client.websocket_connect("/ws/mirror", headers={"origin": "http://evil.example"}) as ws:
+            ws.receive_json()
+
+
+# -- remake editor ------------------------------------------------------------------------------
+def test_remake_swap_render_download_and_restart(client, web_library, media, tmp_path_factory):
+    target = media / "trailers" / TARGET
+    started = client.post("/api/projects", data={"path": str(target), "suggestions": "4"})
+    assert started.status_code == 200, started.text
+    pid = started.json()["project"]
+    job = wait_job(client, started.json()["job"])
+    assert job["result"]["shots"] >= 10
+    p = client.get(f"/api/projects/{pid}").json()
+    assert p["ready"] and p["name"] == TARGET
+    shot = next(s for s in p["shots"] if not s["black"] and len(s["suggestions"]) >= 2)
+    assert shot["chosen"] == 0 and shot["timecode"].count(":") == 3
+    assert client.get(f"/api/projects/{pid}/shots/{shot['index']}/thumb.jpg").headers["content-type"] == "image/jpeg"
+
+    swapped = client.post(f"/api/projects/{pid}/choose", json={"shot": shot["index"], "suggestion": 1}).json()
+    new = next(s for s in swapped["shots"] if s["index"] == shot["index"])
+    assert new["chosen"] == 1 and new["shot_id"] == shot["suggestions"][1]["shot_id"]
+    pair = client.get(f"/api/projects/{pid}/shots/{shot['index']}/preview.mp4")
+    with av.open(io.BytesIO(pair.content)) as c:
+        assert c.streams.video[0].width == 640  # target | match
+
+    # A restart: a new app on the same work folder sees the swap (it lives in remake.otio).
+    again = make_client(web_library, client.app.state.rereel.settings.workdir)
+    assert next(s for s in again.get(f"/api/projects/{pid}").json()["shots"] if s["index"] == shot["index"])["chosen"] == 1
+
+    job = wait_job(again, again.post(f"/api/projects/{pid}/render", json={"side_by_side": False}).json()["job"])
+    mp4 = again.get(f"/api/projects/{pid}/files/{job['result']['file']}?download=true")
+    assert mp4.status_code == 200 and "attachment" in mp4.headers["content-disposition"]
+    out = tmp_path_factory.mktemp("dl") / "remake.mp4"
+    out.write_bytes(mp4.content)
+    info, tinfo = probe(out), probe(target)
+    assert abs(info.duration - tinfo.duration) < 0.1 and info.has_audio
+
+    otio_file = tmp_path_factory.mktemp("dl") / "remake.otio"
+    otio_file.write_bytes(again.get(f"/api/projects/{pid}/files/remake.otio").content)
+    tl = read_timeline(otio_file)  # kept in a name: OTIO frees a track's items with their timeline
+    item = next(i for i in remake_track(tl) if i.metadata[KEY]["target_shot"] == shot["index"])
+    assert item.metadata[KEY]["shot_id"] == shot["suggestions"][1]["shot_id"]
+    edl = again.get(f"/api/projects/{pid}/files/remake.edl").text
+    assert "FCM" in edl or "TITLE" in edl
+    assert Path(shot["suggestions"][1]["name"]).stem[:20] in edl or shot["suggestions"][1]["name"] in edl
+
+
+def test_a_job_error_is_one_line(client, tmp_path, media):
+    r = client.post("/api/projects/aaaaaaaaaaaa/render", json={"side_by_side": False})
+    assert r.status_code == 404
+    r = client.post("/api/projects", data={"path": str(media / "trailers" / "missing.webm")})
+    assert r.status_code in (403, 404) and "\n" not in r.json()["detail"]
+
+
+# -- webcam mirror and GIF ------------------------------------------------------------------------
+def test_mirror_socket_finds_the_clip_a_frame_comes_from(client, archive):
+    with client.websocket_connect("/ws/mirror") as ws:
+        ws.send_bytes(frame_jpeg(archive / FLOWER, 3.0))
+        m = ws.receive_json()
+        assert m["name"] == FLOWER, m
+        assert m["embed_ms"] > 0 and m["server_ms"] >= m["embed_ms"] and m["frame"].startswith("/api/frame?")
+        assert client.get(m["frame"]).headers["content-type"] == "image/jpeg"
+        ws.send_bytes(b"this is not a jpeg")
+        assert "error" in ws.receive_json()
+        ws.send_bytes(frame_jpeg(archive / FLOWER, 3.5))  # the connection survives a bad frame
+        assert ws.receive_json()["name"] == FLOWER
+
+
+def test_capture_makes_a_side_by_side_reaction_gif(client, shots, archive):
+    frames = [("frames", (f"f{i}.jpg", frame_jpeg(archive / "cc0_mdn_stream_of_water.mp4", 1 + i / 10), "image/jpeg"))
+              for i in range(12)]
+    shot = shots[FLOWER][0]["shot_id"]
+    r = client.post("/api/mirror/gif", files=frames, data={"shot": str(shot), "t": "1.0", "fps": "10", "caption": "me too"})
+    assert r.status_code == 200, r.text
+    data = r.json()
+    gif = Image.open(io.BytesIO(client.get(data["gif"]).content))
+    assert gif.format == "GIF" and gif.n_frames == 12 and data["width"] >= 2 * 0.9 * 240 * 0.5
+
+
+# -- learning to see, live ------------------------------------------------------------------------
+def test_see_socket_runs_the_chosen_model(web_library, see_models, tmp_path, archive):
+    c = make_client(web_library, tmp_path, models=[see_models])
+    assert [m["name"] for m in c.get("/api/see/models").json()["models"]] == ["flowers"]
+    with c.websocket_connect("/ws/see") as ws:
+        ws.send_bytes(frame_jpeg(archive / FLOWER, 1.0))
+        assert "model first" in ws.receive_json()["error"]
+        ws.send_text(json.dumps({"model": "nope"}))
+        assert "nope" in ws.receive_json()["error"]
+        ws.send_text(json.dumps({"model": "flowers", "smooth": 0.3}))
+        assert ws.receive_json() == {"model": "flowers", "smooth": 0.3}
+        ws.send_bytes(frame_jpeg(archive / FLOWER, 1.0))
+        meta = ws.receive_json()
+        image = Image.open(io.BytesIO(ws.receive_bytes()))
+        assert meta["model"] == "flowers" and meta["server_ms"] > 0
+        assert image.format == "JPEG" and min(image.size) == 64 and np.asarray(image).std() > 1
