@@ -181,6 +181,46 @@ def embed_then_search(encoder, shots, frames: np.ndarray) -> None:
     faiss.omp_set_num_threads(default)
 
 
+def through_the_server(library: Path, jpegs: list[bytes]) -> None:
+    """The same frames sent by a WebSocket client to a real `rereel serve`, one after another's answer,
+    as the mirror page does: the round trip adds the JSON, the socket and the event loop to `match`."""
+    import json
+    import socket
+    import subprocess
+    import sys
+    import urllib.request
+
+    from websockets.sync.client import connect
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with tempfile.TemporaryDirectory() as work:
+        server = subprocess.Popen([sys.executable, "-m", "rereel", "serve", "--library", str(library), "--port", str(port),
+                                   "--workdir", work], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            for _ in range(300):
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=1)
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            trip, served = [], []
+            with connect(f"ws://127.0.0.1:{port}/ws/mirror", max_size=None) as ws:
+                for i, data in enumerate(jpegs):
+                    t = time.perf_counter()
+                    ws.send(data)
+                    answer = json.loads(ws.recv())
+                    if i >= 10:  # the first frames load the network
+                        trip.append((time.perf_counter() - t) * 1000)
+                        served.append(answer["server_ms"])
+        finally:
+            server.terminate()
+            server.wait()
+    print(f"through rereel serve's WebSocket ({len(trip)} frames): round trip p50 p95 {pct(trip)} ms, "
+          f"server {pct(served)} ms, {1000 / np.mean(trip):.1f} frames/s")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("archive", nargs="?", default=str(ROOT.parent / "shared" / "media" / "archive"))
@@ -252,6 +292,8 @@ def main() -> None:
         for n, p95 in verdicts:
             print(f"target p95 total <= 50 ms at {n} shots (mirror's own choice of index):"
                   f" {p95:.1f} ms, {'met' if p95 <= 50 else 'MISSED'}")
+
+        through_the_server(Path(tmp) / "library", jpegs)
 
         print("\nwhere the time goes")
         from rereel.web.mirror import decode_jpeg
