@@ -156,6 +156,20 @@ def test_a_token_is_needed_beyond_loopback(web_library, tmp_path):
     assert c.get("/api/library").status_code == 200
 
 
+def test_posts_from_another_site_or_without_a_length_are_refused(client, media):
+    data = {"path": str(media / "trailers" / TARGET)}
+    r = client.post("/api/projects", data=data, headers={"origin": "http://evil.example"})
+    assert r.status_code == 403
+    r = client.post("/api/projects", data=data, headers={"sec-fetch-site": "cross-site"})
+    assert r.status_code == 403
+
+    def chunks():
+        yield b"x" * 1000
+
+    r = client.post("/api/search", content=chunks(), headers={"content-type": "Multipart/form-data; boundary=x"})
+    assert r.status_code == 411
+
+
 def test_websockets_from_another_origin_are_refused(client):
     from starlette.websockets import WebSocketDisconnect
 
@@ -184,6 +198,16 @@ def test_remake_swap_render_download_and_restart(client, web_library, media, tmp
     pair = client.get(f"/api/projects/{pid}/shots/{shot['index']}/preview.mp4")
     with av.open(io.BytesIO(pair.content)) as c:
         assert c.streams.video[0].width == 640  # target | match
+
+    # Swaps of several shots at once (quick clicks) are all kept: none is lost to another's write.
+    from concurrent.futures import ThreadPoolExecutor
+
+    others = [s for s in p["shots"] if len(s["suggestions"]) >= 3 and s["index"] != shot["index"]][:4]
+    projects = client.app.state.rereel.projects
+    with ThreadPoolExecutor(len(others)) as pool:
+        list(pool.map(lambda s: projects.choose(pid, s["index"], 2), others))
+    after = {s["index"]: s["chosen"] for s in client.get(f"/api/projects/{pid}").json()["shots"]}
+    assert all(after[s["index"]] == 2 for s in others) and after[shot["index"]] == 1
 
     # A restart: a new app on the same work folder sees the swap (it lives in remake.otio).
     again = make_client(web_library, client.app.state.rereel.settings.workdir)

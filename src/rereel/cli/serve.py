@@ -27,6 +27,9 @@ def serve(
     token: Annotated[Optional[str], typer.Option(
         help="Access token (default: $REREEL_TOKEN; made up and printed when binding beyond loopback).")] = None,
     max_upload_mb: Annotated[float, typer.Option(help="Largest video upload, in MB.", min=1)] = 500.0,
+    ssl_certfile: Annotated[Optional[Path], typer.Option(
+        help="Serve HTTPS with this certificate: browsers give the webcam only to https pages or localhost.")] = None,
+    ssl_keyfile: Annotated[Optional[Path], typer.Option(help="The certificate's private key.")] = None,
 ) -> None:
     """Serve the archive browser, remake editor, webcam mirror and learning-to-see pages."""
     import uvicorn
@@ -43,8 +46,11 @@ def serve(
                         models=list(models or []), host=host, token=token, max_upload_mb=max_upload_mb)
     web = create_app(settings)
     shown = "localhost" if is_loopback(host) else host
-    url = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
+    scheme = "https" if ssl_certfile else "http"
+    url = f"{scheme}://{shown}:{port}/" + (f"?token={token}" if token else "")
     info = web.state.rereel.lib.info()
     out.print(f"rereel: {info['videos']} videos, {info['shots']} shots from {root}")
     out.print(f"open {url}  (Ctrl+C stops)")
-    uvicorn.run(web, host=host, port=port, log_level="warning", ws_max_size=4 * 1024 * 1024)
+    uvicorn.run(web, host=host, port=port, log_level="warning", ws_max_size=4 * 1024 * 1024,
+                ssl_certfile=str(ssl_certfile) if ssl_certfile else None,
+                ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None)

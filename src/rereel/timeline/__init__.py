@@ -12,6 +12,7 @@ Timeline metadata "rereel" names the target, its size and rate, the library and 
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import opentimelineio as otio
@@ -111,7 +112,8 @@ def write_timeline(tl: otio.schema.Timeline, path: Path) -> Path:
     """Write .otio (or .edl / .xml through the OTIO adapters), atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # Unique per process and thread: the web app may write the same timeline from two threads.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     adapter = {".otio": "otio_json", ".edl": "cmx_3600", ".xml": "fcp_xml"}.get(path.suffix.lower())
     if adapter is None:
         raise RereelError(f"{path}: timeline files end in .otio, .edl (CMX 3600) or .xml (FCP XML)")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,9 +51,12 @@ class State:
         self.jobs = Jobs()
         self._resolver = None
         self._mirror = None
+        self.mirror_lock = threading.Lock()  # the mirror's own catalog connection, apart from the pages'
         # Grouping takes tens of seconds: started now, in the background, so the page has it sooner.
-        self._clusters: Future = ThreadPoolExecutor(1, thread_name_prefix="clusters").submit(
-            _compute_clusters, settings.library)
+        # A daemon thread, so that Ctrl+C does not wait for it.
+        self._clusters: Future = Future()
+        threading.Thread(target=_fill, args=(self._clusters, _compute_clusters, settings.library),
+                         name="clusters", daemon=True).start()
 
     def clusters(self) -> list[dict]:
         return self._clusters.result()
@@ -67,11 +70,17 @@ class State:
         return self._resolver
 
     def mirror(self):
+        """The webcam matcher. It reads shot frames through a connection of its own (under
+        `mirror_lock`), so browsing and the mirror do not wait on each other; the FAISS index
+        is shared, searching it is read-only."""
+        from rereel.explore.query import library_encoder
         from rereel.web.mirror import Mirror
 
-        with self.lock:
+        with self.mirror_lock:
             if self._mirror is None:
-                self._mirror = Mirror.from_library(self.lib)
+                with self.lock:
+                    encoder, shots = library_encoder(self.lib), self.lib.vectors("shots")
+                self._mirror = Mirror(encoder, shots, Library(self.settings.library, shared=True).catalog)
             return self._mirror
 
 
@@ -110,6 +119,13 @@ def create_app(settings: Settings) -> FastAPI:
         return RedirectResponse("/static/favicon.svg")
 
     return app
+
+
+def _fill(future: Future, fn, *args) -> None:
+    try:
+        future.set_result(fn(*args))
+    except BaseException as e:  # the page that asks gets the error
+        future.set_exception(e)
 
 
 def _compute_clusters(library: Path) -> list[dict]:

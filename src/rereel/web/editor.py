@@ -23,7 +23,7 @@ from rereel.web.projects import RENDERS, TIMELINE, project_meta
 from rereel.web.security import inside, refuse, save_upload
 
 router = APIRouter()
-MAX_TARGETS = 500  # listed for the picker; a path can still be typed
+MAX_TARGETS = 500  # listed for the picker (an API client may still post any path inside --allow)
 
 
 class Choice(BaseModel):
@@ -79,7 +79,11 @@ def create_project(request: Request, file: UploadFile | None = None, path: str |
         shutil.rmtree(folder, ignore_errors=True)
         raise
     state.projects.save_meta(folder, project_meta(pid, name, target, file is not None, suggestions))
-    job = state.jobs.start("remake", lambda job: _match(state, folder, target, suggestions, job), project=pid)
+    try:
+        job = state.jobs.start("remake", lambda job: _match(state, folder, target, suggestions, job), project=pid)
+    except RereelError:  # too many jobs running: no project left behind
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
     return {"project": pid, "job": job.id}
 
 

@@ -57,6 +57,9 @@ class StagesAdapter:
         self.job.advance(done)
 
 
+MAX_RUNNING = 2  # each job is CPU-bound: more at once only slows them all (and caps what a flood can start)
+
+
 class Jobs:
     def __init__(self):
         self._jobs: dict[str, Job] = {}
@@ -65,6 +68,9 @@ class Jobs:
     def start(self, kind: str, work: Callable[[Job], dict | None], project: str | None = None) -> Job:
         job = Job(secrets.token_hex(6), kind, project)
         with self._lock:
+            busy = sum(j.state == "running" for j in self._jobs.values())
+            if busy >= MAX_RUNNING:
+                raise RereelError(f"{busy} jobs are running; start this one when one of them has finished")
             self._jobs[job.id] = job
         threading.Thread(target=self._run, args=(job, work), name=f"job-{kind}-{job.id}", daemon=True).start()
         return job
@@ -82,7 +88,10 @@ class Jobs:
             job.finished = time.time()
 
     def get(self, job_id: str) -> Job | None:
-        return self._jobs.get(job_id)
+        with self._lock:
+            return self._jobs.get(job_id)
 
     def running(self, project: str) -> Job | None:
-        return next((j for j in self._jobs.values() if j.project == project and j.state == "running"), None)
+        with self._lock:
+            jobs = list(self._jobs.values())
+        return next((j for j in jobs if j.project == project and j.state == "running"), None)

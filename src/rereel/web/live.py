@@ -44,7 +44,12 @@ async def mirror_socket(ws: WebSocket):
     state = state_of(ws)
     await ws.accept()
     try:
-        mirror = await asyncio.to_thread(state.mirror)
+        try:
+            mirror = await asyncio.to_thread(state.mirror)
+        except RereelError as e:  # say why, rather than close with a bare 1011 the page retries forever
+            await ws.send_json({"error": str(e), "fatal": True})
+            await ws.close(code=1011)
+            return
         session = mirror.session()
         while True:
             data = await ws.receive_bytes()
@@ -64,9 +69,9 @@ async def mirror_socket(ws: WebSocket):
 def _mirror_match(state, session, data: bytes) -> dict:
     t0 = time.perf_counter()
     rgb = decode_jpeg(data)
-    with state.lock:  # the catalog (frame refinement) is shared
+    with state.mirror_lock:  # the mirror's catalog connection (frame refinement and names)
         m = session.match(rgb)
-        row = state.lib.catalog.shot(m.shot_id)
+        row = session.mirror.catalog.shot(m.shot_id)
     t = float(m.time if m.time is not None else row["start"])
     return {"shot_id": m.shot_id, "video_id": row["video_id"], "name": row["name"], "time": round(t, 3),
             "score": round(float(m.score), 4), "switched": bool(getattr(m, "switched", True)),
@@ -83,15 +88,16 @@ def mirror_gif(request: Request, frames: list[UploadFile] = File(...), shot: int
     if not 2 <= len(frames) <= MAX_GIF_FRAMES:
         raise refuse(400, f"send between 2 and {MAX_GIF_FRAMES} frames (got {len(frames)})")
     fps = min(max(fps, 1.0), MAX_RATE)
-    cam = []
+    cam, w, h = [], 240, 0
     for f in frames:
         data = f.file.read(MAX_FRAME_BYTES + 1)
         if len(data) > MAX_FRAME_BYTES:
             raise refuse(413, f"{f.filename}: frame over {MAX_FRAME_BYTES} bytes")
-        cam.append(decode_jpeg(data))
-    h0, w0 = cam[0].shape[:2]
-    w, h = 240, even(240 * h0 / w0)
-    cam = np.stack([np.asarray(Image.fromarray(c).resize((w, h), Image.Resampling.BILINEAR)) for c in cam])
+        rgb = decode_jpeg(data)
+        h = h or even(240 * rgb.shape[0] / rgb.shape[1])
+        # Each frame shrunk as soon as it is decoded: 72 full-size frames would take gigabytes.
+        cam.append(np.asarray(Image.fromarray(rgb).resize((w, h), Image.Resampling.BILINEAR)))
+    cam = np.stack(cam)
     with state.lock:
         row = state.lib.catalog.shot(shot)
     if row is None:
@@ -194,5 +200,9 @@ async def see_socket(ws: WebSocket):
 
 def _see(seer, data: bytes) -> tuple[bytes, float]:
     t0 = time.perf_counter()
-    out = jpeg(seer.see(decode_jpeg(data)), quality=80)
+    rgb = decode_jpeg(data)
+    h, w = rgb.shape[:2]
+    if max(h, w) > 4 * min(h, w):  # the model runs at its size on the short side: a sliver would be huge
+        raise RereelError(f"webcam frame {w}x{h}: sides more than 4:1 apart are refused")
+    out = jpeg(seer.see(rgb), quality=80)
     return out, (time.perf_counter() - t0) * 1000

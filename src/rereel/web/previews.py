@@ -73,9 +73,10 @@ class Previews:
     def frame(self, path: Path, time: float, width: int = 480) -> bytes:
         """The frame shown at `time` seconds, as a JPEG `width` wide; the last 256 are kept."""
         key = (str(path), round(time, 2), width)
-        if key in self._frames:
-            self._frames.move_to_end(key)
-            return self._frames[key]
+        with self._guard:
+            if key in self._frames:
+                self._frames.move_to_end(key)
+                return self._frames[key]
         shown = None
         for decoded in decode_frames(path, start=max(0.0, time - 0.5), end=time + 0.5):
             if shown is None or decoded.time <= time + 1e-3:
@@ -86,9 +87,10 @@ class Previews:
             raise FileNotFoundError(f"{path}: no frame near {time:.2f} s")
         sw, sh = display_size(shown.frame)
         data = jpeg(shown.rgb(even(width), even(width * sh / sw)))
-        self._frames[key] = data
-        if len(self._frames) > 256:
-            self._frames.popitem(last=False)
+        with self._guard:
+            self._frames[key] = data
+            if len(self._frames) > 256:
+                self._frames.popitem(last=False)
         return data
 
     def frames_at(self, path: Path, times: list[float], width: int, out: list[Path]) -> None:

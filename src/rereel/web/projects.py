@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import threading
 import time
 from pathlib import Path
 
@@ -33,6 +34,8 @@ class Projects:
     def __init__(self, root: Path):
         self.root = root / "projects"
         self.root.mkdir(parents=True, exist_ok=True)
+        # Read-modify-write of a timeline: two quick clicks must not lose one of the swaps.
+        self._lock = threading.Lock()
 
     def folder(self, pid: str) -> Path:
         """The project's folder; ids are checked against their pattern, so no path can be smuggled in."""
@@ -73,10 +76,11 @@ class Projects:
         return read_timeline(path)
 
     def choose(self, pid: str, shot: int, suggestion: int) -> otio.schema.Timeline:
-        tl = self.timeline(pid)
-        choose_suggestion(tl, shot, suggestion)
-        write_timeline(tl, self.folder(pid) / TIMELINE)
-        return tl
+        with self._lock:
+            tl = self.timeline(pid)
+            choose_suggestion(tl, shot, suggestion)
+            write_timeline(tl, self.folder(pid) / TIMELINE)
+            return tl
 
     def describe(self, pid: str) -> dict:
         """The editor's view of a project: per target shot, its timecode, choice and suggestions."""
@@ -114,8 +118,9 @@ class Projects:
         path = folder / name
         if name.endswith((".edl", ".xml")):
             otio_path = folder / TIMELINE
-            if not path.exists() or path.stat().st_mtime < otio_path.stat().st_mtime:
-                write_timeline(self.timeline(pid), path)
+            with self._lock:
+                if not path.exists() or path.stat().st_mtime < otio_path.stat().st_mtime:
+                    write_timeline(self.timeline(pid), path)
         if not path.exists():
             raise KeyError(name)
         return path

@@ -63,12 +63,17 @@ class Guard:
             problem = (403, "WebSocket from another origin refused")
         elif self.token and not self._has_token(conn):
             problem = (401, "a token is required: open the URL the server printed (it carries ?token=...)")
-        elif scope["type"] == "http" and scope["method"] in ("POST", "PUT"):
-            # Refused before the body is read: Starlette would otherwise spool all of it to disk first.
-            length = conn.headers.get("content-length")
-            if length is None and conn.headers.get("content-type", "").startswith("multipart/"):
-                problem = (411, "uploads need a Content-Length")
-            elif length is not None and int(length) > self.max_body:
+        elif scope["type"] == "http" and scope["method"] not in ("GET", "HEAD", "OPTIONS"):
+            # A page on another site can post forms to 127.0.0.1 (no CORS preflight for those):
+            # writes are taken only from our own pages, or from clients that send no Origin.
+            length = conn.headers.get("content-length", "")
+            if not self._same_origin(conn) or conn.headers.get("sec-fetch-site") == "cross-site":
+                problem = (403, "request from another site refused")
+            # Refused before the body is read: Starlette would otherwise spool all of it to disk
+            # first. Without a length (chunked) the size is unknown until read, so it is refused too.
+            elif not length.isdigit():
+                problem = (411, "requests with a body need a Content-Length")
+            elif int(length) > self.max_body:
                 problem = (413, f"request of {int(length) / 1e6:.1f} MB is over the {self.max_body / 1e6:g} MB upload cap")
         if problem is not None:
             if scope["type"] == "websocket":

@@ -53,7 +53,7 @@ async function loadVideos() {
   box.replaceChildren(...lib.videos.map((v, i) => {
     const shots = el("div", { class: "shots" });
     const block = el("details", { class: "video-block", "data-video": v.id },
-      el("summary", {}, el("b", {}, v.name), el("span", { class: "dim" }, `${v.shots} shots · ${fmt(v.duration)} · ${v.width}×${v.height}`)), shots);
+      el("summary", {}, el("b", {}, v.name), el("span", { class: "dim" }, `${v.shots} shot${v.shots === 1 ? "" : "s"} · ${fmt(v.duration)} · ${v.width}×${v.height}`)), shots);
     let loaded = false;
     block.addEventListener("toggle", async () => {
       if (!block.open || loaded) return;

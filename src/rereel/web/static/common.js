@@ -61,13 +61,19 @@ function shotTile(shot, { caption = null, onclick = null, score = null } = {}) {
   const tile = el("figure", { class: "shot", "data-shot": shot.shot_id, title: `#${shot.shot_id} ${shot.name} ${fmt(shot.start)}–${fmt(shot.end)}` }, img);
   if (score !== null) tile.append(el("span", { class: "score" }, score.toFixed(2)));
   tile.append(el("figcaption", {}, caption ?? `${shot.name} ${fmt(shot.start)}`));
-  let video = null;
+  let video = null, timer = null;
   tile.addEventListener("mouseenter", () => {
-    video = el("video", { src: `/api/shots/${shot.shot_id}/preview.mp4`, muted: true, loop: true, playsinline: true, autoplay: true });
-    video.muted = true;
-    tile.insertBefore(video, img.nextSibling);
+    // A short wait: sweeping the pointer across a grid should not start a preview encode per tile.
+    timer = setTimeout(() => {
+      video = el("video", { src: `/api/shots/${shot.shot_id}/preview.mp4`, muted: true, loop: true, playsinline: true, autoplay: true });
+      video.muted = true;
+      tile.insertBefore(video, img.nextSibling);
+    }, 250);
   });
-  tile.addEventListener("mouseleave", () => { if (video) { video.pause(); video.remove(); video = null; } });
+  tile.addEventListener("mouseleave", () => {
+    clearTimeout(timer);
+    if (video) { video.pause(); video.remove(); video = null; }
+  });
   if (onclick) tile.addEventListener("click", () => onclick(shot));
   return tile;
 }

@@ -7,6 +7,7 @@ const stats = document.getElementById("stats"), label = document.getElementById(
 const meter = new Meter();
 const recent = [];  // the last frames sent, [{blob, time}], for the GIF
 let running = true, socket = null, front = 0, match = null, sentAt = 0, shownKey = null;
+let inFlight = false;  // one frame at a time: the next goes when this one is answered
 
 function show(m) {
   // Cross-fade to a new archive frame only when the match moved; preloading avoids a flash of nothing.
@@ -26,7 +27,8 @@ function show(m) {
 }
 
 async function sendFrame() {
-  if (!running || !socket || socket.readyState !== WebSocket.OPEN) return;
+  if (inFlight || !running || !socket || socket.readyState !== WebSocket.OPEN) return;
+  inFlight = true;
   const blob = await grabJPEG(camera, grab, 320, 0.8);
   recent.push({ blob, time: performance.now() });
   while (recent.length > 48) recent.shift();
@@ -36,9 +38,11 @@ async function sendFrame() {
 
 function connect() {
   socket = new WebSocket(socketURL("/ws/mirror"));
-  socket.onopen = sendFrame;
+  socket.onopen = () => { inFlight = false; sendFrame(); };
   socket.onmessage = (event) => {
+    inFlight = false;
     const m = JSON.parse(event.data);
+    if (m.fatal) { stats.textContent = m.error; running = false; }
     const roundTrip = performance.now() - sentAt;
     if (m.error) { toast(m.error); } else {
       match = m;
@@ -51,13 +55,19 @@ function connect() {
     }
     sendFrame();
   };
-  socket.onclose = () => { if (running) setTimeout(connect, 1000); };
+  socket.onclose = (event) => {
+    inFlight = false;
+    if (event.reason) stats.textContent = `disconnected: ${event.reason}`;
+    if (running) setTimeout(connect, 1000);
+  };
 }
 
 document.getElementById("toggle").addEventListener("click", (e) => {
   running = !running;
   e.target.textContent = running ? "Stop" : "Start";
-  if (running) sendFrame();
+  if (!running) return;
+  if (!socket || socket.readyState === WebSocket.CLOSED) connect();
+  else sendFrame();
 });
 
 document.getElementById("capture").addEventListener("click", async (e) => {

@@ -22,7 +22,9 @@ async function loadProjects(selectId = null) {
 function showProgress(bar, label, job) {
   bar.classList.remove("hidden");
   bar.value = job.fraction;
-  label.textContent = job.state === "done" ? `done in ${job.seconds.toFixed(1)} s` : `${job.stage} ${Math.round(100 * job.fraction)}%`;
+  label.classList.toggle("error", job.state === "failed");
+  label.textContent = job.state === "done" ? `done in ${job.seconds.toFixed(1)} s`
+    : job.state === "failed" ? `failed: ${job.error}` : `${job.stage} ${Math.round(100 * job.fraction)}%`;
 }
 
 document.getElementById("start").addEventListener("click", async () => {
@@ -60,7 +62,7 @@ async function openProject(pid) {
     const bar = document.getElementById(p.job.kind === "render" ? "render-progress" : "match-progress");
     const label = document.getElementById(p.job.kind === "render" ? "render-stage" : "match-stage");
     await followJob(p.job.id, (job) => showProgress(bar, label, job));
-    return openProject(pid);
+    if (current === pid) return openProject(pid);  // unless another project was opened meanwhile
   }
 }
 
@@ -97,8 +99,17 @@ function drawDownloads(p) {
   document.getElementById("downloads").replaceChildren(...links);
 }
 
+let swapping = false;  // a double click sends one swap, not two
+
 async function choose(pid, shot, suggestion) {
-  const p = await postJSON(`/api/projects/${pid}/choose`, { shot, suggestion });
+  if (swapping) return;
+  swapping = true;
+  let p;
+  try {
+    p = await postJSON(`/api/projects/${pid}/choose`, { shot, suggestion });
+  } finally {
+    swapping = false;
+  }
   drawTimeline(p);
   drawDownloads(p);
   toast(`shot ${shot + 1}: suggestion ${suggestion + 1} swapped in (saved to remake.otio)`);
@@ -117,17 +128,19 @@ function preview(p, s) {
 }
 
 async function render(sideBySide) {
-  if (!current) return;
+  const pid = current;
+  if (!pid) return;
   const buttons = [document.getElementById("render-standalone"), document.getElementById("render-sbs")];
   buttons.forEach((b) => (b.disabled = true));
   try {
-    const started = await postJSON(`/api/projects/${current}/render`, { side_by_side: sideBySide });
+    const started = await postJSON(`/api/projects/${pid}/render`, { side_by_side: sideBySide });
     const job = await followJob(started.job, (j) => showProgress(document.getElementById("render-progress"), document.getElementById("render-stage"), j));
+    if (current !== pid) return;  // another project is open now
     document.getElementById("render-box").classList.remove("hidden");
     const video = document.getElementById("render-video");
-    video.src = `/api/projects/${current}/files/${job.result.file}?t=${Date.now()}`;
+    video.src = `/api/projects/${pid}/files/${job.result.file}?t=${Date.now()}`;
     video.play().catch(() => {});
-    drawDownloads(await api(`/api/projects/${current}`));
+    drawDownloads(await api(`/api/projects/${pid}`));
   } finally {
     buttons.forEach((b) => (b.disabled = false));
   }

@@ -22,6 +22,7 @@ async function sendFrame() {
 }
 
 function connect() {
+  sendFrame.started = false;  // a new socket: the first config answer starts the frames again
   socket = new WebSocket(socketURL("/ws/see"));
   socket.binaryType = "blob";
   socket.onopen = configure;
