@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -45,7 +46,8 @@ def serve(
     settings = Settings(library=root, workdir=workdir or root / "web", allow=list(allow or []),
                         models=list(models or []), host=host, token=token, max_upload_mb=max_upload_mb)
     web = create_app(settings)
-    shown = "localhost" if is_loopback(host) else host
+    # 0.0.0.0 is where it listens, not an address to open: name this machine instead.
+    shown = "localhost" if is_loopback(host) else socket.gethostname() if host in ("0.0.0.0", "::") else host
     scheme = "https" if ssl_certfile else "http"
     url = f"{scheme}://{shown}:{port}/" + (f"?token={token}" if token else "")
     info = web.state.rereel.lib.info()
