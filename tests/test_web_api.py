@@ -230,6 +230,9 @@ def test_remake_swap_render_download_and_restart(client, web_library, media, tmp
     assert "FCM" in edl or "TITLE" in edl
     assert Path(shot["suggestions"][1]["name"]).stem[:20] in edl or shot["suggestions"][1]["name"] in edl
 
+    assert again.post(f"/api/projects/{pid}/delete", json={}).json() == {"deleted": pid}
+    assert again.get(f"/api/projects/{pid}").status_code == 404 and target.exists()  # the target was not ours
+
 
 def test_a_job_error_is_one_line(client, tmp_path, media):
     r = client.post("/api/projects/aaaaaaaaaaaa/render", json={"side_by_side": False})

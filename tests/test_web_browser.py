@@ -91,6 +91,11 @@ def test_remake_swap_render(camera_page, app_url, media):
     clips = otio["tracks"]["children"][0]["children"]
     chosen = next(c["metadata"]["rereel"] for c in clips if c["metadata"]["rereel"]["target_shot"] == index)
     assert chosen["chosen"] == 1 and chosen["shot_id"] == swapped["shot_id"]
+
+    page.once("dialog", lambda dialog: dialog.accept())  # "Delete this project?"
+    page.click("#delete-project")
+    page.wait_for_selector("#project.hidden", state="attached")
+    assert pid not in [p["id"] for p in get_json(f"{app_url}/api/projects")["projects"]]
     assert "pageerror" not in console_log(page), console_log(page)
 
 

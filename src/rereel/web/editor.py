@@ -126,6 +126,16 @@ def choose(request: Request, pid: str, choice: Choice):
     return state.projects.describe(pid)
 
 
+@router.post("/api/projects/{pid}/delete")
+def delete(request: Request, pid: str):
+    state = state_of(request)
+    _folder(request, pid)
+    if state.jobs.running(pid):
+        raise refuse(409, f"project {pid} is busy; delete it when its job has finished")
+    state.projects.delete(pid)
+    return {"deleted": pid}
+
+
 @router.post("/api/projects/{pid}/render")
 def render(request: Request, pid: str, body: RenderRequest):
     state = state_of(request)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -48,6 +49,13 @@ class Projects:
         folder = self.root / pid
         folder.mkdir(parents=True)
         return pid, folder
+
+    def delete(self, pid: str) -> None:
+        """The project's folder and everything in it (an uploaded target included; a target
+        picked by path is not the project's and stays)."""
+        folder = self.folder(pid)
+        with self._lock:
+            shutil.rmtree(folder)
 
     def save_meta(self, folder: Path, meta: dict) -> None:
         tmp = folder / "project.json.partial"

@@ -146,6 +146,16 @@ async function render(sideBySide) {
   }
 }
 
+document.getElementById("delete-project").addEventListener("click", async () => {
+  const pid = current;
+  if (!pid || !confirm("Delete this project (its timeline, renders and any uploaded target)?")) return;
+  await postJSON(`/api/projects/${pid}/delete`, {});
+  current = null;
+  history.replaceState(null, "", "/remake");
+  document.getElementById("project").classList.add("hidden");
+  await loadProjects();
+});
+
 document.getElementById("render-standalone").addEventListener("click", () => render(false));
 document.getElementById("render-sbs").addEventListener("click", () => render(true));
 
