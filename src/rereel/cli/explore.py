@@ -28,36 +28,27 @@ def clusters(
     seed: Annotated[int, typer.Option(help="k-means seed; the same seed gives the same groups.")] = 0,
 ) -> None:
     """Group the archive's shots by what the network sees: a 3x3 grid image and video per group, and index.html."""
-    import numpy as np
-
-    from rereel.explore.clustering import group_shots, nearest_members
+    from rereel.explore.clustering import library_groups
     from rereel.explore.contact import GroupPage, write_contact_page
-    from rereel.explore.footage import shot_footage
     from rereel.explore.reels import write_grid_video
     from rereel.explore.sheets import save_png, shot_sheet
     from rereel.library import Library
 
     with Library(library) as lib:
         lib.require_content()
-        ids, vectors = lib.catalog.vectors("shots")
-        footage = [shot_footage(lib.catalog, int(i)) for i in ids]
-        video_of = np.array([f.video_id for f in footage])
         with _progress() as bar:
             task = bar.add_task("choosing groups (k)", total=None)
-            grouping = group_shots(vectors, count, seed, on_try=lambda k, s: bar.update(task, description=f"k={k}: silhouette {s:.3f}"))
-            bar.update(task, total=1, completed=1, description=f"{grouping.labels.max() + 1} groups")
-            k = int(grouping.labels.max()) + 1
+            grouping, groups = library_groups(lib.catalog, count, seed,
+                                              on_try=lambda k, s: bar.update(task, description=f"k={k}: silhouette {s:.3f}"))
+            k = len(groups)
+            bar.update(task, total=1, completed=1, description=f"{k} groups")
             output.mkdir(parents=True, exist_ok=True)
             pages = []
             work = bar.add_task("groups", total=k)
-            for g in range(k):
-                members = np.nonzero(grouping.labels == g)[0]
-                shown_idx = nearest_members(grouping.centred, members, grouping.centroids[g], video_of)
-                shown = [footage[i] for i in shown_idx]
-                cos = grouping.centred[members] @ grouping.centroids[g]
-                ordered = [footage[i] for i in members[np.argsort(-cos)]]
-                stem = f"group_{g + 1:02d}"
-                title = f"group {g + 1} · {len(members)} shots · cohesion {cos.mean():.2f}"
+            for group in groups:
+                shown = group.shown
+                stem = f"group_{group.number:02d}"
+                title = f"group {group.number} · {len(group.ordered)} shots · cohesion {group.cohesion:.2f}"
                 labels = [f"{f.name} {f.start:.1f}s" for f in shown]
                 save_png(shot_sheet(lib.catalog, shown, labels, 3, title), output / f"{stem}.png")
                 video_name = None
@@ -67,12 +58,12 @@ def clusters(
                                      on_shot=lambda done, t=cells: bar.update(t, completed=done))
                     bar.remove_task(cells)
                     video_name = f"{stem}.mp4"
-                pages.append(GroupPage(g + 1, f"{stem}.png", video_name, shown, ordered, float(cos.mean())))
+                pages.append(GroupPage(group.number, f"{stem}.png", video_name, shown, group.ordered, group.cohesion))
                 bar.advance(work)
         tried = ", ".join(f"{k}:{s:.2f}" for k, s in grouping.tried.items())
-        summary = f"{len(ids)} shots in {k} groups ({'chosen' if count is None else 'asked'}; silhouette by k: {tried})"
+        summary = f"{len(grouping.labels)} shots in {k} groups ({'chosen' if count is None else 'asked'}; silhouette by k: {tried})"
         write_contact_page(output / "index.html", pages, str(lib.root), summary)
-    out.print(f"{len(ids)} shots in {k} groups (silhouette {grouping.silhouette:.3f}); open {output / 'index.html'}")
+    out.print(f"{len(grouping.labels)} shots in {k} groups (silhouette {grouping.silhouette:.3f}); open {output / 'index.html'}")
 
 
 @app.command()

@@ -133,3 +133,29 @@ def nearest_members(vectors: np.ndarray, members: np.ndarray, centroid: np.ndarr
         if len(chosen) == count:
             break
     return chosen
+
+
+@dataclass
+class ShotGroup:
+    number: int  # 1-based, largest group first
+    shown: list  # [Footage] its 3x3 grid: nearest the centre, at most three per video
+    ordered: list  # [Footage] every member, nearest the centre first
+    cohesion: float  # mean cosine of the members with the centre
+
+
+def library_groups(catalog, count: int | None = None, seed: int = 0, on_try=None) -> tuple[Grouping, list[ShotGroup]]:
+    """Group a library's shots and pick each group's grid: what `rereel clusters` and the web app show."""
+    from rereel.explore.footage import shot_footage
+
+    ids, vectors = catalog.vectors("shots")
+    footage = [shot_footage(catalog, int(i)) for i in ids]
+    video_of = np.array([f.video_id for f in footage])
+    grouping = group_shots(vectors, count, seed, on_try)
+    groups = []
+    for g in range(int(grouping.labels.max()) + 1):
+        members = np.nonzero(grouping.labels == g)[0]
+        shown = nearest_members(grouping.centred, members, grouping.centroids[g], video_of)
+        cos = grouping.centred[members] @ grouping.centroids[g]
+        groups.append(ShotGroup(g + 1, [footage[i] for i in shown], [footage[i] for i in members[np.argsort(-cos)]],
+                                float(cos.mean())))
+    return grouping, groups

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rereel.encoders import create_encoder
 from rereel.errors import RereelError
-from rereel.library import Library, analyse_video
+from rereel.library import Library, ShotRecord, analyse_video
 from rereel.match.remake import MatchOptions, ShotMatch, match_shots, target_paths
 from rereel.media import fingerprint, probe
 from rereel.render import render_timeline
@@ -25,6 +25,7 @@ class Stages:
 
 @dataclass
 class RemakeResult:
+    shots: list[ShotRecord]  # the target's shots as analysed (features, a thumbnail each)
     matches: list[ShotMatch]
     outputs: list[Path]
     timelines: list[Path]
@@ -68,4 +69,4 @@ def remake(target: Path, library: Library, outputs: list[tuple[Path, bool]], *, 
     if outputs:
         stages.stage("rendering (frames)", frames)
         written = render_timeline(tl, outputs, fit=fit, on_frame=lambda k, _: stages.advance(k))
-    return RemakeResult(matches, written, written_tl)
+    return RemakeResult(shots, matches, written, written_tl)

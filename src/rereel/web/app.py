@@ -73,13 +73,12 @@ class State:
         """The webcam matcher. It reads shot frames through a connection of its own (under
         `mirror_lock`), so browsing and the mirror do not wait on each other; the FAISS index
         is shared, searching it is read-only."""
-        from rereel.explore.query import library_encoder
         from rereel.web.mirror import Mirror
 
         with self.mirror_lock:
             if self._mirror is None:
-                with self.lock:
-                    encoder, shots = library_encoder(self.lib), self.lib.vectors("shots")
+                with self.lock:  # the network the image search already loaded, not a second copy
+                    encoder, shots = self.resolver.encoder, self.lib.vectors("shots")
                 self._mirror = Mirror(encoder, shots, Library(self.settings.library, shared=True).catalog)
             return self._mirror
 

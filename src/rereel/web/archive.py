@@ -5,11 +5,9 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-import numpy as np
 from fastapi import APIRouter, File, Request, UploadFile
 from fastapi.responses import FileResponse, Response
 
-from rereel.errors import RereelError
 from rereel.explore.footage import Footage, shot_footage
 from rereel.explore.query import IMAGE_EXTENSIONS, Query
 from rereel.explore.search import similar_shots
@@ -121,22 +119,12 @@ def clusters(request: Request):
 def compute_clusters(library: Path) -> list[dict]:
     """Group the library's shots. Run once per server in a thread of its own, with its own connection:
     choosing the number of groups takes tens of seconds on two cores, and the pages must not wait on it."""
-    from rereel.explore.clustering import group_shots, nearest_members
+    from rereel.explore.clustering import library_groups
     from rereel.library import Library
 
     with Library(library) as lib:
-        ids, vectors = lib.catalog.vectors("shots")
-        if len(ids) < 2:
-            raise RereelError("the library needs at least two shots to group")
-        footage = [shot_footage(lib.catalog, int(i)) for i in ids]
-    video_of = np.array([f.video_id for f in footage])
-    grouping = group_shots(vectors)
-    groups = []
-    for g in range(int(grouping.labels.max()) + 1):
-        members = np.nonzero(grouping.labels == g)[0]
-        shown = nearest_members(grouping.centred, members, grouping.centroids[g], video_of)
-        groups.append({"group": g + 1, "size": int(len(members)), "shots": [hit_json(footage[i]) for i in shown]})
-    return groups
+        _, groups = library_groups(lib.catalog)
+    return [{"group": g.number, "size": len(g.ordered), "shots": [hit_json(f) for f in g.shown]} for g in groups]
 
 
 @router.get("/api/frame")

@@ -59,7 +59,7 @@ def create_project(request: Request, file: UploadFile | None = None, path: str |
         raise refuse(400, "send either a video file or a path (one of the two)")
     if not 1 <= suggestions <= 20:
         raise refuse(400, f"suggestions {suggestions}: between 1 and 20")
-    pid, folder = state.projects.create("")
+    pid, folder = state.projects.create()
     try:
         if file is not None:
             target = save_upload(file, folder / "target", int(state.settings.max_upload_mb * 1e6), VIDEO_EXTENSIONS)
@@ -92,11 +92,10 @@ def _match(state, folder: Path, target: Path, suggestions: int, job: Job) -> dic
     with Library(state.settings.library) as lib:
         result = remake(target, lib, [], timelines=[folder / TIMELINE], opts=MatchOptions(suggestions=suggestions),
                         stages=StagesAdapter(job))
-    job.stage_start("target thumbnails", 1)
     thumbs = folder / "thumbs"
     thumbs.mkdir(exist_ok=True)
-    state.previews.frames_at(target, [(m.start + m.end) / 2 for m in result.matches], 240,
-                             [thumbs / f"{m.index}.jpg" for m in result.matches])
+    for shot in result.shots:  # made in the analysis's own decode pass: the target is not read again
+        (thumbs / f"{shot.idx}.jpg").write_bytes(shot.thumb)
     matched = sum(1 for m in result.matches if m.chosen is not None)
     return {"shots": len(result.matches), "matched": matched}
 

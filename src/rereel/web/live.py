@@ -23,6 +23,7 @@ from rereel.errors import RereelError
 from rereel.explore.footage import Footage, decode_footage
 from rereel.explore.gif import MAX_RATE, make_gif
 from rereel.web.app import not_found, state_of
+from rereel.web.mirror import decode_jpeg
 from rereel.web.previews import even, jpeg
 from rereel.web.security import refuse
 
@@ -30,12 +31,6 @@ router = APIRouter()
 GIF_NAME = re.compile(r"^reaction-[0-9a-f]{12}\.gif$")
 MAX_GIF_FRAMES = 72  # six seconds at 12 fps
 MAX_FRAME_BYTES = 2_000_000  # one webcam JPEG
-
-
-def decode_jpeg(data: bytes) -> np.ndarray:
-    from rereel.web.mirror import decode_jpeg as decode
-
-    return decode(data)
 
 
 # -- mirror -----------------------------------------------------------------------------------

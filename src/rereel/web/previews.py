@@ -2,8 +2,8 @@
 
 Archive files come in any container (AVI, WebM, MKV...) that a browser may not play, and whole
 films are too big to send for a two-second hover; so each preview is a short H.264 MP4 cut from
-one seek, kept under the app's work folder and reused. Still frames (the mirror's match, a
-target shot's thumbnail) are JPEGs decoded from one seek.
+one seek, kept under the app's work folder and reused. A still frame (the mirror's match) is
+a JPEG decoded from one seek.
 """
 
 from __future__ import annotations
@@ -92,21 +92,3 @@ class Previews:
             if len(self._frames) > 256:
                 self._frames.popitem(last=False)
         return data
-
-    def frames_at(self, path: Path, times: list[float], width: int, out: list[Path]) -> None:
-        """Still JPEGs at several times of one video, from one decode pass (a target's shot thumbnails)."""
-        order = np.argsort(times)
-        pending = [(times[i], out[i]) for i in order]
-        previous = None
-        for decoded in decode_frames(path):
-            while pending and decoded.time > pending[0][0] + 1e-3:
-                shown = previous or decoded
-                sw, sh = display_size(shown.frame)
-                pending.pop(0)[1].write_bytes(jpeg(shown.rgb(even(width), even(width * sh / sw))))
-            if not pending:
-                break
-            previous = decoded
-        for _, dest in pending:  # times past the last frame: the last frame
-            if previous is not None:
-                sw, sh = display_size(previous.frame)
-                dest.write_bytes(jpeg(previous.rgb(even(width), even(width * sh / sw))))

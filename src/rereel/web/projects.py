@@ -3,7 +3,7 @@
     WORK/projects/<id>/project.json     name, target path, created (written once)
                       target.<ext>      an uploaded target (a target chosen by path stays where it is)
                       remake.otio       the timeline: every swap is written here at once (atomically)
-                      thumbs/<n>.jpg    the target's shots, one decode pass after matching
+                      thumbs/<n>.jpg    the target's shots, from the analysis's own decode pass
                       remake.mp4, remake_side_by_side.mp4   renders
 
 Because edits live in remake.otio, they survive a restart, and the same file opens in an editor
@@ -44,7 +44,7 @@ class Projects:
             raise KeyError(pid)
         return self.root / pid
 
-    def create(self, name: str) -> tuple[str, Path]:
+    def create(self) -> tuple[str, Path]:
         pid = secrets.token_hex(6)
         folder = self.root / pid
         folder.mkdir(parents=True)

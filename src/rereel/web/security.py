@@ -17,7 +17,7 @@ from pathlib import Path
 
 from fastapi import HTTPException, UploadFile
 from starlette.requests import HTTPConnection
-from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 COOKIE = "rereel_token"
@@ -143,6 +143,3 @@ def save_upload(upload: UploadFile, dest: Path, max_bytes: int, allowed_suffixes
         tmp.unlink(missing_ok=True)
     return dest
 
-
-def plain_error(status: int, message: str) -> PlainTextResponse:
-    return PlainTextResponse(message, status_code=status)
