@@ -37,9 +37,9 @@ demo: install
 serve: install
 	$(VENV)/bin/rereel serve --library $(LIBRARY) --allow $(MEDIA)/trailers $(if $(MODELS),--models $(MODELS))
 
-# The browser tests drive Debian's Chromium: installed here (apt) when missing.
+# The tests drive Debian's Chromium and MLT's melt: installed here (apt) when missing.
 test: install
-	./scripts/install-chromium
+	./scripts/install-test-programs
 	$(PY) -m pytest -q
 
 bench: install

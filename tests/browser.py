@@ -7,7 +7,7 @@
             camera_page.goto(url + "/live")
             screenshot(camera_page, "live")
 
-Chromium is Debian's (/usr/bin/chromium, installed by scripts/install-chromium), never a browser
+Chromium is Debian's (/usr/bin/chromium, installed by scripts/install-test-programs), never a browser
 that Playwright downloads (`playwright install` cannot reach its servers here). A test that needs
 it and cannot find it fails when CI is set and skips elsewhere, like missing footage
 (conftest.require_media).
@@ -58,7 +58,7 @@ CHROMIUM_ARGS = [
 def require_chromium() -> Path:
     """Path to Chromium; fail when CI is set (CI installs it), skip elsewhere, when missing."""
     if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
-        msg = f"chromium not found at {CHROMIUM} (run scripts/install-chromium, or set REREEL_CHROMIUM)"
+        msg = f"chromium not found at {CHROMIUM} (run scripts/install-test-programs, or set REREEL_CHROMIUM)"
         if os.environ.get("CI"):
             pytest.fail(msg, pytrace=False)
         pytest.skip(msg)

@@ -31,6 +31,35 @@ def require_media(*relative: str) -> Path:
     return target
 
 
+def require_module(name: str, why: str):
+    """Import an optional module for a test; fail in CI (which installs the dev extras), skip elsewhere.
+
+    pytest.importorskip would skip under CI too, and a suite of silent skips passes.
+    """
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ImportError as e:
+        msg = f"{name} is not installed ({why}): {e}"
+        if os.environ.get("CI"):
+            pytest.fail(msg, pytrace=False)
+        pytest.skip(msg, allow_module_level=True)
+
+
+def require_program(path: str, why: str) -> str:
+    """Path of an external program (melt, chromium...); fail in CI, skip elsewhere, when missing."""
+    import shutil
+
+    found = shutil.which(path)
+    if found is None:
+        msg = f"{path} not found ({why}); `make test` installs it"
+        if os.environ.get("CI"):
+            pytest.fail(msg, pytrace=False)
+        pytest.skip(msg)
+    return found
+
+
 @pytest.fixture(scope="session")
 def media() -> Path:
     return require_media()

@@ -72,8 +72,12 @@ def test_walk_travels_between_frames(archive, trained, tmp_path):
                                          "--seconds", "0.5", "--fps", "10", "--device", "cpu"])
     assert result.exit_code == 0, result.output
     frames = [d.rgb(128, 72) for d in decode_frames(out)]
+    # 2 legs of 0.5 s at 10 fps, each starting on its given frame, then the last given frame.
     assert len(frames) == 2 * 5 + 1 and frames[0].shape == (72, 128, 3)
-    assert np.abs(frames[0].astype(int) - frames[5].astype(int)).mean() > 0  # it moves
+    steps = [np.abs(a.astype(int) - b.astype(int)).mean() for a, b in zip(frames, frames[1:])]
+    # Every step moves: a joint (given frame) written twice would show as a still step
+    # (an identical frame re-encoded differs by well under one grey level).
+    assert min(steps) > 0.15 * float(np.median(steps)), steps
 
 
 def test_resume_continues_exactly(archive, tmp_path):

@@ -7,7 +7,9 @@ import json
 import numpy as np
 import pytest
 
-transformers = pytest.importorskip("transformers", reason="the clip extra (Hugging Face transformers) is not installed")
+from conftest import require_module
+
+transformers = require_module("transformers", "the clip extra (Hugging Face transformers)")
 
 
 @pytest.fixture(scope="module")

@@ -4,9 +4,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import require_module
+
 from rereel.encoders import COLOUR_DIM, create_encoder, list_encoders
 
-skimage_data = pytest.importorskip("skimage.data")
+skimage_data = require_module("skimage.data", "the dev extra: its standard test images")
 
 
 def center_crop_224(img: np.ndarray) -> np.ndarray:

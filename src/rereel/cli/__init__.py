@@ -6,6 +6,7 @@ print as one line and exit with status 2, without a traceback.
 
 from __future__ import annotations
 
+import signal
 import sys
 
 import typer
@@ -30,7 +31,14 @@ from rereel.cli import explore as _explore  # noqa: E402,F401
 from rereel.cli import serve as _serve  # noqa: E402,F401
 
 
+def _terminate(signum, frame) -> None:
+    # `kill` (SIGTERM) unwinds like Ctrl+C: writers remove their partial files, transactions
+    # roll back. Only SIGKILL can leave a hidden partial file behind.
+    raise KeyboardInterrupt
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         app()
     except RereelError as e:

@@ -332,7 +332,9 @@ def walk(
     w, h = cfg.width * upscale, cfg.height * upscale
     with VideoWriter(out, w, h, fps) as writer:
         for a, b in zip(mu[:-1], mu[1:]):
-            t = torch.linspace(0, 1, n, device=mu.device)[:, None]
+            # Each leg stops one step short of b: b opens the next leg (or is the final frame),
+            # so a joint is shown once, not twice.
+            t = torch.linspace(0, 1, n + 1, device=mu.device)[:-1, None]
             t = 0.5 - 0.5 * torch.cos(math.pi * t)  # ease in and out: linger on the given frames
             path = slerp(a, b, t)
             for i in range(0, n, 32):
