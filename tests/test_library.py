@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from io import BytesIO
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,6 +22,8 @@ from rereel.errors import RereelError
 from rereel.library import Library, ProgressSink, index_paths
 from rereel.library.reembed import reembed_library
 from rereel.media import decode_frames
+
+SRC = Path(__file__).resolve().parents[1] / "src"  # the package, whatever folder a command runs in
 
 SMALL = [
     "cc0_mdn_stream_of_water.mp4",
@@ -33,11 +36,11 @@ SMALL = [
 ]
 
 
-def rereel(*args, check=False, timeout=600):
-    """Run the real command line in a subprocess, as a user would."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+def rereel(*args, check=False, timeout=600, cwd=None):
+    """Run the real command line in a subprocess, as a user would (in folder `cwd`)."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(SRC)}
     proc = subprocess.run([sys.executable, "-m", "rereel", *map(str, args)], capture_output=True, text=True,
-                          env=env, timeout=timeout)
+                          env=env, timeout=timeout, cwd=cwd)
     if check and proc.returncode != 0:
         raise AssertionError(f"rereel {args} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc
@@ -204,3 +207,213 @@ def test_damaged_vector_cache_is_rebuilt(small_library, tmp_path):
 def test_missing_library_is_a_clear_error(tmp_path):
     proc = rereel("info", "--library", tmp_path / "nowhere")
     assert proc.returncode == 2 and "no library here" in proc.stderr
+
+
+# -- paths: absolute in the catalog, usable from any folder, relinked after a move -------------
+
+TWO = ["cc0_mdn_stream_of_water.mp4", "pd_pixwarp_roundhay_garden_scene_1888.m4v"]
+
+
+def test_commands_work_from_another_folder_and_relink_follows_a_move(archive, tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    (a / "clips").mkdir(parents=True)
+    b.mkdir()
+    for n in TWO:
+        shutil.copy(archive / n, a / "clips" / n)
+    rereel("index", "clips", "--library", "lib", cwd=a, check=True)  # relative paths, as typed
+    info = json.loads(rereel("info", "--library", "../a/lib", "--json", cwd=b, check=True).stdout)
+    assert sorted(v["path"] for v in info["items"]) == sorted(str((a / "clips" / n).resolve()) for n in TWO)
+    again = rereel("index", "../a/clips", "--library", "../a/lib", cwd=b, check=True)
+    assert "indexed 0, skipped 2" in again.stdout
+    assert json.loads(rereel("info", "--library", "../a/lib", "--json", cwd=b).stdout)["items"] == info["items"]
+    rereel("similar", "#1", "-o", "like.mp4", "--top", "1", "--max-shot", "0.5", "--width", "128",
+           "--library", "../a/lib", cwd=b, check=True)  # reads archive frames by the stored path
+    assert (b / "like.mp4").stat().st_size > 0
+    rereel("reembed", "--library", "../a/lib", cwd=b, check=True)
+
+    # The archive moves to another disk; one file there is not the one indexed.
+    moved = tmp_path / "other_disk" / "footage"
+    moved.parent.mkdir()
+    shutil.move(a / "clips", moved)
+    shutil.copy(archive / "pd_chaplin_excerpt.mp4", moved / TWO[1])  # same name, other content
+    proc = rereel("relink", a / "clips", "../other_disk/footage", "--library", "../a/lib", cwd=b)
+    assert proc.returncode == 1 and "relinked 1 videos" in proc.stdout
+    assert str(moved / TWO[1]) in proc.stderr and "fingerprint" in proc.stderr
+    with Library(a / "lib") as lib:
+        by_name = {v["name"]: v for v in lib.catalog.videos()}
+        assert by_name[TWO[0]]["path"] == str((moved / TWO[0]).resolve())
+        assert by_name[TWO[1]]["path"] == str((a / "clips" / TWO[1]).resolve())  # left as it was
+        shot = lib.catalog.shot(lib.catalog.shots(by_name[TWO[0]]["id"])[0]["id"])
+        frame = next(iter(decode_frames(shot["path"], start=shot["start"])))
+        assert frame.rgb(64, 36).std() > 1
+    proc = rereel("relink", tmp_path / "nowhere", moved, "--library", a / "lib")
+    assert proc.returncode == 2 and "no video in the library lies under" in proc.stderr
+
+
+V1_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE videos (id INTEGER PRIMARY KEY, fingerprint TEXT NOT NULL UNIQUE, path TEXT NOT NULL,
+    name TEXT NOT NULL, size INTEGER NOT NULL, duration REAL NOT NULL, fps REAL NOT NULL, vfr INTEGER NOT NULL,
+    width INTEGER NOT NULL, height INTEGER NOT NULL, rotation INTEGER NOT NULL, has_audio INTEGER NOT NULL,
+    codec TEXT NOT NULL, frames INTEGER NOT NULL, detector TEXT NOT NULL, encoder TEXT NOT NULL,
+    indexed_at REAL NOT NULL);
+CREATE TABLE shots (id INTEGER PRIMARY KEY, video_id INTEGER NOT NULL REFERENCES videos(id) ON DELETE CASCADE,
+    idx INTEGER NOT NULL, start_frame INTEGER NOT NULL, end_frame INTEGER NOT NULL, start REAL NOT NULL,
+    end REAL NOT NULL, luma REAL NOT NULL, embedding BLOB NOT NULL, thumb BLOB NOT NULL);
+CREATE TABLE frames (id INTEGER PRIMARY KEY, shot_id INTEGER NOT NULL REFERENCES shots(id) ON DELETE CASCADE,
+    video_id INTEGER NOT NULL REFERENCES videos(id) ON DELETE CASCADE, frame_index INTEGER NOT NULL,
+    time REAL NOT NULL, embedding BLOB NOT NULL, grid BLOB NOT NULL, colour BLOB NOT NULL);
+INSERT INTO meta VALUES ('schema', '1'), ('encoder', 'effnet-lite0@1'), ('dim', '1280');
+"""
+
+
+def test_schema_1_library_is_migrated_once(archive, tmp_path):
+    import hashlib
+
+    work, lib = tmp_path / "work", tmp_path / "work" / "old-library"
+    (work / "clips").mkdir(parents=True)
+    lib.mkdir()
+    clip = work / "clips" / "water.mp4"
+    shutil.copy(archive / TWO[0], clip)
+    data = clip.read_bytes()  # under 3 MiB: the fingerprint hashes the size and every byte
+    fp = hashlib.blake2b(len(data).to_bytes(8, "little") + data, digest_size=16).hexdigest()
+    con = sqlite3.connect(lib / "catalog.sqlite")
+    con.executescript(V1_SCHEMA)
+    row = "INSERT INTO videos VALUES (?, ?, ?, ?, 1, 3.0, 30, 0, 640, 360, 0, 0, 'h264', 90, 'content', 'effnet-lite0@1', 0)"
+    con.execute(row, (1, fp, "clips/water.mp4", "water.mp4"))  # relative, as `rereel index clips` stored it
+    con.execute(row, (2, "0" * 32, "elsewhere/gone.mp4", "gone.mp4"))  # relative to a folder not known
+    con.commit()
+    con.close()
+
+    proc = rereel("info", "--library", "old-library", "--json", cwd=work, check=True)
+    paths = {v["name"]: v["path"] for v in json.loads(proc.stdout)["items"]}
+    assert paths == {"water.mp4": str(clip.resolve()), "gone.mp4": "elsewhere/gone.mp4"}
+    assert "rereel relink" in proc.stderr and "elsewhere/gone.mp4" in proc.stderr
+    with sqlite3.connect(lib / "catalog.sqlite") as con:
+        assert con.execute("SELECT value FROM meta WHERE key='schema'").fetchone()[0] == "2"
+
+    # The folder it was relative to is found again: relink repairs it by fingerprint.
+    (tmp_path / "found").mkdir()
+    shutil.copy(archive / TWO[0], tmp_path / "found" / "gone.mp4")
+    proc = rereel("relink", "elsewhere", tmp_path / "found", "--library", lib, cwd=tmp_path)
+    assert proc.returncode == 1 and "relinked 0" in proc.stdout and "fingerprint" in proc.stderr  # 0*32 is not it
+
+
+# -- the FAISS cache --------------------------------------------------------------------------
+
+
+def test_index_ahead_of_its_description_is_rebuilt_not_duplicated(archive, tmp_path):
+    enc = create_encoder("test-pixels")
+    with Library(tmp_path / "lib", create=True) as lib:
+        index_paths([archive / TWO[0]], lib, enc, "content")
+        lib.vectors("shots")  # saved: index and description agree
+    stale = (tmp_path / "lib" / "shots.faiss.json").read_text()
+    with Library(tmp_path / "lib") as lib:
+        index_paths([archive / TWO[1]], lib, enc, "content")
+        lib.vectors("shots")  # saved again with the new rows...
+    (tmp_path / "lib" / "shots.faiss.json").write_text(stale)  # ...but "crashed" before the description's rename
+    with Library(tmp_path / "lib") as lib:
+        vectors = lib.vectors("shots")
+        shot_ids = [s["id"] for s in lib.catalog.shots()]
+        assert vectors.count == len(shot_ids)
+        _, ids = vectors.search(vectors.vector(shot_ids[-1]), len(shot_ids) + 5)
+        hits = [i for i in ids[0] if i >= 0]
+        assert sorted(hits) == sorted(shot_ids)  # each shot once
+
+
+# -- two writers --------------------------------------------------------------------------------
+
+THREE = TWO + ["pd_pixwarp_nasa_cyclone_freddy_vertical.mp4"]
+
+
+def test_two_index_runs_into_one_library(archive, tmp_path):
+    lib = tmp_path / "lib"
+    cmd = [sys.executable, "-m", "rereel", "index", *[str(archive / n) for n in THREE], "--library", str(lib)]
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    runs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)]
+    outs = [r.communicate(timeout=600) for r in runs]
+    for r, (stdout, stderr) in zip(runs, outs):
+        assert r.returncode == 0, stderr
+        assert "Error" not in stderr and "Traceback" not in stderr
+    done = [int(stdout.split("indexed ")[1].split(",")[0]) for stdout, _ in outs]
+    assert sum(done) == 3  # each file analysed by one run, skipped by the other
+    with sqlite3.connect(lib / "catalog.sqlite") as con:
+        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        names = [r[0] for r in con.execute("SELECT name FROM videos")]
+        assert sorted(names) == sorted(THREE)
+        assert con.execute("SELECT COUNT(*) FROM (SELECT DISTINCT video_id, idx FROM shots)").fetchone()[0] == \
+            con.execute("SELECT COUNT(*) FROM shots").fetchone()[0]
+        assert con.execute("SELECT COUNT(*) FROM (SELECT DISTINCT video_id, frame_index FROM frames)").fetchone()[0] == \
+            con.execute("SELECT COUNT(*) FROM frames").fetchone()[0]
+    with Library(lib) as opened:
+        vectors = opened.vectors("frames")
+        frame_ids = [r[0] for r in opened.catalog.db.execute("SELECT id FROM frames")]
+        _, ids = vectors.search(vectors.vector(frame_ids[0]), len(frame_ids) + 10)
+        assert sorted(i for i in ids[0] if i >= 0) == sorted(frame_ids)
+
+
+# -- shots and their sampled frames; reembed -------------------------------------------------
+
+
+def test_a_shot_without_a_sample_of_its_own_is_merged_not_given_a_neighbours():
+    from rereel.library.indexer import assign_samples
+    from rereel.shots.detector import Shot
+
+    samples = np.array([0.0, 0.25, 0.5, 0.75, 1.0, 1.25])  # 4 per second over 1.5 s (30 fps)
+    shots = [Shot(0, 0, 4, 0.0, 4 / 30), Shot(1, 4, 20, 4 / 30, 20 / 30), Shot(2, 20, 24, 20 / 30, 24 / 30),
+             Shot(3, 24, 42, 0.8, 1.4), Shot(4, 42, 45, 1.4, 1.5)]
+    got = assign_samples(shots, samples)
+    # shot 2 (0.67-0.8 s) holds the 0.75 sample; shot 4 (1.4-1.5 s) holds none and joins shot 3.
+    assert [(s.index, s.start_frame, s.end_frame) for s, _ in got] == [(0, 0, 4), (1, 4, 20), (2, 20, 24), (3, 24, 45)]
+    assert [list(i) for _, i in got] == [[0], [1, 2], [3], [4, 5]]
+    first_empty = [Shot(0, 0, 2, 0.0, 0.2), Shot(1, 2, 45, 0.2, 1.5)]
+    samples = np.array([0.25, 0.5])
+    got = assign_samples(first_empty, samples)
+    assert [(s.index, s.start_frame, s.end_frame, s.start, s.end) for s, _ in got] == [(0, 0, 45, 0.0, 1.5)]
+
+
+class _CutNearTheEnd:
+    """A detector that cuts 3 frames before the end: a shot shorter than the sampling step."""
+
+    name = "cut-near-end"
+    frame_size = (64, 36)
+
+    def __init__(self, fps):
+        self.n = 0
+
+    def push(self, index, time, rgb):
+        self.n = index + 1
+
+    def finish(self):
+        return [self.n // 2, self.n - 3]
+
+
+def test_reembed_after_a_tiny_shot(archive, tmp_path, monkeypatch):
+    import rereel.library.indexer as indexer
+
+    monkeypatch.setattr(indexer, "create_detector", lambda name, fps: _CutNearTheEnd(fps))
+    clip = archive / TWO[0]
+    frames = sum(1 for _ in decode_frames(clip))  # independent count of the clip's frames
+    with Library(tmp_path / "lib", create=True) as lib:
+        index_paths([clip], lib, create_encoder("test-pixels"), "content")
+        shots = lib.catalog.shots()
+        assert [(s["start_frame"], s["end_frame"]) for s in shots] == [(0, frames // 2), (frames // 2, frames)]
+        rows = lib.catalog.db.execute("SELECT frame_index FROM frames").fetchall()
+        assert len(rows) == len({r[0] for r in rows})  # no frame listed under two shots
+        assert reembed_library(lib, create_encoder("effnet-lite0"), ProgressSink()) == []
+        assert lib.vectors("frames").dim == 1280
+
+
+def test_reembed_mends_a_library_where_two_shots_share_a_frame(archive, tmp_path):
+    """Libraries indexed before the fix list one sampled frame under two shots."""
+    with Library(tmp_path / "lib", create=True) as lib:
+        index_paths([archive / "pd_pixwarp_nasa_we_are_going.mov"], lib, create_encoder("test-pixels"), "content")
+        db = lib.catalog.db
+        a, b = db.execute("SELECT id FROM shots ORDER BY id LIMIT 2").fetchall()
+        f = db.execute("SELECT * FROM frames WHERE shot_id=? ORDER BY time DESC LIMIT 1", (a[0],)).fetchone()
+        db.execute("INSERT INTO frames(shot_id, video_id, frame_index, time, embedding, grid, colour) VALUES (?,?,?,?,?,?,?)",
+                   (b[0], f["video_id"], f["frame_index"], f["time"], f["embedding"], f["grid"], f["colour"]))
+        assert reembed_library(lib, create_encoder("effnet-lite0"), ProgressSink()) == []
+        emb = [np.frombuffer(r[0], np.float32) for r in
+               db.execute("SELECT embedding FROM frames WHERE frame_index=?", (f["frame_index"],))]
+        assert len(emb) == 2 and len(emb[0]) == 1280 and np.array_equal(emb[0], emb[1])

@@ -95,3 +95,48 @@ def test_writer_leaves_nothing_on_failure(tmp_path):
             w.write(np.zeros((64, 64, 3), np.uint8))
             raise RuntimeError("boom")
     assert not out.exists() and not (tmp_path / "broken.partial.mp4").exists()
+
+
+def test_truncation_is_one_rule_for_every_length_and_container(media, tmp_path):
+    """Frames ending more than max(1 s, 1 %) before the stated duration: truncated, whatever
+    the container does at the cut (a cut MP4 fails to decode there, a cut WebM just ends)."""
+    archive = media / "archive"
+    cases = [  # (clip, share of the bytes kept, refused?); stated lengths 2.0, 3.0 and 9.9 s
+        ("pd_pixwarp_roundhay_garden_scene_1888.m4v", 0.45, True),  # about 0.6 of 2.0 s
+        ("pd_pixwarp_roundhay_garden_scene_1888.m4v", 0.97, False),  # about 1.8 of 2.0 s
+        ("cc0_mdn_stream_of_water.mp4", 0.45, True),
+        ("pd_tmh_vp9_tractor.webm", 0.45, True),  # about 4.2 of 9.9 s
+        ("pd_tmh_vp9_tractor.webm", 0.97, False),  # about 9.4 of 9.9 s
+    ]
+    for name, share, refused in cases:
+        data = (archive / name).read_bytes()
+        cut = tmp_path / f"cut{share}_{name}"
+        cut.write_bytes(data[: int(len(data) * share)])
+        if refused:
+            with pytest.raises(MediaError, match="truncated: frames stop at"):
+                for _ in decode_frames(cut):
+                    pass
+        else:
+            assert sum(1 for _ in decode_frames(cut)) > 0
+
+
+def test_odd_paths_are_named_not_passed_over(archive, tmp_path):
+    from rereel.media.find import scan_videos
+
+    (tmp_path / "x.mp4").mkdir()  # a folder named like a video
+    tree = tmp_path / "tree"
+    (tree / "inner.mov").mkdir(parents=True)
+    (tree / "loop.mp4").symlink_to("loop.mp4")
+    (tree / "broken.mkv").symlink_to("nowhere.mkv")
+    (tree / "deep").mkdir()
+    good = tree / "deep" / "water.mp4"
+    good.write_bytes((archive / "cc0_mdn_stream_of_water.mp4").read_bytes())
+    (tmp_path / "self").symlink_to("self")
+    files, problems = scan_videos([tmp_path / "x.mp4", tree, tmp_path / "self"])
+    assert files == [good, tmp_path / "self"]  # a file given by name is tried; its reason comes at indexing
+    reasons = dict(problems)
+    assert "folder with no video files" in reasons[tmp_path / "x.mp4"]
+    assert "folder with no video files" in reasons[tree / "inner.mov"]
+    assert "symbolic link loop" in reasons[tree / "loop.mp4"]
+    assert "broken symbolic link" in reasons[tree / "broken.mkv"]
+    assert len(problems) == 4

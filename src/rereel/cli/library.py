@@ -1,4 +1,4 @@
-"""Library commands: index, info, reembed."""
+"""Library commands: index, info, reembed, relink."""
 
 from __future__ import annotations
 
@@ -77,11 +77,12 @@ def index(
     """Index videos into a library: shots, frame embeddings, composition grids, colours, thumbnails.
 
     Each video is decoded once. Files already in the library (same content, any path) are
-    skipped, so an interrupted run resumes where it stopped. Exits non-zero if any file failed.
+    skipped, so an interrupted run resumes where it stopped; two runs may share a library.
+    Paths are stored absolute. Exits 1 if any file failed (each is named with the reason).
     """
     from rereel.encoders import create_encoder
     from rereel.library import Library, index_paths
-    from rereel.media import find_videos
+    from rereel.media.find import scan_videos
     from rereel.shots import DETECTORS
 
     if detector not in DETECTORS:
@@ -89,9 +90,9 @@ def index(
     with Library(library, create=True) as lib:
         lib.require_encoder_name(encoder)
         enc = create_encoder(encoder, device=device)
-        files = find_videos(paths)
-        with RichProgress(len(files)) as progress:
-            report = index_paths(files, lib, enc, detector, progress, sample_fps=sample_fps)
+        files, problems = scan_videos(paths)
+        with RichProgress(len(files) + len(problems)) as progress:
+            report = index_paths(paths, lib, enc, detector, progress, sample_fps=sample_fps)
         stats = lib.info()
     out.print(
         f"indexed {len(report.indexed)}, skipped {len(report.skipped)}, failed {len(report.failed)}; "
@@ -114,6 +115,10 @@ def info(
     with Library(library) as lib:
         stats = lib.info()
         videos = lib.catalog.videos()
+        relative = lib.catalog.relative_paths()
+    if relative:
+        err.print(f"[yellow]warning:[/yellow] {len(relative)} videos have relative paths from an older rereel "
+                  f"(e.g. {relative[0]}); repair them with `rereel relink OLD NEW`")
     if as_json:
         stats["detectors"] = sorted({v["detector"] for v in videos})
         stats["items"] = [
@@ -158,3 +163,28 @@ def reembed(
     if failed:
         raise typer.Exit(1)
     out.print(f"library re-embedded with {enc.signature}")
+
+
+@app.command()
+def relink(
+    old: Annotated[str, typer.Argument(metavar="OLD", help="Where the footage was: the start of the paths the library holds.")],
+    new: Annotated[Path, typer.Argument(metavar="NEW", help="Where it is now.")],
+    library: LibraryOpt = None,
+) -> None:
+    """Repair a library after its footage moved (another disk, a renamed folder).
+
+    Each video whose path starts with OLD is looked for at NEW plus the rest of its path and
+    relinked only if its content (fingerprint) is the one indexed; the others are reported.
+    All in one transaction. Exits 1 if any video under OLD could not be relinked.
+    """
+    from rereel.library import Library
+    from rereel.library.relink import relink as relink_library
+
+    with Library(library) as lib:
+        report = relink_library(lib.catalog, old, new)
+    out.print(f"relinked {len(report.relinked)} videos from {old} to {new}"
+              + (f"; {len(report.problems)} not relinked" if report.problems else ""))
+    for path, reason in report.problems:
+        err.print(f"[red]error:[/red] {path}: {reason}")
+    if report.problems:
+        raise typer.Exit(1)

@@ -3,11 +3,16 @@
 SQLite is the source of truth; the FAISS files beside it are a cache rebuilt from it when
 they disagree. Each video is written in one transaction (WAL journal), so a run killed at
 any moment leaves the catalog as it was before that video.
+
+Video paths are stored absolute and resolved, so a library works from any folder (schema 2;
+schema 1 stored paths as the user typed them, see `_migrate`).
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,8 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from rereel.errors import RereelError
+from rereel.media.fingerprint import fingerprint
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS videos (
@@ -92,6 +98,10 @@ class ShotRecord:
         return (m / max(np.linalg.norm(m), 1e-8)).astype(np.float32)
 
 
+class AlreadyIndexed(RereelError):
+    """The video's content was committed by another process while this one analysed it."""
+
+
 class Catalog:
     """A connection to `catalog.sqlite` in a library folder."""
 
@@ -109,10 +119,54 @@ class Catalog:
         except sqlite3.DatabaseError as e:
             raise RereelError(f"{path}: not a rereel catalog or damaged ({e})") from None
         version = self.get_meta("schema")
-        if version is None:
-            self.set_meta("schema", SCHEMA_VERSION)
-        elif version != SCHEMA_VERSION:
-            raise RereelError(f"{path}: catalog schema {version}, this rereel reads {SCHEMA_VERSION}")
+        if version != SCHEMA_VERSION:
+            self._migrate()
+
+    def _migrate(self) -> None:
+        """Bring an older catalog to SCHEMA_VERSION, once, in one transaction.
+
+        Schema 1 stored paths as typed, often relative to a folder it never recorded. The only
+        folder one can guess is the current one, so a relative path is made absolute against it
+        only when the file there has the fingerprint the catalog knows (then it is certainly the
+        same file); any other is left as it was, and the user is told to run `rereel relink`
+        (or to index the archive again: a file found by content gets its new path).
+        """
+        db = self.db
+        try:
+            db.execute("BEGIN IMMEDIATE")  # a second process opening now waits, then finds it done
+        except sqlite3.OperationalError as e:
+            raise RereelError(f"{self.path}: cannot update the catalog to this rereel's format ({e})") from None
+        try:
+            version = self.get_meta("schema")
+            if version is None:  # a new catalog
+                self.set_meta("schema", SCHEMA_VERSION)
+            elif version == "1":
+                for row in db.execute("SELECT id, path, fingerprint FROM videos").fetchall():
+                    here = Path(row["path"])
+                    if here.is_absolute() or not here.is_file():
+                        continue
+                    try:
+                        same = fingerprint(here) == row["fingerprint"]
+                    except OSError:
+                        same = False
+                    if same:
+                        db.execute("UPDATE videos SET path=? WHERE id=?", (os.path.realpath(here), row["id"]))
+                self.set_meta("schema", SCHEMA_VERSION)
+            elif version != SCHEMA_VERSION:
+                raise RereelError(f"{self.path}: catalog schema {version}, this rereel reads {SCHEMA_VERSION}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        left = self.relative_paths()
+        if version == "1" and left:
+            print(f"warning: {self.path}: {len(left)} videos keep the relative paths an older rereel stored "
+                  f"(e.g. {left[0]}), not found from this folder; repair them with `rereel relink OLD NEW`",
+                  file=sys.stderr)
+
+    def relative_paths(self) -> list[str]:
+        """Paths left relative by schema 1 that the migration could not place."""
+        return [r[0] for r in self.db.execute("SELECT path FROM videos ORDER BY id") if not Path(r[0]).is_absolute()]
 
     def close(self) -> None:
         self.db.close()
@@ -131,15 +185,21 @@ class Catalog:
 
     # -- writing -----------------------------------------------------------------------------
     def add_video(self, info: dict, fingerprint: str, detector: str, encoder: str, shots: list[ShotRecord]) -> int:
-        """Insert a video with all its shots and frames, atomically."""
+        """Insert a video with all its shots and frames, atomically; its path is stored absolute.
+
+        Raises AlreadyIndexed when another process committed the same content first.
+        """
         db = self.db
         db.execute("BEGIN IMMEDIATE")
         try:
+            if self.video_by_fingerprint(fingerprint) is not None:
+                raise AlreadyIndexed(f"{info['path']}: indexed meanwhile by another run")
+            path = os.path.realpath(info["path"])
             cur = db.execute(
                 "INSERT INTO videos(fingerprint, path, name, size, duration, fps, vfr, width, height, rotation,"
                 " has_audio, codec, frames, detector, encoder, indexed_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
-                    fingerprint, str(info["path"]), Path(info["path"]).name, info["size"], info["duration"],
+                    fingerprint, path, Path(info["path"]).name, info["size"], info["duration"],
                     info["fps"], int(info["vfr"]), info["width"], info["height"], info["rotation"],
                     int(info["has_audio"]), info["codec"], info["frames"], detector, encoder, time.time(),
                 ),
@@ -168,7 +228,7 @@ class Catalog:
             raise
 
     def update_path(self, video_id: int, path: Path) -> None:
-        self.db.execute("UPDATE videos SET path=?, name=? WHERE id=?", (str(path), path.name, video_id))
+        self.db.execute("UPDATE videos SET path=?, name=? WHERE id=?", (os.path.realpath(path), path.name, video_id))
 
     # -- reading -----------------------------------------------------------------------------
     def video_by_fingerprint(self, fingerprint: str) -> sqlite3.Row | None:
@@ -220,6 +280,12 @@ class Catalog:
             return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
         ids = np.array([r[0] for r in rows], np.int64)
         return ids, np.stack([np.frombuffer(r[1], np.float32) for r in rows])
+
+    def ids(self, kind: str, up_to: int) -> np.ndarray:
+        """Sorted row ids of shots or frames with id <= up_to: what the FAISS cache must hold."""
+        table = {"shots": "shots", "frames": "frames"}[kind]
+        rows = self.db.execute(f"SELECT id FROM {table} WHERE id<=? ORDER BY id", (up_to,)).fetchall()
+        return np.array([r[0] for r in rows], np.int64)
 
     def stats(self) -> dict:
         v, secs = self.db.execute("SELECT COUNT(*), COALESCE(SUM(duration), 0) FROM videos").fetchone()

@@ -4,6 +4,8 @@ detector, the encoder (frames sampled several times a second) and the shot thumb
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import io
 import os
 import queue
@@ -19,11 +21,13 @@ from PIL import Image
 
 from rereel.encoders import Encoder, Features
 from rereel.errors import MediaError, RereelError
-from rereel.library.catalog import FrameRecord, ShotRecord
+from rereel.library.catalog import AlreadyIndexed, FrameRecord, ShotRecord
 from rereel.library.library import Library
-from rereel.media import decode_frames, find_videos, fingerprint, probe
+from rereel.media import decode_frames, fingerprint, probe
+from rereel.media.find import not_a_file_reason, scan_videos
 from rereel.media.decode import display_size
 from rereel.shots import create_detector, shots_from_cuts
+from rereel.shots.detector import Shot
 
 SAMPLE_FPS = 4.0  # frames embedded per second of video: several per shot, so matching can follow a shot in time
 BATCH = 32
@@ -153,10 +157,7 @@ def analyse_video(
         colour = np.concatenate([f.colour for f in feats])
         sample_times = np.array([s.time for s in sampled])
         records = []
-        for shot in shots:
-            inside = np.nonzero((sample_times >= shot.start - 1e-6) & (sample_times < shot.end - 1e-6))[0]
-            if len(inside) == 0:  # shorter than the sampling step: borrow the nearest sampled frame
-                inside = np.array([int(np.argmin(np.abs(sample_times - (shot.start + shot.end) / 2)))])
+        for shot, inside in assign_samples(shots, sample_times):
             mid = inside[len(inside) // 2]
             s = sampled[mid]
             spool.seek(s.offset)
@@ -181,6 +182,33 @@ def analyse_video(
         spool.close()
 
 
+def assign_samples(shots: list[Shot], sample_times: np.ndarray) -> list[tuple[Shot, np.ndarray]]:
+    """Each shot with the indices of the sampled frames inside it; every sample in one shot.
+
+    A shot with no sampled frame of its own is shorter than the sampling step (under 0.25 s at
+    4 samples/s), below the detectors' 0.5 s minimum: a cut a few frames before the end, or two
+    detectors' cuts side by side. It is merged into the shot before it (after it, when first)
+    rather than given a neighbour's frame: a frame listed under two shots breaks `reembed`, and
+    a flash that short could not be matched through time anyway.
+    """
+    groups: list[tuple[Shot, np.ndarray]] = []
+    pending: Shot | None = None  # a sample-less first shot, waiting for the next
+    for shot in shots:
+        inside = np.nonzero((sample_times >= shot.start - 1e-6) & (sample_times < shot.end - 1e-6))[0]
+        if pending is not None:
+            shot = Shot(shot.index, pending.start_frame, shot.end_frame, pending.start, shot.end)
+            pending = None
+        if len(inside) == 0:
+            if groups:
+                prev, idx = groups[-1]
+                groups[-1] = (Shot(prev.index, prev.start_frame, shot.end_frame, prev.start, shot.end), idx)
+            else:
+                pending = shot
+            continue
+        groups.append((shot, inside))
+    return [(Shot(i, s.start_frame, s.end_frame, s.start, s.end), inside) for i, (s, inside) in enumerate(groups)]
+
+
 def index_paths(
     paths: list[Path],
     library: Library,
@@ -190,45 +218,120 @@ def index_paths(
     *,
     sample_fps: float = SAMPLE_FPS,
 ) -> IndexReport:
-    """Index every video found under `paths`; a bad file is reported and the rest go on."""
+    """Index every video found under `paths`; a bad file is reported and the rest go on.
+
+    Several processes may index into one library at once: a file another run is analysing
+    is put off to the end of the batch, then found indexed (skipped) or done here.
+    """
     progress = progress or ProgressSink()
     library.claim_encoder(encoder.signature, encoder.dim)
     report = IndexReport()
-    catalog = library.catalog
-    for path in find_videos(paths):
-        try:
-            fp = fingerprint(path) if path.is_file() else None
-        except OSError as e:
-            fp = None
-            report.failed.append((path, f"cannot read the file ({e.strerror})"))
-            progress.end_file(path, "failed", report.failed[-1][1])
-            continue
-        try:
-            if fp is not None:
-                known = catalog.video_by_fingerprint(fp)
-                if known is not None:
-                    if not Path(known["path"]).exists() and Path(known["path"]) != path:
-                        catalog.update_path(known["id"], path)  # the file moved: follow it
-                    report.skipped.append(path)
-                    progress.end_file(path, "skipped", "already indexed")
-                    continue
-            info = probe(path)  # raises MediaError for missing, empty, non-video, audio-only files
-            progress.start_file(path, info.duration)
-            shots = analyse_video(path, encoder, detector_name, info.fps, sample_fps=sample_fps, on_time=progress.advance)
-            meta = info.to_dict() | {"size": path.stat().st_size}
-            catalog.add_video(meta, fp, detector_name, encoder.signature, shots)
-            report.indexed.append(path)
-            progress.end_file(path, "indexed", f"{len(shots)} shots")
-        except (MediaError, RereelError) as e:
-            reason = e.reason if isinstance(e, MediaError) else str(e)
-            report.failed.append((path, reason))
-            progress.end_file(path, "failed", reason)
-        except KeyboardInterrupt:
-            raise
-        except Exception as e:  # a bug or an FFmpeg surprise on one file must not end the batch
-            reason = f"{type(e).__name__}: {e}"
-            report.failed.append((path, reason))
-            progress.end_file(path, "failed", reason)
-            if os.environ.get("REREEL_DEBUG"):  # the traceback, for whoever fixes the bug
-                traceback.print_exc()
+    files, problems = scan_videos(paths)
+    for path, reason in problems:
+        report.failed.append((path, reason))
+        progress.end_file(path, "failed", reason)
+    with FileClaims(library.root) as claims:
+        later = []
+        for path in files:
+            if _index_one(path, library, encoder, detector_name, progress, report, sample_fps, claims, wait=False):
+                later.append(path)
+        for path in later:  # being analysed by another run: wait for it, then most likely skip
+            _index_one(path, library, encoder, detector_name, progress, report, sample_fps, claims, wait=True)
     return report
+
+
+def _index_one(path, library, encoder, detector_name, progress, report, sample_fps, claims, *, wait) -> bool:
+    """Index one file into the report; True when another run holds it and `wait` is False."""
+    catalog = library.catalog
+    reason = not_a_file_reason(path)
+    if reason is not None:
+        report.failed.append((path, reason))
+        progress.end_file(path, "failed", reason)
+        return False
+    try:
+        fp = fingerprint(path)
+    except OSError as e:
+        report.failed.append((path, f"cannot read the file ({e.strerror})"))
+        progress.end_file(path, "failed", report.failed[-1][1])
+        return False
+    if not claims.claim(fp, wait=wait):
+        return True
+    try:
+        known = catalog.video_by_fingerprint(fp)
+        if known is not None:
+            stored = Path(known["path"])
+            if (not stored.is_absolute() or not stored.exists()) and stored != path.resolve():
+                catalog.update_path(known["id"], path)  # moved, or a relative path from schema 1: follow it
+            report.skipped.append(path)
+            progress.end_file(path, "skipped", "already indexed")
+            return False
+        info = probe(path)  # raises MediaError for missing, empty, non-video, audio-only files
+        progress.start_file(path, info.duration)
+        shots = analyse_video(path, encoder, detector_name, info.fps, sample_fps=sample_fps, on_time=progress.advance)
+        # What plays, not what the header states: frames may end a little short of it.
+        meta = info.to_dict() | {"size": path.stat().st_size, "duration": shots[-1].end}
+        catalog.add_video(meta, fp, detector_name, encoder.signature, shots)
+        report.indexed.append(path)
+        progress.end_file(path, "indexed", f"{len(shots)} shots")
+    except AlreadyIndexed:  # another run got there first (claims unavailable, e.g. on NFS)
+        report.skipped.append(path)
+        progress.end_file(path, "skipped", "indexed by another run")
+    except (MediaError, RereelError) as e:
+        reason = e.reason if isinstance(e, MediaError) else str(e)
+        report.failed.append((path, reason))
+        progress.end_file(path, "failed", reason)
+    except KeyboardInterrupt:
+        raise
+    except Exception as e:  # a bug or an FFmpeg surprise on one file must not end the batch
+        reason = f"{type(e).__name__}: {e}"
+        report.failed.append((path, reason))
+        progress.end_file(path, "failed", reason)
+        if os.environ.get("REREEL_DEBUG"):  # the traceback, for whoever fixes the bug
+            traceback.print_exc()
+    finally:
+        claims.release(fp)
+    return False
+
+
+class FileClaims:
+    """Which run is analysing which file, as POSIX byte-range locks on one `index.lock` file.
+
+    The byte at a position drawn from the fingerprint stands for the file: the kernel drops a
+    dead run's locks, so nothing is left to clean after a crash or `kill -9`. (Two fingerprints
+    sharing a byte only make one run wait for the other.)
+    """
+
+    def __init__(self, root: Path):
+        try:
+            self.fd = os.open(root / "index.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError:
+            self.fd = None  # read-only or odd file system: the catalog's unique fingerprint still guards
+
+    def __enter__(self) -> "FileClaims":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+
+    @staticmethod
+    def _where(fp: str) -> int:
+        return int(fp[:6], 16)
+
+    def claim(self, fp: str, *, wait: bool) -> bool:
+        if self.fd is None:
+            return True
+        try:
+            fcntl.lockf(self.fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB), 1, self._where(fp))
+            return True
+        except OSError as e:
+            if e.errno in (errno.EACCES, errno.EAGAIN):
+                return False
+            return True  # locks unsupported here: go on unguarded
+
+    def release(self, fp: str) -> None:
+        if self.fd is not None:
+            try:
+                fcntl.lockf(self.fd, fcntl.LOCK_UN, 1, self._where(fp))
+            except OSError:
+                pass

@@ -17,6 +17,52 @@ from rereel.library.library import Library
 from rereel.media import decode_frames, fingerprint
 
 
+BATCH = 32
+
+
+def _embed_frames(path: Path, rows, encoder: Encoder, progress):
+    """(frame ids, embeddings, grids, colours) for the catalog's frame rows of one video.
+
+    Frames are embedded in batches as they are decoded, so only features are held (pixels
+    of every sampled frame of a two-hour film would be gigabytes). A frame_index listed by
+    two rows (libraries indexed before shots stopped borrowing frames) gets the same features
+    in both.
+    """
+    wanted: dict[int, list[int]] = {}
+    for r in rows:
+        wanted.setdefault(r["frame_index"], []).append(r["id"])
+    ew, eh = encoder.input_size
+    ids: list[int] = []
+    feats = []
+    batch: list[np.ndarray] = []
+    batch_ids: list[list[int]] = []
+    seen = 0
+
+    def flush():
+        f = encoder.embed(np.stack(batch))
+        for i, fids in enumerate(batch_ids):
+            ids.extend(fids)
+            feats.append((np.repeat(f.embedding[i : i + 1], len(fids), 0), np.repeat(f.grid[i : i + 1], len(fids), 0),
+                          np.repeat(f.colour[i : i + 1], len(fids), 0)))
+        batch.clear()
+        batch_ids.clear()
+
+    for f in decode_frames(path):
+        if f.index in wanted:
+            batch.append(f.rgb(ew, eh))
+            batch_ids.append(wanted[f.index])
+            seen += 1
+            if len(batch) >= BATCH:
+                flush()
+        if f.index % 12 == 0:
+            progress.advance(f.time)
+    if batch:
+        flush()
+    if seen != len(wanted):
+        raise MediaError(path, f"decoded {seen} of the {len(wanted)} frames the catalog lists")
+    return ids, *(np.concatenate([x[k] for x in feats]) for k in range(3))
+
+
 def reembed_library(lib: Library, encoder: Encoder, progress) -> list[tuple[Path, str]]:
     db = lib.catalog.db
     if lib.encoder != encoder.signature:
@@ -39,21 +85,7 @@ def reembed_library(lib: Library, encoder: Encoder, progress) -> list[tuple[Path
             progress.start_file(path, video["duration"])
             rows = db.execute("SELECT id, shot_id, frame_index FROM frames WHERE video_id=? ORDER BY frame_index",
                               (video["id"],)).fetchall()
-            wanted = {r["frame_index"]: r for r in rows}
-            ew, eh = encoder.input_size
-            ids, images = [], []
-            for f in decode_frames(path):
-                if f.index in wanted:
-                    ids.append(wanted[f.index]["id"])
-                    images.append(f.rgb(ew, eh))
-                if f.index % 12 == 0:
-                    progress.advance(f.time)
-            if len(ids) != len(rows):
-                raise MediaError(path, f"decoded {len(ids)} of the {len(rows)} frames the catalog lists")
-            feats = [encoder.embed(np.stack(images[i : i + 32])) for i in range(0, len(images), 32)]
-            emb = np.concatenate([f.embedding for f in feats])
-            grid = np.concatenate([f.grid for f in feats])
-            colour = np.concatenate([f.colour for f in feats])
+            ids, emb, grid, colour = _embed_frames(path, rows, encoder, progress)
             shot_of = {r["id"]: r["shot_id"] for r in rows}
             db.execute("BEGIN IMMEDIATE")
             try:
@@ -61,8 +93,10 @@ def reembed_library(lib: Library, encoder: Encoder, progress) -> list[tuple[Path
                     "UPDATE frames SET embedding=?, grid=?, colour=? WHERE id=?",
                     [(emb[i].tobytes(), grid[i].tobytes(), colour[i].tobytes(), fid) for i, fid in enumerate(ids)],
                 )
-                for shot_id in sorted(set(shot_of.values())):
-                    sel = [i for i, fid in enumerate(ids) if shot_of[fid] == shot_id]
+                by_shot: dict[int, list[int]] = {}
+                for i, fid in enumerate(ids):
+                    by_shot.setdefault(shot_of[fid], []).append(i)
+                for shot_id, sel in sorted(by_shot.items()):
                     m = emb[sel].mean(0)
                     m = (m / max(np.linalg.norm(m), 1e-8)).astype(np.float32)
                     db.execute("UPDATE shots SET embedding=? WHERE id=?", (m.tobytes(), shot_id))

@@ -3,12 +3,19 @@
 Vectors are L2-normalised, so inner product = cosine; a flat index is exact and, at a few
 hundred thousand vectors, fast enough on two cores. The files carry the catalog generation
 and the highest id they hold: new rows are appended, any removal triggers a rebuild.
+
+The .json is never trusted alone: a crash between the two renames of a save, or two savers
+at once, can leave an index ahead of its description, and appending to it again would give
+duplicate hits. So the ids in the loaded index are compared with the catalog's, and load and
+save run under a lock file in the library folder.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -45,8 +52,40 @@ def _new_index(dim: int):
     return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
 
 
+@contextmanager
+def _locked(root: Path):
+    """An exclusive lock on `vectors.lock`: one process at a time reads-then-writes the cache.
+
+    A library on a read-only disk has no lock file to take; it is read without one (and, with
+    nothing able to write, nothing can race).
+    """
+    try:
+        fd = os.open(root / "vectors.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _agrees(index, catalog: Catalog, kind: str, max_id: int) -> bool:
+    """Whether the index holds exactly the catalog's rows with id <= max_id, each once."""
+    import faiss
+
+    held = np.sort(faiss.vector_to_array(index.id_map)) if index.ntotal else np.zeros(0, np.int64)
+    return np.array_equal(held, catalog.ids(kind, up_to=max_id))
+
+
 def load_vectors(root: Path, catalog: Catalog, kind: str, dim: int, encoder: str) -> VectorIndex:
     """The synced FAISS index of `kind` ("shots" or "frames"), saved back if it changed."""
+    with _locked(root):
+        return _load(root, catalog, kind, dim, encoder)
+
+
+def _load(root: Path, catalog: Catalog, kind: str, dim: int, encoder: str) -> VectorIndex:
     import faiss
 
     path, meta_path = root / f"{kind}.faiss", root / f"{kind}.faiss.json"
@@ -57,8 +96,11 @@ def load_vectors(root: Path, catalog: Catalog, kind: str, dim: int, encoder: str
             meta = json.loads(meta_path.read_text())
             if meta.get("generation") == generation and meta.get("encoder") == encoder and meta.get("dim") == dim:
                 index, max_id = faiss.read_index(str(path)), int(meta["max_id"])
-        except (ValueError, RuntimeError, KeyError):
+                if index.d != dim or not _agrees(index, catalog, kind, max_id):
+                    index = None  # ahead of (or behind) its description: rebuild rather than duplicate
+        except (ValueError, RuntimeError, KeyError, AttributeError):
             index = None  # a damaged cache is rebuilt from the catalog, never trusted
+    rebuilt = index is None
     if index is None:
         index, max_id = _new_index(dim), 0
     ids, vecs = catalog.vectors(kind, after_id=max_id)
@@ -66,14 +108,14 @@ def load_vectors(root: Path, catalog: Catalog, kind: str, dim: int, encoder: str
         index.add_with_ids(np.ascontiguousarray(vecs, dtype=np.float32), ids)
         max_id = int(ids.max())
         _save(index, path, meta_path, {"generation": generation, "encoder": encoder, "dim": dim, "max_id": max_id})
-    elif not path.exists():
+    elif rebuilt:
         _save(index, path, meta_path, {"generation": generation, "encoder": encoder, "dim": dim, "max_id": max_id})
     return VectorIndex(index, dim)
 
 
 def _save(index, path: Path, meta_path: Path, meta: dict) -> None:
-    # Index first, then its description: a crash between the two leaves a stale description,
-    # which the next load rejects and rebuilds from the catalog.
+    # Index first, then its description. A crash between the two renames leaves an index
+    # ahead of its description; the next load finds ids it was not told of and rebuilds.
     import faiss
 
     tmp = path.with_suffix(f".{os.getpid()}.tmp")

@@ -10,12 +10,20 @@ import av
 import numpy as np
 
 from rereel.errors import MediaError
-from rereel.media.probe import open_container
+from rereel.media.probe import _ffmpeg_reason, open_container
 
-# A file whose decoded frames stop this far short of the duration its header states is
-# reported as truncated rather than silently indexed as a shorter film.
+# One rule for every length: a file whose decoded frames end more than TRUNCATION_SLACK_S,
+# or TRUNCATION_SHARE of its stated duration if that is more, before the duration its header
+# states is truncated, and refused rather than indexed as a shorter film (a copy still being
+# written, a broken download). Healthy files end within 0.2 s of it (the container's duration
+# may include an audio tail); the share leaves room for longer tails on long films.
 TRUNCATION_SLACK_S = 1.0
-TRUNCATION_RATIO = 0.9
+TRUNCATION_SHARE = 0.01
+
+
+def is_truncated(decoded_end: float, stated: float | None) -> bool:
+    """Whether frames ending at `decoded_end` s fall short of a `stated` duration (see above)."""
+    return bool(stated) and decoded_end < stated - max(TRUNCATION_SLACK_S, TRUNCATION_SHARE * stated)
 
 
 @dataclass
@@ -61,8 +69,9 @@ def display_size(frame: av.VideoFrame) -> tuple[int, int]:
 def decode_frames(path: Path | str, *, start: float = 0.0, end: float | None = None) -> Iterator[DecodedFrame]:
     """Yield every video frame of `path` in presentation order, from `start` to `end` seconds.
 
-    Raises MediaError when the file cannot be opened, has no video, fails to decode, or
-    ends well before its stated duration (truncated).
+    Raises MediaError when the file cannot be opened, has no video, or (reading the whole file)
+    its frames end before its stated duration by more than the rule above allows, whether the
+    data just stops or fails to decode; a range read raises on any decoding error.
     """
     path = Path(path)
     container = open_container(path)
@@ -81,6 +90,7 @@ def decode_frames(path: Path | str, *, start: float = 0.0, end: float | None = N
         )
         index = 0
         last_time = 0.0
+        step = 1 / float(stream.average_rate or 25)  # a frame's length, for where the last one ends
         try:
             for frame in container.decode(stream):
                 if frame.pts is None:
@@ -93,15 +103,22 @@ def decode_frames(path: Path | str, *, start: float = 0.0, end: float | None = N
                     continue
                 if end is not None and t >= end:
                     return
+                if index:
+                    step = max(t - last_time, 1e-3)
                 last_time = t
                 yield DecodedFrame(index, t, frame)
                 index += 1
         except av.error.FFmpegError as e:
-            raise MediaError(path, f"corrupt video data after {last_time:.1f} s ({str(e).strip()})") from None
+            # A whole-file read judges an error like an early end (a truncated MP4 fails this
+            # way where a truncated WebM just ends): the same rule below decides for both.
+            failure = f" (FFmpeg: {_ffmpeg_reason(e)})"
+            if start > 0 or end is not None or not stated:  # nothing to judge the loss by
+                raise MediaError(path, f"corrupt video data after {last_time:.1f} s{failure}") from None
+        else:
+            failure = ""
         if index == 0:
-            raise MediaError(path, "no video frame could be decoded (corrupt or truncated)")
-        if start == 0 and end is None and stated and stated > 2 * TRUNCATION_SLACK_S:
-            if last_time + TRUNCATION_SLACK_S < stated * TRUNCATION_RATIO:
-                raise MediaError(path, f"truncated: frames stop at {last_time:.1f} s of a stated {stated:.1f} s")
+            raise MediaError(path, "no video frame could be decoded (corrupt or truncated)" + failure)
+        if start == 0 and end is None and is_truncated(last_time + step, stated):
+            raise MediaError(path, f"truncated: frames stop at {last_time + step:.1f} s of a stated {stated:.1f} s{failure}")
     finally:
         container.close()

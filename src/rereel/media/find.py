@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
 from pathlib import Path
 
 # Extensions looked for when a folder is given. A file named explicitly is always tried,
@@ -11,14 +14,52 @@ VIDEO_EXTENSIONS = frozenset(
 )
 
 
-def find_videos(paths: list[Path]) -> list[Path]:
-    """Files as given, and video files found recursively in folders, in a stable order."""
+def not_a_file_reason(path: Path) -> str | None:
+    """Why `path` cannot be a video file (folder, symlink loop, broken link, device...), or None."""
+    try:
+        st = path.stat()
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return "symbolic link loop (the link points back to itself)"
+        if path.is_symlink():
+            return "broken symbolic link (its target does not exist)"
+        if e.errno == errno.ENOENT:
+            return "no such file"
+        return f"cannot read the file ({e.strerror})"
+    if stat.S_ISDIR(st.st_mode):
+        return "is a folder with no video files in it"
+    if not stat.S_ISREG(st.st_mode):
+        return "not a regular file (a device, pipe or socket)"
+    return None
+
+
+def scan_videos(paths: list[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """(files, problems): files as given and video files found recursively in folders, in a
+    stable order; problems are the paths passed over, each with the reason, so that nothing a
+    user gave or that looks like a video disappears silently.
+
+    A folder given (or met) that holds no video is a problem; so is an entry with a video
+    extension that is a symlink loop, a broken link or not a regular file.
+    """
     found: list[Path] = []
+    problems: list[tuple[Path, str]] = []
     for p in paths:
         if p.is_dir():
-            found += sorted(
-                f for f in p.rglob("*") if f.suffix.lower() in VIDEO_EXTENSIONS and not f.is_dir()
-            )
+            inside: list[Path] = []
+            for root, dirs, names in os.walk(p):  # does not follow links to folders: no loops
+                dirs.sort()
+                for name in sorted(names + [d for d in dirs if Path(d).suffix.lower() in VIDEO_EXTENSIONS]):
+                    f = Path(root) / name
+                    if f.suffix.lower() not in VIDEO_EXTENSIONS:
+                        continue
+                    reason = not_a_file_reason(f)
+                    if reason is None:
+                        inside.append(f)
+                    elif not (f.is_dir() and _holds_video(f)):  # a folder named x.mp4 full of videos is fine
+                        problems.append((f, reason))
+            if not inside and not any(p in q.parents for q, _ in problems):
+                problems.append((p, "is a folder with no video files in it"))
+            found += sorted(inside)
         else:
             found.append(p)  # missing or odd files are reported by the caller, by name
     seen: set[Path] = set()
@@ -28,4 +69,13 @@ def find_videos(paths: list[Path]) -> list[Path]:
         if key not in seen:
             seen.add(key)
             unique.append(f)
-    return unique
+    return unique, problems
+
+
+def _holds_video(folder: Path) -> bool:
+    return any(f.suffix.lower() in VIDEO_EXTENSIONS and f.is_file() for f in folder.rglob("*"))
+
+
+def find_videos(paths: list[Path]) -> list[Path]:
+    """Files as given, and video files found recursively in folders, in a stable order."""
+    return scan_videos(paths)[0]
