@@ -282,3 +282,120 @@ def test_see_socket_runs_the_chosen_model(web_library, see_models, tmp_path, arc
         image = Image.open(io.BytesIO(ws.receive_bytes()))
         assert meta["model"] == "flowers" and meta["server_ms"] > 0
         assert image.format == "JPEG" and min(image.size) == 64 and np.asarray(image).std() > 1
+
+
+# -- hostile requests: a clear 4xx, never a 500 -----------------------------------------------------
+@pytest.mark.parametrize("body", ['{"shot": NaN, "suggestion": 1}', '{"shot": 1e400, "suggestion": 0}',
+                                  '{"shot": Infinity, "suggestion": -Infinity}'])
+def test_numbers_json_cannot_carry_are_a_422_naming_the_field(client, body):
+    r = client.post("/api/projects/aaaaaaaaaaaa/choose", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["loc"] == ["body", "shot"] and "finite" in r.json()["detail"][0]["msg"]
+
+
+@pytest.mark.parametrize("t", ["inf", "-inf", "nan", "1e308", "100000"])
+def test_a_frame_time_outside_the_video_is_refused(client, shots, t):
+    r = client.get(f"/api/frame?shot={shots[FLOWER][0]['shot_id']}&t={t}")
+    assert r.status_code == 400 and r.json()["detail"].startswith("t=")
+
+
+@pytest.mark.parametrize("url", ["/api/shots/99999999999999999999999/thumb.jpg", "/api/videos/-1/shots",
+                                 "/api/frame?shot=99999999999999999999999&t=1"])
+def test_ids_beyond_sqlite_integers_are_refused(client, url):
+    assert client.get(url).status_code == 422
+
+
+def test_a_path_with_a_nul_byte_is_refused(client, media):
+    r = client.post("/api/projects", data={"path": f"{media}/trailers/a\0b.webm"})
+    assert r.status_code == 400 and "NUL" in r.json()["detail"]
+
+
+def test_text_on_the_mirror_socket_gets_an_error_and_the_socket_lives(client, archive):
+    with client.websocket_connect("/ws/mirror") as ws:
+        ws.send_text("hello")
+        assert "binary JPEG" in ws.receive_json()["error"]
+        ws.send_bytes(frame_jpeg(archive / FLOWER, 3.0))
+        assert ws.receive_json()["name"] == FLOWER
+
+
+@pytest.mark.parametrize("message, problem", [
+    ('{"smooth": "abc"}', "smooth 'abc'"), ('{"smooth": NaN}', "smooth nan"), ('{"smooth": null}', "smooth None"),
+    ('{"smooth": true}', "smooth True"), ('[0.5]', "JSON object"), ('{"model": [1]}', "model [1]"), ("{", "JSON"),
+])
+def test_see_control_messages_that_are_not_understood_change_nothing(client, message, problem):
+    with client.websocket_connect("/ws/see") as ws:
+        ws.send_text(message)
+        assert problem in ws.receive_json()["error"]
+        ws.send_text(json.dumps({"smooth": 0.2}))  # the socket is still there, the value still 0..0.95
+        assert ws.receive_json() == {"model": None, "smooth": 0.2}
+
+
+# -- retrying a failed remake -----------------------------------------------------------------------
+def test_a_failed_remake_can_be_retried(web_library, archive, tmp_path, monkeypatch):
+    import rereel.web.editor as editor
+
+    real, calls = editor.remake, []
+
+    def fail_once(*args, **kw):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RereelError("simulated failure: the disk filled up")
+        return real(*args, **kw)
+
+    monkeypatch.setattr(editor, "remake", fail_once)
+    c = make_client(web_library, tmp_path, allow=[archive])
+    started = c.post("/api/projects", data={"path": str(archive / "ccby_zwm_tears_of_steel_10s.mp4")}).json()
+    pid, deadline = started["project"], time.time() + 60
+    while c.get(f"/api/jobs/{started['job']}").json()["state"] == "running" and time.time() < deadline:
+        time.sleep(0.2)
+    p = c.get(f"/api/projects/{pid}").json()
+    assert not p["ready"] and p["job"] is None and "disk filled up" in p["match_error"]
+
+    retried = c.post(f"/api/projects/{pid}/retry", json={})
+    assert retried.status_code == 200, retried.text
+    wait_job(c, retried.json()["job"])
+    p = c.get(f"/api/projects/{pid}").json()
+    assert p["ready"] and len(p["shots"]) >= 2 and p["match_error"] is None and len(calls) == 2
+    again = c.post(f"/api/projects/{pid}/retry", json={})
+    assert again.status_code == 409 and "already matched" in again.json()["detail"]
+    assert c.post("/api/projects/aaaaaaaaaaaa/retry", json={}).status_code == 404
+
+
+# -- footage indexed while the server runs --------------------------------------------------------
+def test_footage_indexed_while_serving_shows_without_a_restart(web_library, archive, tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    lib = tmp_path / "library"
+    shutil.copytree(web_library, lib)  # the session's library stays as the other tests know it
+    c = make_client(lib, tmp_path / "work", watch_seconds=0.2)
+    new = archive / "pd_muybridge_buffalo_running.mp4"
+    assert new.name not in [v["name"] for v in c.get("/api/library").json()["videos"]]
+    before = sum(g["size"] for g in c.get("/api/clusters").json()["groups"])
+    with c.websocket_connect("/ws/mirror") as ws:  # opened before: its session must move to the new index
+        ws.send_bytes(frame_jpeg(new, 5.0))
+        assert ws.receive_json()["name"] != new.name
+        proc = subprocess.run([sys.executable, "-m", "rereel", "index", str(new), "--library", str(lib)],
+                              capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr
+        videos = c.get("/api/library").json()["videos"]
+        vid = next(v["id"] for v in videos if v["name"] == new.name)
+        shot = c.get(f"/api/videos/{vid}/shots").json()["shots"][0]["shot_id"]
+        total = c.get("/api/library").json()["shots"]
+        deadline, seen = time.time() + 120, {}
+        while time.time() < deadline and len(seen) < 3:
+            time.sleep(0.5)
+            similar = c.get(f"/api/shots/{shot}/similar?top=3")
+            assert similar.status_code in (200, 400), similar.text  # 400 "try again" until the index is rebuilt
+            if similar.status_code == 200:
+                seen["similar"] = True
+            if sum(g["size"] for g in c.get("/api/clusters").json()["groups"]) == total:
+                seen["clusters"] = True
+            ws.send_bytes(frame_jpeg(new, 5.0))
+            if ws.receive_json().get("name") == new.name:
+                seen["mirror"] = True
+        assert seen == {"similar": True, "clusters": True, "mirror": True}, seen
+    assert total > before
+    up = c.post("/api/search", files={"file": ("b.jpg", frame_jpeg(new, 3.0), "image/jpeg")}).json()
+    assert up["hits"][0]["name"] == new.name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -40,20 +41,31 @@ class Footage:
         return f"{shot}{self.name} {self.start:.1f}-{self.end:.1f}s"
 
 
+MAX_ROW_ID = 2**63 - 1  # SQLite's integers: a larger id would overflow the query, not miss
+
+
 def parse_shot_id(text: str) -> int | None:
     m = SHOT_ID.match(text.strip())
-    return int(m.group(1)) if m else None
+    if not m:
+        return None
+    if int(m.group(1)) > MAX_ROW_ID:
+        raise RereelError(f"{text.strip()}: no shot has an id that large")
+    return int(m.group(1))
 
 
 def parse_seconds(text: str) -> float:
-    """'12.5', '1:02.5' or '1:02:03' to seconds."""
+    """'12.5', '1:02.5' or '1:02:03' to seconds (finite, not negative)."""
     try:
-        value = 0.0
-        for part in text.split(":"):
-            value = value * 60 + float(part)
-        return value
+        parts = [float(part) for part in text.split(":")]
     except ValueError:
-        raise RereelError(f"{text!r} is not a time (use seconds, or m:ss)") from None
+        parts = [math.nan]
+    value = 0.0
+    for part in parts:
+        value = value * 60 + part
+    # float() also takes 'inf', 'nan', '-5' and '1e999' (inf): none of them is a time in a video.
+    if not (math.isfinite(value) and all(p >= 0 for p in parts)):
+        raise RereelError(f"{text!r} is not a time (use seconds, or m:ss)")
+    return value
 
 
 def parse_time_range(text: str) -> tuple[Path, float, float | None] | None:
@@ -87,6 +99,8 @@ def range_footage(path: Path, start: float, end: float | None) -> Footage:
 
 def resolve_footage(text: str, catalog: Catalog | None) -> Footage:
     """A shot id ('shot:42', '#42'), a range ('clip.mp4@12-15') or a whole video file."""
+    if "\0" in text:  # no file name holds one (the OS calls would raise ValueError)
+        raise RereelError(f"{text!r}: a file name cannot hold a NUL byte")
     shot_id = parse_shot_id(text)
     if shot_id is not None:
         if catalog is None:

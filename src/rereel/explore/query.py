@@ -49,6 +49,15 @@ def library_encoder(lib: Library, device: str | None = None) -> Encoder:
     return encoder
 
 
+def _exists(path: Path) -> bool:
+    """Path.exists(), except that words are not paths: a long phrase is a name too long for the
+    OS (OSError), and a NUL byte a ValueError; either way it is no file."""
+    try:
+        return path.exists()
+    except (OSError, ValueError):
+        return False
+
+
 class QueryResolver:
     """Builds queries for one library; the encoder is loaded only when a query needs it."""
 
@@ -71,11 +80,11 @@ class QueryResolver:
         if shot_id is not None:
             return self.shot(shot_id)
         parsed = parse_time_range(text)
-        if parsed is not None and (parsed[0].exists() or parsed[0].suffix.lower() in VIDEO_EXTENSIONS):
+        if parsed is not None and (_exists(parsed[0]) or parsed[0].suffix.lower() in VIDEO_EXTENSIONS):
             return self.video(*parsed)
         path = Path(text)
-        if path.exists() or path.suffix.lower() in IMAGE_EXTENSIONS | VIDEO_EXTENSIONS:
-            if not path.exists():
+        if _exists(path) or path.suffix.lower() in IMAGE_EXTENSIONS | VIDEO_EXTENSIONS:
+            if not _exists(path):
                 raise MediaError(path, "no such file")
             if path.suffix.lower() in IMAGE_EXTENSIONS:
                 return self.image(path)
@@ -90,7 +99,11 @@ class QueryResolver:
     # -- the kinds of query -------------------------------------------------------------------
     def shot(self, shot_id: int) -> Query:
         footage = shot_footage(self.lib.catalog, shot_id)
-        vector = self.lib.vectors("shots").vector(shot_id)
+        try:
+            vector = self.lib.vectors("shots").vector(shot_id)
+        except RuntimeError:  # FAISS: not in the index loaded at start (the web app rebuilds it shortly)
+            raise RereelError(f"shot #{shot_id} was indexed after the vector index was loaded; "
+                              "try again in a few seconds") from None
         return Query(_unit(vector), "shot", footage.label, exclude={shot_id})
 
     def image(self, path: Path) -> Query:

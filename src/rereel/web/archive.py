@@ -4,17 +4,27 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Annotated
 
-from fastapi import APIRouter, File, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Path as PathParam, Query as QueryParam, Request, UploadFile
 from fastapi.responses import FileResponse, Response
 
 from rereel.explore.footage import Footage, shot_footage
 from rereel.explore.query import IMAGE_EXTENSIONS, Query
 from rereel.explore.search import similar_shots
-from rereel.web.app import not_found, state_of
+from rereel.web.app import finite, not_found, state_of
 from rereel.web.security import save_upload
 
-router = APIRouter()
+
+
+def _watch(request: Request) -> None:
+    state_of(request).watch()  # footage indexed since start-up: picked up in the background
+
+
+router = APIRouter(dependencies=[Depends(_watch)])
+# SQLite's integers are 64-bit: a larger id would raise OverflowError in the query, not "not found".
+ROW_ID = {"ge": 0, "le": 2**63 - 1}
+ShotId = Annotated[int, PathParam(**ROW_ID)]
 IMMUTABLE = {"Cache-Control": "max-age=86400"}  # a shot's pixels never change under the same id
 
 
@@ -47,7 +57,7 @@ def library(request: Request):
 
 
 @router.get("/api/videos/{video_id}/shots")
-def video_shots(request: Request, video_id: int):
+def video_shots(request: Request, video_id: Annotated[int, PathParam(**ROW_ID)]):
     state = state_of(request)
     with state.lock:
         video = state.lib.catalog.video(video_id)
@@ -60,7 +70,7 @@ def video_shots(request: Request, video_id: int):
 
 
 @router.get("/api/shots/{shot_id}/thumb.jpg")
-def thumbnail(request: Request, shot_id: int):
+def thumbnail(request: Request, shot_id: ShotId):
     state = state_of(request)
     with state.lock:
         data = state.lib.catalog.thumbnail(shot_id)
@@ -70,13 +80,13 @@ def thumbnail(request: Request, shot_id: int):
 
 
 @router.get("/api/shots/{shot_id}/preview.mp4")
-def preview(request: Request, shot_id: int):
+def preview(request: Request, shot_id: ShotId):
     footage = _footage(request, shot_id)
     return FileResponse(state_of(request).previews.clip(footage), media_type="video/mp4", headers=IMMUTABLE)
 
 
 @router.get("/api/shots/{shot_id}/similar")
-def similar(request: Request, shot_id: int, top: int = 12):
+def similar(request: Request, shot_id: ShotId, top: int = 12):
     state = state_of(request)
     footage = _footage(request, shot_id)
     with state.lock:
@@ -128,11 +138,14 @@ def compute_clusters(library: Path) -> list[dict]:
 
 
 @router.get("/api/frame")
-def frame(request: Request, shot: int, t: float, w: int = 480):
+def frame(request: Request, shot: Annotated[int, QueryParam(**ROW_ID)], t: float, w: int = 480):
     """A still of an indexed video at t seconds (the mirror's match): only videos the library holds."""
     footage = _footage(request, shot)
+    with state_of(request).lock:
+        duration = float(state_of(request).lib.catalog.video(footage.video_id)["duration"])
+    finite("t", t, 0.0, duration)
     try:
-        data = state_of(request).previews.frame(footage.path, max(0.0, t), max(64, min(w, 1280)))
+        data = state_of(request).previews.frame(footage.path, t, max(64, min(w, 1280)))
     except FileNotFoundError as e:
         raise not_found(str(e)) from None
     return Response(data, media_type="image/jpeg", headers=IMMUTABLE)

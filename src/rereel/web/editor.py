@@ -20,7 +20,7 @@ from rereel.timeline import KEY, remake_track
 from rereel.web.app import not_found, state_of
 from rereel.web.jobs import Job, StagesAdapter
 from rereel.web.projects import RENDERS, TIMELINE, project_meta
-from rereel.web.security import inside, refuse, save_upload
+from rereel.web.security import inside, printable, refuse, save_upload
 
 router = APIRouter()
 MAX_TARGETS = 500  # listed for the picker (an API client may still post any path inside --allow)
@@ -65,6 +65,8 @@ def create_project(request: Request, file: UploadFile | None = None, path: str |
             target = save_upload(file, folder / "target", int(state.settings.max_upload_mb * 1e6), VIDEO_EXTENSIONS)
             name = Path(file.filename or "upload").name
         else:
+            if "\0" in path:  # no file name holds one; the OS calls would raise ValueError
+                raise refuse(400, f"{path!r}: a path cannot hold a NUL byte")
             target = Path(path)
             if not state.settings.allow or not inside(target, state.settings.allow):
                 raise refuse(403, f"{path}: not inside a folder this server allows (start it with --allow FOLDER)")
@@ -74,17 +76,38 @@ def create_project(request: Request, file: UploadFile | None = None, path: str |
         try:
             probe(target)  # not a video: one line now, not a failed job later
         except MediaError as e:
-            raise refuse(400, f"{name}: {e.reason}") from None  # the user's name for it, not our folder
+            raise refuse(400, f"{printable(name)}: {e.reason}") from None  # the user's name for it, not our folder
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
     state.projects.save_meta(folder, project_meta(pid, name, target, file is not None, suggestions))
     try:
-        job = state.jobs.start("remake", lambda job: _match(state, folder, target, suggestions, job), project=pid)
+        job = _start_match(state, pid, folder, target, suggestions)
     except RereelError:  # too many jobs running: no project left behind
         shutil.rmtree(folder, ignore_errors=True)
         raise
     return {"project": pid, "job": job.id}
+
+
+@router.post("/api/projects/{pid}/retry")
+def retry(request: Request, pid: str):
+    """Match a project again whose matching failed (or never finished: a restart stops its job)."""
+    state = state_of(request)
+    folder = _folder(request, pid)
+    if state.jobs.running(pid):
+        raise refuse(409, f"project {pid} is busy; wait for its job to finish")
+    if (folder / TIMELINE).exists():
+        raise refuse(409, f"project {pid} is already matched; nothing to retry")
+    meta = state.projects.meta(pid)
+    target = Path(meta["target"])
+    if not target.is_file():
+        raise refuse(404, f"{meta['name']}: the target is gone ({target}: no such file)")
+    job = _start_match(state, pid, folder, target, int(meta.get("suggestions", 5)))
+    return {"project": pid, "job": job.id}
+
+
+def _start_match(state, pid: str, folder: Path, target: Path, suggestions: int) -> Job:
+    return state.jobs.start("remake", lambda job: _match(state, folder, target, suggestions, job), project=pid)
 
 
 def _match(state, folder: Path, target: Path, suggestions: int, job: Job) -> dict:
@@ -112,6 +135,9 @@ def project(request: Request, pid: str):
     out = state.projects.describe(pid)
     job = state.jobs.running(pid)
     out["job"] = job.to_dict() if job else None
+    failed = state.jobs.latest(pid, "remake")
+    # Why the last matching failed, for the page's retry; unknown after a restart (jobs live in memory).
+    out["match_error"] = failed.error if failed and failed.state == "failed" and not out["ready"] else None
     return out
 
 

@@ -91,6 +91,12 @@ class Jobs:
         with self._lock:
             return self._jobs.get(job_id)
 
+    def latest(self, project: str, kind: str | None = None) -> Job | None:
+        """The project's most recent job (of `kind`), finished or not: a failed one tells the page why."""
+        with self._lock:
+            jobs = [j for j in self._jobs.values() if j.project == project and kind in (None, j.kind)]
+        return max(jobs, key=lambda j: j.started, default=None)
+
     def running(self, project: str) -> Job | None:
         with self._lock:
             jobs = list(self._jobs.values())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import re
 import secrets
 import time
@@ -22,7 +23,8 @@ from PIL import Image
 from rereel.errors import RereelError
 from rereel.explore.footage import Footage, decode_footage
 from rereel.explore.gif import MAX_RATE, make_gif
-from rereel.web.app import not_found, state_of
+from rereel.web.app import finite, not_found, state_of
+from rereel.web.archive import ROW_ID
 from rereel.web.mirror import decode_jpeg
 from rereel.web.previews import even, jpeg
 from rereel.web.security import refuse
@@ -47,7 +49,13 @@ async def mirror_socket(ws: WebSocket):
             return
         session = mirror.session()
         while True:
-            data = await ws.receive_bytes()
+            message = await ws.receive()
+            if message["type"] == "websocket.disconnect":
+                break
+            data = message.get("bytes")
+            if data is None:  # a text message: say what is expected, and keep the connection
+                await ws.send_json({"error": "the mirror takes webcam frames as binary JPEG messages, not text"})
+                continue
             if len(data) > MAX_FRAME_BYTES:
                 await ws.send_json({"error": f"frame of {len(data)} bytes is over {MAX_FRAME_BYTES}"})
                 continue
@@ -64,7 +72,9 @@ async def mirror_socket(ws: WebSocket):
 def _mirror_match(state, session, data: bytes) -> dict:
     t0 = time.perf_counter()
     rgb = decode_jpeg(data)
+    state.watch()
     with state.mirror_lock:  # the mirror's catalog connection (frame refinement and names)
+        session.mirror = state.current_mirror()  # rebuilt when footage was indexed meanwhile
         m = session.match(rgb)
         row = session.mirror.catalog.shot(m.shot_id)
     t = float(m.time if m.time is not None else row["start"])
@@ -76,13 +86,13 @@ def _mirror_match(state, session, data: bytes) -> dict:
 
 
 @router.post("/api/mirror/gif")
-def mirror_gif(request: Request, frames: list[UploadFile] = File(...), shot: int = Form(...), t: float = Form(...),
+def mirror_gif(request: Request, frames: list[UploadFile] = File(...), shot: int = Form(..., **ROW_ID), t: float = Form(...),
                fps: float = Form(10.0), caption: str | None = Form(None)):
     """A reaction GIF: the captured webcam frames beside the archive footage they matched, same length."""
     state = state_of(request)
     if not 2 <= len(frames) <= MAX_GIF_FRAMES:
         raise refuse(400, f"send between 2 and {MAX_GIF_FRAMES} frames (got {len(frames)})")
-    fps = min(max(fps, 1.0), MAX_RATE)
+    fps = min(max(finite("fps", fps, 0.0, 1000.0), 1.0), MAX_RATE)
     cam, w, h = [], 240, 0
     for f in frames:
         data = f.file.read(MAX_FRAME_BYTES + 1)
@@ -95,10 +105,12 @@ def mirror_gif(request: Request, frames: list[UploadFile] = File(...), shot: int
     cam = np.stack(cam)
     with state.lock:
         row = state.lib.catalog.shot(shot)
+        video = row and state.lib.catalog.video(row["video_id"])
     if row is None:
         raise not_found(f"shot {shot}")
+    t = finite("t", t, 0.0, float(video["duration"]))
     seconds = len(cam) / fps
-    archive = decode_footage(Footage(Path(row["path"]), max(0.0, t), max(0.0, t) + seconds, row["name"], shot),
+    archive = decode_footage(Footage(Path(row["path"]), t, t + seconds, row["name"], shot),
                              fps, w, h, "cover", seconds)
     n = min(len(cam), len(archive))
     pair = np.concatenate([cam[:n], archive[:n]], axis=2)
@@ -156,18 +168,17 @@ async def see_socket(ws: WebSocket):
                 break
             if message.get("text") is not None:
                 try:
-                    ask = json.loads(message["text"])
-                except ValueError:
-                    await ws.send_json({"error": "control messages are JSON"})
+                    wanted, smooth = see_control(message["text"], smooth)
+                except RereelError as e:  # a bad control message changes nothing; the socket stays
+                    await ws.send_json({"error": str(e)})
                     continue
-                smooth = min(max(float(ask.get("smooth", smooth)), 0.0), 0.95)
-                if ask.get("model") and ask["model"] != model:
-                    path = see_models(state.settings.models).get(ask["model"])
+                if wanted and wanted != model:
+                    path = see_models(state.settings.models).get(wanted)
                     if path is None:
-                        await ws.send_json({"error": f"no model named {ask['model']!r}"})
+                        await ws.send_json({"error": f"no model named {wanted!r}"})
                         continue
                     try:
-                        seer, model = await asyncio.to_thread(Seer, path, smooth), ask["model"]
+                        seer, model = await asyncio.to_thread(Seer, path, smooth), wanted
                     except RereelError as e:
                         await ws.send_json({"error": str(e)})
                         continue
@@ -191,6 +202,24 @@ async def see_socket(ws: WebSocket):
             await ws.send_bytes(out)
     except WebSocketDisconnect:
         pass
+
+
+def see_control(text: str, smooth: float) -> tuple[str | None, float]:
+    """(model name or None, smoothing) from a control message such as {"model": "flowers", "smooth": 0.3};
+    `smooth` is the current value, kept when the message has none. Raises RereelError, naming the problem."""
+    try:
+        ask = json.loads(text)
+    except ValueError:
+        raise RereelError("control messages are JSON, e.g. {\"model\": \"NAME\", \"smooth\": 0.5}") from None
+    if not isinstance(ask, dict):
+        raise RereelError(f"control message: expected a JSON object, got {type(ask).__name__}")
+    model, value = ask.get("model"), ask.get("smooth", smooth)
+    if model is not None and not isinstance(model, str):
+        raise RereelError(f"model {model!r}: expected a model name (text)")
+    # bool is an int to Python, and NaN passes min() and max(): both refused by name.
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise RereelError(f"smooth {value!r}: expected a number from 0 to 0.95")
+    return model or None, min(max(float(value), 0.0), 0.95)
 
 
 def _see(seer, data: bytes) -> tuple[bytes, float]:

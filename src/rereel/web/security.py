@@ -117,13 +117,20 @@ def refuse(status: int, message: str) -> HTTPException:
     return HTTPException(status_code=status, detail=message)
 
 
+def printable(name: str) -> str:
+    """A name as an error line shows it: quoted when it holds a newline or another control character,
+    so that a client's file name cannot break the message's one line."""
+    return name if name.isprintable() else repr(name)
+
+
 def save_upload(upload: UploadFile, dest: Path, max_bytes: int, allowed_suffixes: frozenset[str]) -> Path:
     """Copy an upload to `dest` (its suffix taken from the upload's name), refusing a wrong type or
     more than `max_bytes`; nothing is left behind on refusal."""
     name = Path(upload.filename or "")
+    shown = printable(name.name or "upload")
     suffix = name.suffix.lower()
     if suffix not in allowed_suffixes:
-        raise refuse(415, f"{name.name or 'upload'}: type {suffix or '(none)'} not accepted; "
+        raise refuse(415, f"{shown}: type {printable(suffix) if suffix else '(none)'} not accepted; "
                           f"send one of {' '.join(sorted(allowed_suffixes))}")
     dest = dest.with_suffix(suffix)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -134,10 +141,10 @@ def save_upload(upload: UploadFile, dest: Path, max_bytes: int, allowed_suffixes
             while chunk := upload.file.read(1 << 20):
                 written += len(chunk)
                 if written > max_bytes:
-                    raise refuse(413, f"{name.name}: larger than the {max_bytes / 1e6:g} MB upload cap")
+                    raise refuse(413, f"{shown}: larger than the {max_bytes / 1e6:g} MB upload cap")
                 f.write(chunk)
         if written == 0:
-            raise refuse(400, f"{name.name}: empty file")
+            raise refuse(400, f"{shown}: empty file")
         shutil.move(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)

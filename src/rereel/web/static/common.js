@@ -39,7 +39,11 @@ async function api(url, options = {}) {
   const type = res.headers.get("content-type") || "";
   const body = type.includes("json") ? await res.json() : await res.text();
   if (!res.ok) {
-    const detail = body && body.detail ? (typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail)) : String(body);
+    const detail = !body || !body.detail ? String(body)
+      : typeof body.detail === "string" ? body.detail
+      // A request FastAPI could not validate: [{loc: ["body", "shot"], msg}] -> "shot: msg".
+      : Array.isArray(body.detail) ? body.detail.map((e) => `${(e.loc || []).slice(1).join(".")}: ${e.msg}`).join("; ")
+      : JSON.stringify(body.detail);
     toast(detail);
     throw new Error(detail);
   }

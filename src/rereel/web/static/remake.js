@@ -40,7 +40,8 @@ document.getElementById("start").addEventListener("click", async () => {
   try {
     const started = await api("/api/projects", { method: "POST", body: form });
     const bar = document.getElementById("match-progress"), label = document.getElementById("match-stage");
-    await followJob(started.job, (job) => showProgress(bar, label, job));
+    // A failed match still opens the project: its page says why and offers a retry.
+    await followJob(started.job, (job) => showProgress(bar, label, job)).catch(() => {});
     await loadProjects(started.project);
     await openProject(started.project);
   } finally {
@@ -58,6 +59,10 @@ async function openProject(pid) {
   document.getElementById("project-title").textContent = `${p.name} · ${p.shots.length} shots`;
   drawTimeline(p);
   drawDownloads(p);
+  // Not matched and nothing running: the matching failed (or a restart stopped it).
+  document.getElementById("match-failed").classList.toggle("hidden", p.ready || !!p.job);
+  document.getElementById("match-error").textContent =
+    `matching failed: ${p.match_error || "it did not finish (the server stopped?)"}`;
   if (p.job) {  // reopened while it was still matching or rendering
     const bar = document.getElementById(p.job.kind === "render" ? "render-progress" : "match-progress");
     const label = document.getElementById(p.job.kind === "render" ? "render-stage" : "match-stage");
@@ -154,6 +159,22 @@ document.getElementById("delete-project").addEventListener("click", async () => 
   history.replaceState(null, "", "/remake");
   document.getElementById("project").classList.add("hidden");
   await loadProjects();
+});
+
+document.getElementById("retry").addEventListener("click", async () => {
+  const pid = current, button = document.getElementById("retry");
+  if (!pid) return;
+  button.disabled = true;
+  try {
+    const started = await postJSON(`/api/projects/${pid}/retry`, {});
+    document.getElementById("match-failed").classList.add("hidden");
+    const bar = document.getElementById("match-progress"), label = document.getElementById("match-stage");
+    await followJob(started.job, (job) => showProgress(bar, label, job)).catch(() => {});
+    await loadProjects(pid);
+    if (current === pid) await openProject(pid);
+  } finally {
+    button.disabled = false;
+  }
 });
 
 document.getElementById("render-standalone").addEventListener("click", () => render(false));
