@@ -27,9 +27,11 @@ def as_rate(fps: float | Fraction) -> Fraction:
 class VideoWriter:
     """Encode RGB frames (H, W, 3 uint8) to an MP4; optionally mux audio from another file.
 
-    Output goes to `<name>.partial.mp4` and is renamed to `path` only by `close()`, so an
-    interrupted or failed job never leaves a file that looks finished. Use it as a context
-    manager: an exception inside the block removes the partial file.
+    Output goes to `.<name>.<pid>.partial.mp4` beside `path` (hidden, unique per process, so two
+    jobs never share one) and is renamed to `path` only by `close()`, so an interrupted or
+    failed job never leaves a file that looks finished. Use it as a context manager, or call
+    `abort()`: an exception inside the block (KeyboardInterrupt included: the CLI turns SIGTERM
+    into one) removes the partial file.
     """
 
     def __init__(
@@ -46,7 +48,7 @@ class VideoWriter:
         audio_end: float | None = None,
     ):
         self.path = Path(path)
-        self.tmp = self.path.with_name(self.path.stem + ".partial" + (self.path.suffix or ".mp4"))
+        self.tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.partial.mp4")
         self.width, self.height = width - width % 2, height - height % 2  # yuv420p needs even sizes
         self.rate = as_rate(fps)
         self.audio_from = Path(audio_from) if audio_from else None
@@ -71,6 +73,11 @@ class VideoWriter:
             return
         self._audio_in = src
         ain = src.streams.audio[0]
+        # Output time 0 is the source's first video frame (decode.py measures video times from
+        # the stream's first pts); audio is measured from the same origin, or a source whose
+        # streams start late (MPEG-TS at 1.4 s, camera files) would come out shifted.
+        ref = src.streams.video[0] if src.streams.video else ain
+        self._origin = float(ref.start_time * ref.time_base) if ref.start_time is not None else 0.0
         rate = ain.codec_context.sample_rate or 48000
         self._a = self._out.add_stream("aac", rate=rate)
         self._a.bit_rate = 192_000
@@ -89,18 +96,18 @@ class VideoWriter:
     def _mux_audio(self) -> None:
         src, ain = self._audio_in, self._audio_in.streams.audio[0]
         if self.audio_start > 0:
-            src.seek(int(self.audio_start * 1_000_000), backward=True)
+            src.seek(int((self.audio_start + self._origin) * 1_000_000), backward=True)
         resampler = av.AudioResampler(format="fltp", layout=self._a.layout.name, rate=self._a.rate)
         # The audio lasts as long as the video written, whatever the source's length.
         end = self.audio_start + self.frames / float(self.rate)
         if self.audio_end is not None:
             end = min(end, self.audio_end)
-        pts = 0
+        pts = None
         try:
             for frame in src.decode(ain):
                 if frame.pts is None:
                     continue
-                t = float(frame.pts * frame.time_base)
+                t = float(frame.pts * frame.time_base) - self._origin
                 dur = frame.samples / frame.sample_rate
                 if t + dur <= self.audio_start:
                     continue
@@ -118,6 +125,8 @@ class VideoWriter:
                         arr = np.ascontiguousarray(arr[:, lo:hi])
                         out = av.AudioFrame.from_ndarray(arr, format="fltp", layout=self._a.layout.name)
                         out.sample_rate = self._a.rate
+                    if pts is None:  # audio that starts after the first video frame keeps its delay
+                        pts = max(0, round((t + lo / out.sample_rate - self.audio_start) * self._a.rate))
                     out.pts = pts
                     out.time_base = Fraction(1, self._a.rate)
                     pts += out.samples

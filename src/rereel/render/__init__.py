@@ -28,14 +28,22 @@ class Segment:
     frames: int  # output frames this item covers
     path: str | None  # None: black
     start: float  # archive seconds of the first output frame
+    hold: bool = False  # show the frame at `start` for every output frame (FreezeFrame)
+
+
+def is_freeze(item) -> bool:
+    """OTIO's FreezeFrame is a LinearTimeWarp of speed 0; an editor may write either."""
+    return any(isinstance(e, otio.schema.LinearTimeWarp) and e.time_scalar == 0 for e in item.effects)
 
 
 def segments(tl: otio.schema.Timeline, rate: float) -> list[Segment]:
+    """What each remake-track item puts on screen: clips play, freeze-frame clips hold, gaps are black."""
     out = []
     for item in remake_track(tl):
         frames = round(item.source_range.duration.rescaled_to(rate).value)
         if isinstance(item, otio.schema.Clip) and not isinstance(item.media_reference, otio.schema.MissingReference):
-            out.append(Segment(frames, media_path(item.media_reference), item.source_range.start_time.to_seconds()))
+            out.append(Segment(frames, media_path(item.media_reference), item.source_range.start_time.to_seconds(),
+                               is_freeze(item)))
         else:
             out.append(Segment(frames, None, 0.0))
     return out
@@ -57,7 +65,11 @@ def fit_frame(frame, width: int, height: int, fit: str) -> np.ndarray:
 
 
 def archive_frames(seg: Segment, rate: float, width: int, height: int, fit: str) -> Iterator[np.ndarray]:
-    """The archive frame shown at each output frame time of `seg` (held past the source's end)."""
+    """The archive frame shown at each output frame time of `seg` (held past the source's end).
+
+    Only the timeline's range is read: a segment shorter than its target shot is followed by
+    its own hold clip (timeline/layout.py), so nothing here runs into the next archive shot.
+    """
     if not Path(seg.path).exists():
         raise MediaError(seg.path, "archive file named in the timeline is missing")
     source = decode_frames(seg.path, start=max(0.0, seg.start - 1.0))
@@ -70,6 +82,12 @@ def archive_frames(seg: Segment, rate: float, width: int, height: int, fit: str)
         shown = current or upcoming
         if shown is None:
             raise MediaError(seg.path, f"no frame at {t:.2f} s")
+        if seg.hold:  # one frame, fitted once, for the whole clip
+            rgb = fit_frame(shown.frame, width, height, fit)
+            source.close()
+            for _ in range(seg.frames):
+                yield rgb
+            return
         yield fit_frame(shown.frame, width, height, fit)
     source.close()
 

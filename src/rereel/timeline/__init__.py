@@ -1,12 +1,17 @@
 """Remakes as OpenTimelineIO timelines: what editors exchange, and what `rereel render` reads.
 
 Structure of a remake timeline (rate = the target's frame rate):
-  V1 "remake"  one clip per target shot: the chosen archive segment (ExternalReference with
-               its source range), or a Gap where the target is black. Each clip's metadata
-               "rereel" holds the target shot index, frames, score and the K suggestions.
+  V1 "remake"  per target shot: a clip of the chosen archive segment (ExternalReference with
+               its source range), or a Gap where the target is black. A segment shorter than
+               its target shot is followed by a hold clip: its last frame under an OTIO
+               FreezeFrame effect (see layout.py for which frames a segment may fill). Each
+               shot's first item has metadata "rereel": target shot index, frames, score and
+               the K suggestions; a hold clip has only {"hold_of": index}.
   V2 "target"  the target video, whole, as a reference.
   A1 "target audio"  the target's soundtrack, whole.
 Timeline metadata "rereel" names the target, its size and rate, the library and encoder.
+Each archive reference records its media's frame rate (metadata "rereel": {"fps": ...}), which
+the FCP XML export needs (export.py).
 """
 
 from __future__ import annotations
@@ -18,17 +23,69 @@ from pathlib import Path
 import opentimelineio as otio
 
 from rereel.errors import RereelError
+from rereel.timeline.layout import Layout, layout
 
 KEY = "rereel"
 
 
-def _ref(path: str, duration_s: float, rate: float) -> otio.schema.ExternalReference:
-    return otio.schema.ExternalReference(
+def _ref(path: str, duration_s: float, rate: float, media_fps: float) -> otio.schema.ExternalReference:
+    ref = otio.schema.ExternalReference(
         target_url=Path(path).resolve().as_uri(),
         available_range=otio.opentime.TimeRange(
             otio.opentime.RationalTime(0, rate), otio.opentime.RationalTime(round(duration_s * rate), rate)
         ),
     )
+    ref.metadata[KEY] = {"fps": float(media_fps)}
+    return ref
+
+
+def _range(first: int, frames: int, rate: float) -> otio.opentime.TimeRange:
+    return otio.opentime.TimeRange(otio.opentime.RationalTime(first, rate), otio.opentime.RationalTime(frames, rate))
+
+
+def shot_bounds(library: str | None, shot_id: int | None) -> tuple[float, float] | None:
+    """The archive shot's [start, end) seconds from the library's catalog, if it is there."""
+    if not library or shot_id is None:
+        return None
+    path = Path(library) / "catalog.sqlite"
+    if not path.exists():
+        return None  # a moved library: layout() then treats the segment's ends as cuts
+    from rereel.library.catalog import Catalog
+
+    cat = Catalog(path)
+    try:
+        row = cat.shot(int(shot_id))
+    finally:
+        cat.close()
+    return (float(row["start"]), float(row["end"])) if row is not None else None
+
+
+def segment_items(index: int, name: str, path: str, start: float, end: float, media_fps: float,
+                  video_duration: float, rate: float, frames: int, info: dict,
+                  bounds: tuple[float, float] | None) -> list[otio.schema.Clip]:
+    """The clip for one target shot's archive segment, plus a hold clip when it is short."""
+    lay: Layout = layout(start, end, media_fps, rate, frames, *(bounds or (None, None)))
+    clip = otio.schema.Clip(name=f"shot {index}: {name}", source_range=_range(lay.first, lay.frames, rate))
+    clip.media_reference = _ref(path, video_duration, rate, media_fps)
+    clip.metadata[KEY] = info | {"path": path, "start": start, "end": end, "hold": lay.hold}
+    if not lay.hold:
+        return [clip]
+    # FreezeFrame shows the source range's first frame for the clip's whole duration: OTIO's
+    # meaning, written by the MLT adapter as a "hold" producer and by the EDL as M2 speed 0.
+    hold = otio.schema.Clip(name=f"shot {index}: {name} (hold)", source_range=_range(lay.last, lay.hold, rate))
+    hold.media_reference = _ref(path, video_duration, rate, media_fps)
+    hold.effects.append(otio.schema.FreezeFrame())
+    hold.metadata[KEY] = {"hold_of": index}
+    return [clip, hold]
+
+
+def is_hold(item) -> bool:
+    return "hold_of" in item.metadata.get(KEY, {})
+
+
+def shot_items(tl: otio.schema.Timeline) -> list:
+    """One item per target shot (a clip or a gap), without the hold clips that follow short ones."""
+    return [item for item in remake_track(tl) if not is_hold(item)]
 
 
 def build_timeline(name: str, target: dict, matches, meta: dict) -> otio.schema.Timeline:
@@ -48,31 +105,27 @@ def build_timeline(name: str, target: dict, matches, meta: dict) -> otio.schema.
             "chosen": 0 if m.chosen else None,
         }
         if m.chosen is None:
-            gap = otio.schema.Gap(source_range=otio.opentime.TimeRange(
-                otio.opentime.RationalTime(0, rate), otio.opentime.RationalTime(frames, rate)))
+            gap = otio.schema.Gap(source_range=_range(0, frames, rate))
             gap.name = f"shot {m.index} (black)"
             gap.metadata[KEY] = info
             video.append(gap)
             continue
         c = m.chosen
-        clip = otio.schema.Clip(name=f"shot {m.index}: {c.name}")
-        clip.media_reference = _ref(c.path, c.video_duration, rate)
-        clip.source_range = otio.opentime.TimeRange(
-            otio.opentime.RationalTime(round(c.placement.start * rate), rate), otio.opentime.RationalTime(frames, rate)
-        )
-        clip.metadata[KEY] = info | {"shot_id": c.shot_id, "path": c.path, "start": c.placement.start}
-        video.append(clip)
+        for item in segment_items(m.index, c.name, c.path, c.placement.start, c.placement.end, c.fps,
+                                  c.video_duration, rate, frames, info | {"shot_id": c.shot_id},
+                                  shot_bounds(meta.get("library"), c.shot_id)):
+            video.append(item)
     ref_track = otio.schema.Track(name="target", kind=otio.schema.TrackKind.Video)
-    whole = otio.opentime.TimeRange(otio.opentime.RationalTime(0, rate), otio.opentime.RationalTime(int(target["frames"]), rate))
-    tclip = otio.schema.Clip(name=Path(target["path"]).name, media_reference=_ref(target["path"], target["duration"], rate),
-                             source_range=whole)
-    ref_track.append(tclip)
+    whole = _range(0, int(target["frames"]), rate)
+    tname = Path(target["path"]).name
+    ref_track.append(otio.schema.Clip(name=tname, media_reference=_ref(target["path"], target["duration"], rate, rate),
+                                      source_range=whole))
     tl.tracks.append(video)
     tl.tracks.append(ref_track)
     if target.get("has_audio"):
         audio = otio.schema.Track(name="target audio", kind=otio.schema.TrackKind.Audio)
-        audio.append(otio.schema.Clip(name=Path(target["path"]).name,
-                                      media_reference=_ref(target["path"], target["duration"], rate), source_range=whole))
+        audio.append(otio.schema.Clip(name=tname, media_reference=_ref(target["path"], target["duration"], rate, rate),
+                                      source_range=whole))
         tl.tracks.append(audio)
     return tl
 
@@ -90,13 +143,20 @@ def choose_suggestion(tl: otio.schema.Timeline, shot: int, suggestion: int) -> N
             raise RereelError(f"shot {shot} has {len(sugg)} suggestions; there is no number {suggestion}")
         s = sugg[suggestion]
         frames = info["target_end_frame"] - info["target_start_frame"]
-        clip = otio.schema.Clip(name=f"shot {shot}: {Path(s['path']).name}")
-        clip.media_reference = _ref(s["path"], s.get("video_duration", s["end"]), rate)
-        clip.source_range = otio.opentime.TimeRange(
-            otio.opentime.RationalTime(round(s["start"] * rate), rate), otio.opentime.RationalTime(frames, rate))
-        clip.metadata[KEY] = dict(info) | {"chosen": suggestion, "score": s["score"], "shot_id": s["shot_id"],
-                                           "path": s["path"], "start": s["start"]}
-        track[i] = clip
+        fps = s.get("fps")
+        if not fps:  # suggestions do not carry their media's rate; the file does
+            from rereel.media import probe
+
+            fps = probe(s["path"]).fps
+        items = segment_items(shot, Path(s["path"]).name, s["path"], s["start"], s["end"], fps,
+                              s.get("video_duration", s["end"]), rate, frames,
+                              dict(info) | {"chosen": suggestion, "score": s["score"], "shot_id": s["shot_id"]},
+                              shot_bounds(tl.metadata[KEY].get("library"), s["shot_id"]))
+        while i + 1 < len(track) and is_hold(track[i + 1]):
+            del track[i + 1]
+        track[i] = items[0]
+        for k, extra in enumerate(items[1:], start=1):
+            track.insert(i + k, extra)
         return
     raise RereelError(f"the timeline has no target shot {shot}")
 
@@ -110,19 +170,20 @@ def remake_track(tl: otio.schema.Timeline) -> otio.schema.Track:
 
 def write_timeline(tl: otio.schema.Timeline, path: Path) -> Path:
     """Write .otio (or .edl / .xml through the OTIO adapters), atomically."""
+    from rereel.timeline.export import edl_timeline, fcp_timeline
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Unique per process and thread: the web app may write the same timeline from two threads.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     adapter = {".otio": "otio_json", ".edl": "cmx_3600", ".xml": "fcp_xml"}.get(path.suffix.lower())
     if adapter is None:
         raise RereelError(f"{path}: timeline files end in .otio, .edl (CMX 3600) or .xml (FCP XML)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Unique per process and thread: the web app may write the same timeline from two threads.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         if adapter == "cmx_3600":
-            # EDLs hold one video track; the remake is the edit, the target stays in the .otio.
-            edl = otio.schema.Timeline(name=tl.name)
-            edl.tracks.append(remake_track(tl).deepcopy())
-            otio.adapters.write_to_file(edl, str(tmp), adapter_name=adapter)
+            otio.adapters.write_to_file(edl_timeline(tl), str(tmp), adapter_name=adapter)
+        elif adapter == "fcp_xml":
+            tmp.write_text(fcp_timeline(tl))
         else:
             otio.adapters.write_to_file(tl, str(tmp), adapter_name=adapter)
         os.replace(tmp, path)

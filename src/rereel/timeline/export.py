@@ -1,0 +1,153 @@
+"""Timelines for editing software: CMX 3600 EDL and FCP XML, through the OTIO adapters.
+
+The .otio keeps every range in the target's rate (what `rereel render` and the MLT adapter
+read). Editors want each file at its own rate, so the FCP XML is conformed after the adapter
+has written it: every <file> gets its media's rate (timebase + NTSC flag: 29.97 is 30 NTSC,
+23.976 is 24 NTSC), duration and sample characteristics, every clipitem its in/out in those
+media frames, the sequence a <format>; DaVinci Resolve refuses or misreads files without them.
+The adapter writes no clip effects, so a hold becomes a one-frame clipitem slowed with FCP's
+Time Remap to fill its place. CMX 3600 has one rate per EDL: source timecodes there count
+frames at the record (target) rate, whatever the media's own rate.
+"""
+
+from __future__ import annotations
+
+import math
+import xml.etree.ElementTree as ET
+
+import opentimelineio as otio
+
+from rereel.timeline import KEY, media_path, remake_track
+
+EPS = 1e-6
+
+
+def edl_timeline(tl: otio.schema.Timeline) -> otio.schema.Timeline:
+    """EDLs hold one video track; the remake is the edit, the target stays in the .otio."""
+    edl = otio.schema.Timeline(name=tl.name)
+    edl.tracks.append(remake_track(tl).deepcopy())
+    return edl
+
+
+def _rate(parent: ET.Element, fps: float) -> ET.Element:
+    base = round(fps)
+    r = ET.SubElement(parent, "rate")
+    ET.SubElement(r, "timebase").text = str(base)
+    ET.SubElement(r, "ntsc").text = "TRUE" if abs(fps - base) > 1e-3 else "FALSE"
+    return r
+
+
+def _set_rate(parent: ET.Element, fps: float) -> None:
+    """Replace every <rate> child (the adapter writes clipitems' twice) with one at `fps`."""
+    old = parent.findall("rate")
+    at = list(parent).index(old[0]) if old else len(parent)
+    for r in old:
+        parent.remove(r)
+    r = _rate(parent, fps)
+    parent.remove(r)
+    parent.insert(at, r)
+
+
+def _text(parent: ET.Element, tag: str, value) -> None:
+    e = parent.find(tag)
+    if e is None:
+        e = ET.SubElement(parent, tag)
+    e.text = str(value)
+
+
+def _characteristics(parent: ET.Element, fps: float, size: tuple[int, int] | None) -> None:
+    sc = ET.SubElement(parent, "samplecharacteristics")
+    _rate(sc, fps)
+    if size:
+        ET.SubElement(sc, "width").text = str(size[0])
+        ET.SubElement(sc, "height").text = str(size[1])
+    ET.SubElement(sc, "anamorphic").text = "FALSE"
+    ET.SubElement(sc, "pixelaspectratio").text = "square"
+    ET.SubElement(sc, "fielddominance").text = "none"
+
+
+def _media_size(path: str) -> tuple[int, int] | None:
+    from rereel.errors import RereelError
+    from rereel.media import probe
+
+    try:
+        return probe(path).display_size
+    except RereelError:
+        return None  # a missing file still exports; the editor relinks it
+
+
+def _conform_file(file_e: ET.Element, ref, fps: float) -> None:
+    _set_rate(file_e, fps)
+    avail = ref.available_range
+    _text(file_e, "duration", round(avail.duration.to_seconds() * fps))
+    tc = file_e.find("timecode")
+    if tc is not None:
+        _set_rate(tc, fps)
+    media = file_e.find("media")
+    if media is None:
+        media = ET.SubElement(file_e, "media")
+    video = media.find("video")
+    if video is None:
+        video = ET.SubElement(media, "video")
+    if video.find("samplecharacteristics") is None:
+        _characteristics(video, fps, _media_size(media_path(ref)))
+
+
+def _time_remap(clip_e: ET.Element, speed: float) -> None:
+    """FCP 7's constant-speed Time Remap, frame blending off (a hold shows one frame, unblended)."""
+    effect = ET.SubElement(ET.SubElement(clip_e, "filter"), "effect")
+    for tag, text in (("name", "Time Remap"), ("effectid", "timeremap"), ("effectcategory", "motion"),
+                      ("effecttype", "motion"), ("mediatype", "video")):
+        ET.SubElement(effect, tag).text = text
+    for pid, value in (("variablespeed", "0"), ("speed", f"{speed:.4f}"), ("reverse", "FALSE"),
+                       ("frameblending", "FALSE")):
+        p = ET.SubElement(effect, "parameter")
+        ET.SubElement(p, "parameterid").text = pid
+        ET.SubElement(p, "name").text = pid
+        ET.SubElement(p, "value").text = value
+
+
+def _conform_clip(clip_e: ET.Element, clip: otio.schema.Clip, rate: float, files: dict) -> None:
+    ref = clip.media_reference
+    fps = float(ref.metadata.get(KEY, {}).get("fps") or rate)
+    file_e = clip_e.find("file")
+    if file_e is not None and file_e.find("pathurl") is not None and id(file_e) not in files:
+        files[id(file_e)] = True
+        _conform_file(file_e, ref, fps)
+    first = clip.source_range.start_time.rescaled_to(rate).value
+    n = round(clip.source_range.duration.rescaled_to(rate).value)
+    hold = any(isinstance(e, otio.schema.LinearTimeWarp) and e.time_scalar == 0 for e in clip.effects)
+    # The media frame on screen at each output frame's time (floor), as rereel renders it.
+    m_in = math.floor(first / rate * fps + EPS)
+    m_out = m_in + 1 if hold else math.floor((first + n - 1) / rate * fps + EPS) + 1
+    _set_rate(clip_e, fps)
+    _text(clip_e, "duration", m_out - m_in)
+    _text(clip_e, "in", m_in)
+    _text(clip_e, "out", m_out)
+    if hold:
+        _time_remap(clip_e, 100.0 * (1 / fps) / (n / rate))
+
+
+def fcp_timeline(tl: otio.schema.Timeline) -> str:
+    rate = float(tl.metadata[KEY]["target"]["fps"])
+    target = tl.metadata[KEY]["target"]
+    root = ET.fromstring(otio.adapters.write_to_string(tl, adapter_name="fcp_xml"))
+    seq = root.find(".//sequence")
+    _set_rate(seq, rate)
+    fmt = seq.find("media/video/format")
+    if fmt is not None and fmt.find("samplecharacteristics") is None:
+        _characteristics(fmt, rate, (int(target["width"]), int(target["height"])))
+    files: dict = {}
+    for kind, tracks in (("video", tl.video_tracks()), ("audio", tl.audio_tracks())):
+        elements = seq.findall(f"media/{kind}/track")
+        if len(elements) != len(tracks):
+            raise ValueError(f"FCP XML: {len(elements)} {kind} tracks written for {len(tracks)}")
+        for track_e, track in zip(elements, tracks):
+            clip_es = track_e.findall("clipitem")
+            clips = [it for it in track if isinstance(it, otio.schema.Clip)]
+            if len(clip_es) != len(clips):
+                raise ValueError(f"FCP XML: {len(clip_es)} clipitems written for {len(clips)} clips")
+            for clip_e, clip in zip(clip_es, clips):
+                _conform_clip(clip_e, clip, rate, files)
+    ET.indent(root, "  ")
+    return '<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE xmeml>\n' + ET.tostring(root, "unicode") + "\n"
