@@ -8,7 +8,7 @@ import opentimelineio as otio
 
 from rereel.errors import RereelError
 from rereel.explore.footage import Footage
-from rereel.timeline import KEY, media_path, read_timeline, remake_track
+from rereel.timeline import KEY, media_path, read_timeline, shot_items
 
 
 def pair_footage(spec: str) -> tuple[Footage, Footage]:
@@ -20,7 +20,7 @@ def pair_footage(spec: str) -> tuple[Footage, Footage]:
     tl = read_timeline(Path(path_text))
     target_path = Path(tl.metadata[KEY]["target"]["path"])
     shots = []
-    for item in remake_track(tl):
+    for item in shot_items(tl):
         info = item.metadata.get(KEY, {})
         shots.append(info.get("target_shot"))
         if info.get("target_shot") != shot:

@@ -23,7 +23,7 @@ from pathlib import Path
 import opentimelineio as otio
 
 from rereel.errors import RereelError
-from rereel.timeline import KEY, choose_suggestion, read_timeline, remake_track, write_timeline
+from rereel.timeline import KEY, choose_suggestion, read_timeline, shot_items, write_timeline
 
 PROJECT_ID = re.compile(r"^[0-9a-f]{12}$")
 TIMELINE = "remake.otio"
@@ -105,7 +105,7 @@ class Projects:
         target = tl.metadata[KEY]["target"]
         out["target"] = {k: target[k] for k in ("fps", "width", "height", "duration", "frames", "has_audio")}
         out["timeline_mtime"] = (folder / TIMELINE).stat().st_mtime
-        for item in remake_track(tl):
+        for item in shot_items(tl):  # hold clips belong to the shot before them
             info = dict(item.metadata.get(KEY, {}))
             suggestions = [
                 {"shot_id": s["shot_id"], "name": Path(s["path"]).name, "start": s["start"], "end": s["end"],
