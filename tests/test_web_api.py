@@ -224,11 +224,18 @@ def test_remake_swap_render_download_and_restart(client, web_library, media, tmp
     otio_file = tmp_path_factory.mktemp("dl") / "remake.otio"
     otio_file.write_bytes(again.get(f"/api/projects/{pid}/files/remake.otio").content)
     tl = read_timeline(otio_file)  # kept in a name: OTIO frees a track's items with their timeline
-    item = next(i for i in remake_track(tl) if i.metadata[KEY]["target_shot"] == shot["index"])
+    item = next(i for i in remake_track(tl) if i.metadata[KEY].get("target_shot") == shot["index"])
     assert item.metadata[KEY]["shot_id"] == shot["suggestions"][1]["shot_id"]
     edl = again.get(f"/api/projects/{pid}/files/remake.edl").text
     assert "FCM" in edl or "TITLE" in edl
     assert Path(shot["suggestions"][1]["name"]).stem[:20] in edl or shot["suggestions"][1]["name"] in edl
+    # The credits download names the swapped-in film with its licence from the footage's manifest.
+    credits = again.get(f"/api/projects/{pid}/files/remake.credits.txt")
+    assert credits.status_code == 200, credits.text
+    block = credits.text.split(shot["suggestions"][1]["name"] + "\n", 1)[1].split("\n\n")[0]
+    manifest = json.loads((media / "SOURCES.json").read_text())["files"]
+    entry = next(e for e in manifest if Path(e["file"]).name == shot["suggestions"][1]["name"])
+    assert entry["licence"] in block, block
 
     assert again.post(f"/api/projects/{pid}/delete", json={}).json() == {"deleted": pid}
     assert again.get(f"/api/projects/{pid}").status_code == 404 and target.exists()  # the target was not ours

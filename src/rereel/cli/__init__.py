@@ -29,6 +29,7 @@ from rereel.cli import learn as _learn  # noqa: E402,F401
 from rereel.cli import remake as _remake  # noqa: E402,F401
 from rereel.cli import explore as _explore  # noqa: E402,F401
 from rereel.cli import serve as _serve  # noqa: E402,F401
+from rereel.cli import samples as _samples  # noqa: E402,F401
 
 
 def _terminate(signum, frame) -> None:

@@ -195,7 +195,8 @@ def download(request: Request, pid: str, name: str, download: bool = False):
         path = state_of(request).projects.download(pid, name)
     except KeyError:
         raise not_found(f"{name} of project {pid}") from None
-    media = {".mp4": "video/mp4", ".otio": "application/json", ".edl": "text/plain", ".xml": "application/xml"}
+    media = {".mp4": "video/mp4", ".otio": "application/json", ".edl": "text/plain", ".xml": "application/xml",
+             ".txt": "text/plain; charset=utf-8"}
     return FileResponse(path, media_type=media[path.suffix], filename=name if download else None,
                         headers={"Cache-Control": "no-cache"})
 

@@ -23,12 +23,14 @@ from pathlib import Path
 import opentimelineio as otio
 
 from rereel.errors import RereelError
+from rereel.credits import write_credits
 from rereel.timeline import KEY, choose_suggestion, read_timeline, shot_items, write_timeline
 
 PROJECT_ID = re.compile(r"^[0-9a-f]{12}$")
 TIMELINE = "remake.otio"
 RENDERS = {False: "remake.mp4", True: "remake_side_by_side.mp4"}
-DOWNLOADS = {"remake.mp4", "remake_side_by_side.mp4", "remake.otio", "remake.edl", "remake.xml"}
+# remake.credits.txt: the licences and credit lines of the footage used (CC BY needs them).
+DOWNLOADS = {"remake.mp4", "remake_side_by_side.mp4", "remake.otio", "remake.edl", "remake.xml", "remake.credits.txt"}
 
 
 class Projects:
@@ -119,16 +121,19 @@ class Projects:
         return out
 
     def download(self, pid: str, name: str) -> Path:
-        """A file offered for download; EDL and FCP XML are written from the timeline as asked."""
+        """A file offered for download; EDL, FCP XML and credits are written from the timeline as asked."""
         if name not in DOWNLOADS:
             raise KeyError(name)
         folder = self.folder(pid)
         path = folder / name
-        if name.endswith((".edl", ".xml")):
+        if name.endswith((".edl", ".xml", ".credits.txt")):
             otio_path = folder / TIMELINE
             with self._lock:
                 if not path.exists() or path.stat().st_mtime < otio_path.stat().st_mtime:
-                    write_timeline(self.timeline(pid), path)
+                    if name.endswith(".credits.txt"):
+                        write_credits(self.timeline(pid), folder / "remake.mp4")
+                    else:
+                        write_timeline(self.timeline(pid), path)
         if not path.exists():
             raise KeyError(name)
         return path

@@ -101,6 +101,10 @@ function drawDownloads(p) {
   if (p.ready) for (const name of ["remake.otio", "remake.edl", "remake.xml"]) {
     links.push(el("a", { href: `/api/projects/${p.id}/files/${name}?download=true`, download: name }, name.split(".")[1].toUpperCase()));
   }
+  if (p.ready) {  // CC BY footage must be credited wherever the remake is published
+    links.push(el("a", { href: `/api/projects/${p.id}/files/remake.credits.txt?download=true`, download: "remake.credits.txt",
+                         title: "Licences and credit lines of the archive footage used" }, "Credits"));
+  }
   document.getElementById("downloads").replaceChildren(...links);
 }
 
