@@ -49,7 +49,7 @@ def remake(
     colour: Annotated[float, typer.Option(help="Weight of tone and colour.")] = 0.15,
     variety: Annotated[float, typer.Option(help="Random preference that varies near-equal choices.")] = 0.01,
     letterbox: Annotated[bool, typer.Option("--letterbox", help="Fit archive frames inside, with bars, instead of filling and cropping.")] = False,
-    detector: Annotated[str, typer.Option(help="Shot detector for the target: content or transnetv2.")] = "content",
+    detector: Annotated[str, typer.Option(help="Shot detector for the target: target (content + TransNetV2 + black pauses), content or transnetv2.")] = "target",
     device: Annotated[Optional[str], typer.Option(help="cuda, mps or cpu.")] = None,
     encoder: Annotated[Optional[str], typer.Option(help="Must match the library's encoder (default: the library's).")] = None,
 ) -> None:

@@ -17,8 +17,15 @@ import numpy as np
 
 from rereel.library import Library, ShotRecord
 from rereel.match.score import Placement, Weights, place
+from rereel.shots.black import jpeg_is_black
 
-BLACK_LUMA = 10.0  # a target shot darker than this (0-255) is black: a fade or a pause, kept black
+BLACK_LUMA = 10.0  # a target shot darker than this (0-255) may be black: a fade or a pause, kept black
+
+
+def is_black_shot(shot: ShotRecord) -> bool:
+    """Black only if a viewer cannot see anything: dark on average AND nothing visible in its
+    thumbnail (a dim close-up or small text on black is dark on average, yet seen)."""
+    return shot.luma < BLACK_LUMA and (not shot.thumb or jpeg_is_black(shot.thumb))
 
 
 @dataclass
@@ -85,7 +92,7 @@ def match_shots(target_shots: list[ShotRecord], library: Library, opts: MatchOpt
     info_cache: dict[int, object] = {}
     matches = []
     for n, shot in enumerate(target_shots):
-        m = ShotMatch(shot.idx, shot.start_frame, shot.end_frame, shot.start, shot.end, shot.luma < BLACK_LUMA)
+        m = ShotMatch(shot.idx, shot.start_frame, shot.end_frame, shot.start, shot.end, is_black_shot(shot))
         if not m.black:
             tf = _frames_of(shot)
             _, ids = index.search(shot.embedding(), min(opts.pool, index.count))

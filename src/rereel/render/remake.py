@@ -13,6 +13,7 @@ from rereel.library import Library, ShotRecord, analyse_video
 from rereel.match.remake import MatchOptions, ShotMatch, match_shots, target_paths
 from rereel.media import fingerprint, probe
 from rereel.render import render_timeline
+from rereel.shots import TARGET_DETECTOR
 from rereel.timeline import build_timeline, write_timeline
 
 
@@ -32,7 +33,7 @@ class RemakeResult:
 
 
 def remake(target: Path, library: Library, outputs: list[tuple[Path, bool]], *, timelines: list[Path] = (),
-           opts: MatchOptions = MatchOptions(), detector: str = "content", fit: str = "cover",
+           opts: MatchOptions = MatchOptions(), detector: str = TARGET_DETECTOR, fit: str = "cover",
            device: str | None = None, encoder: str | None = None, stages: Stages | None = None) -> RemakeResult:
     stages = stages or Stages()
     for path, _ in outputs:

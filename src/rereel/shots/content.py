@@ -12,6 +12,7 @@ footage decides which one to trust: monochrome if nearly all its lit frames are.
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 from scenedetect import ContentDetector, ThresholdDetector
 from scenedetect.common import FrameTimecode
@@ -20,6 +21,11 @@ from rereel.shots.detector import ShotDetector, merge_cuts
 
 MONO_SATURATION = 6.0  # mean of max(RGB) - min(RGB), 0-255: below it a frame is monochrome
 MONO_SHARE = 0.9  # share of lit frames that must be monochrome for the film to count as such
+# A looping animation (Muybridge's photo plates) jumps back to its first plate every cycle: a
+# big change, yet the same shot. Two cuts whose frames either side match each other (mean
+# difference of 16x9 grey thumbnails, 0-255) are one loop point seen twice, not cuts. Real
+# cuts between different shots never repeat that exactly; re-encoded plates do (about 1-2).
+LOOP_MATCH = 4.0
 
 
 class ContentFadeDetector(ShotDetector):
@@ -36,12 +42,15 @@ class ContentFadeDetector(ShotDetector):
         self._cuts: dict[str, list[int]] = {"colour": [], "luma": [], "fades": []}
         self._lit = self._mono = 0
         self._last: FrameTimecode | None = None
+        self.hard_cuts: list[int] = []  # the content cuts alone, without the fades (after `finish`)
+        self._tiny: list[np.ndarray] = []  # 16x9 grey per frame (144 bytes): to recognise loops
 
     def push(self, index: int, time: float, rgb: np.ndarray) -> None:
         tc = FrameTimecode(index, fps=self.fps)
         bgr = np.ascontiguousarray(rgb[..., ::-1])  # PySceneDetect works on OpenCV's BGR
         for key, det in (("colour", self._colour), ("luma", self._luma), ("fades", self._fades)):
             self._cuts[key] += [c.frame_num for c in det.process_frame(tc, bgr)]
+        self._tiny.append(cv2.resize(rgb.mean(axis=2, dtype=np.float32), (16, 9), interpolation=cv2.INTER_AREA))
         if index % 4 == 0 and rgb.mean() > 24:  # a sample of lit frames is enough to judge
             self._lit += 1
             self._mono += float((rgb.max(-1).astype(np.int16) - rgb.min(-1)).mean()) < MONO_SATURATION
@@ -56,5 +65,21 @@ class ContentFadeDetector(ShotDetector):
             return []
         for key, det in (("colour", self._colour), ("luma", self._luma), ("fades", self._fades)):
             self._cuts[key] += [c.frame_num for c in det.post_process(self._last)]
-        content = self._cuts["luma" if self.monochrome else "colour"]
-        return merge_cuts(content + self._cuts["fades"], self.min_len)
+        self.hard_cuts = drop_loops(merge_cuts(self._cuts["luma" if self.monochrome else "colour"], self.min_len), self._tiny)
+        return merge_cuts(self.hard_cuts + self._cuts["fades"], self.min_len)
+
+
+def drop_loops(cuts: list[int], tiny: list[np.ndarray]) -> list[int]:
+    """Cuts less those that recur: same frame before and after as another cut (a loop point)."""
+    cuts = [c for c in cuts if 0 < c < len(tiny)]
+    if len(cuts) < 2:
+        return cuts
+    after = np.stack([tiny[c] for c in cuts]).reshape(len(cuts), -1)
+    before = np.stack([tiny[c - 1] for c in cuts]).reshape(len(cuts), -1)
+    loop = set()
+    for i in range(len(cuts)):
+        same = (np.abs(after - after[i]).mean(1) < LOOP_MATCH) & (np.abs(before - before[i]).mean(1) < LOOP_MATCH)
+        same[i] = False
+        if same.any():
+            loop.add(cuts[i])
+    return [c for c in cuts if c not in loop]

@@ -64,7 +64,32 @@ class TransNetV2Detector(ShotDetector):
             frames = frames + [last] * max(0, WINDOW - len(frames))
             self._predict(frames[:WINDOW])
             frames = frames[STEP:]
-        above = np.array(self._preds[:total]) > self.threshold
-        # A cut is the first frame of a transition: where the prediction rises past the threshold.
-        cuts = [i for i in range(1, total) if above[i] and not above[i - 1]]
-        return merge_cuts(cuts, self.min_len)
+        return merge_cuts(transitions(self.predictions, self.threshold), self.min_len)
+
+    @property
+    def predictions(self) -> np.ndarray:
+        """Per-frame transition probability (after `finish`)."""
+        return np.array(self._preds[: self._count])
+
+
+def transitions(preds: np.ndarray, threshold: float) -> list[int]:
+    """A cut per run of frames above `threshold`: the frame after the run's peak.
+
+    On a hard cut the network peaks on the last frame of the outgoing shot (its reference
+    `predictions_to_scenes` ends the scene there), so the new shot begins one frame later; on a
+    dissolve or a flash the frame after the peak is the middle of the transition.
+    """
+    above = preds > threshold
+    cuts, i = [], 0
+    while i < len(preds):
+        if not above[i]:
+            i += 1
+            continue
+        j = i
+        while j < len(preds) and above[j]:
+            j += 1
+        peak = i + int(np.argmax(preds[i:j]))
+        if i > 0 and peak + 1 < len(preds):  # a run from frame 0 is the film fading in, not a cut
+            cuts.append(peak + 1)
+        i = j
+    return cuts

@@ -1,0 +1,96 @@
+"""Detector for remake targets: the content detector, TransNetV2 and black pauses together.
+
+Alone, each misses transitions the other finds (on the Sintel trailer they agree on half their
+cuts): TransNetV2 catches flashes, dissolves and cuts between near-black title cards, and puts
+gradual transitions at their start; the content detector catches fades but cuts on fast motion
+and calls a dim close-up or a title card black. A target is short (TransNetV2 runs at about
+140 frames/s on a CPU), so it can afford both, plus a black detector that asks what a viewer
+can see (`shots.black`). Archives keep `content`: TransNetV2 is slow on hours of footage.
+
+Cuts, strongest claim first; a weaker one closer than the minimum shot length to an accepted
+one is dropped:
+  1. content cuts that TransNetV2 backs with at least a weak signal (a lone content cut is
+     usually fast motion), at the content detector's frame, exact on hard cuts;
+  2. TransNetV2 transitions, except those within 0.75 s of a black pause: those are the
+     fade into or out of it, and the pause places the cut better;
+  3. black pauses (runs of frames with nothing visible): a long one becomes its own shot (cut
+     into it and out of it, so the remake keeps it black); a short one gets a cut in its middle.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from rereel.shots.black import VISIBLE_LUMA, visible_level
+from rereel.shots.content import ContentFadeDetector
+from rereel.shots.detector import ShotDetector
+from rereel.shots.transnet import TransNetV2Detector, transitions
+
+SUPPORT = 0.2  # TransNetV2 probability near a content cut that confirms it
+# TransNetV2 marks a fade to or from black 9-15 frames before or after the black (Sintel, BBB);
+# a cut 23 frames after one ('coming soon' to the credits) is a cut of its own.
+FADE_S = 0.75
+
+
+def dark_runs(dark: np.ndarray) -> list[tuple[int, int]]:
+    """(first, last) frame of each run of True."""
+    runs, i = [], 0
+    while i < len(dark):
+        if dark[i]:
+            j = i
+            while j < len(dark) and dark[j]:
+                j += 1
+            runs.append((i, j - 1))
+            i = j
+        else:
+            i += 1
+    return runs
+
+
+class TargetDetector(ShotDetector):
+    name = "target"
+    frame_size = (256, 144)
+
+    def __init__(self, fps: float, min_shot_s: float = 0.5):
+        super().__init__(fps)
+        self.min_len = max(2, round(min_shot_s * self.fps))
+        self.content = ContentFadeDetector(fps, min_shot_s=min_shot_s)
+        self.transnet = TransNetV2Detector(fps, min_shot_s=min_shot_s)
+        self._visible: list[float] = []
+
+    def push(self, index: int, time: float, rgb: np.ndarray) -> None:
+        self.content.push(index, time, rgb)
+        w, h = self.transnet.frame_size
+        self.transnet.push(index, time, cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA))
+        self._visible.append(visible_level(rgb))
+
+    def finish(self) -> list[int]:
+        n = len(self._visible)
+        if n == 0:
+            return []
+        # What each would say alone (kept for comparison: tests, reports).
+        self.alone = {"content": self.content.finish(), "transnetv2": self.transnet.finish()}
+        preds = self.transnet.predictions
+        runs = dark_runs(np.array(self._visible) < VISIBLE_LUMA)
+
+        content = [c for c in self.content.hard_cuts if preds[max(0, c - 3) : c + 2].max(initial=0) >= SUPPORT]
+        near = round(FADE_S * self.fps)
+        near_black = lambda c: any(a - near <= c <= b + 1 + near for a, b in runs)  # noqa: E731
+        network = [c for c in transitions(preds, self.transnet.threshold) if not near_black(c)]
+        black = []
+        for a, b in runs:
+            if a == 0:
+                black.append(b + 1)  # the film opens on black: that is a shot of its own
+            elif b == n - 1:
+                black.append(a)  # it ends on black
+            elif b - a + 1 >= self.min_len:
+                black += [a, b + 1]
+            else:
+                black.append((a + b + 1) // 2)
+
+        accepted: list[int] = []
+        for c in content + network + black:  # strongest claim first
+            if 0 < c < n and all(abs(c - k) >= self.min_len for k in accepted):
+                accepted.append(c)
+        return sorted(accepted)
