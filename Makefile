@@ -36,7 +36,6 @@ demo: install
 	$(VENV)/bin/rereel remake $(TRAILER) --library $(LIBRARY) -o out/remake.mp4 \
 		--side-by-side-out out/remake_side_by_side.mp4 \
 		--timeline out/remake.otio --timeline out/remake.edl --timeline out/remake.xml
-	$(VENV)/bin/rereel credits out/remake.otio -o out/remake.credits.txt > /dev/null
 	@echo
 	@echo "Demo done. Watch out/remake.mp4 (stand-alone) and out/remake_side_by_side.mp4 (trailer | remake)."
 	@echo "Credit the footage as out/remake.credits.txt says wherever you publish them."

@@ -48,10 +48,13 @@ def test_index_here_work_elsewhere_move_and_relink(archive, tmp_path):
     # Remake from another folder, relative target and library.
     rereel(work, "remake", TARGET, "-o", "remake.mp4", "--library", "../home/lib", "--timeline", "remake.otio")
     info = probe(work / "remake.mp4")
+    used = [n for n in CLIPS if n in (work / "remake.credits.txt").read_text()]  # credits beside the video
+    assert used, (work / "remake.credits.txt").read_text()
     assert abs(info.duration - probe(work / TARGET).duration) < 0.2
 
     # Render the timeline from a third folder, and search the library from there.
     rereel(elsewhere, "render", "../work/remake.otio", "-o", "again.mp4")
+    assert all(n in (elsewhere / "again.credits.txt").read_text() for n in used)
     assert sum(1 for _ in decode_frames(elsewhere / "again.mp4")) == sum(1 for _ in decode_frames(work / "remake.mp4"))
     found = rereel(elsewhere, "similar", str(archive / "cc0_mdn_flower_bloom.mp4") + "@1-2", "-o", "similar.png",
                    "--library", str(home / "lib"), "--top", "2")

@@ -61,6 +61,7 @@ def remake(
     from rereel.library import Library
     from rereel.match.remake import MatchOptions
     from rereel.match.score import Weights
+    from rereel.credits import write_credits
     from rereel.render.remake import remake as run
 
     outputs = [(output, side_by_side)] + ([(side_by_side_out, True)] if side_by_side_out else [])
@@ -73,7 +74,9 @@ def remake(
     mean = sum(m.chosen.score for m in chosen) / max(1, len(chosen))
     out.print(f"{len(result.matches)} target shots: {len(chosen)} matched from {len(films)} archive films "
               f"(mean score {mean:.3f}), {len(result.matches) - len(chosen)} kept black")
-    for p in result.outputs + result.timelines:
+    # CC BY footage must be credited wherever a result is published: the credits go beside it.
+    credits = [write_credits(result.timeline, p) for p in result.outputs]
+    for p in result.outputs + result.timelines + credits:
         out.print(f"wrote {p}")
 
 
@@ -85,6 +88,7 @@ def render(
     letterbox: Annotated[Optional[bool], typer.Option("--letterbox/--cover", help="Fit archive frames (default: as when remade).")] = None,
 ) -> None:
     """Render a remake timeline, e.g. after swapping suggestions by hand or in an editor."""
+    from rereel.credits import write_credits
     from rereel.render import render_timeline
     from rereel.timeline import KEY, read_timeline
 
@@ -94,6 +98,7 @@ def render(
         stages.stage("rendering (frames)", tl.metadata[KEY]["target"]["frames"])
         paths = render_timeline(tl, [(output, side_by_side)], fit=fit, on_frame=lambda k, _: stages.advance(k))
     out.print(f"wrote {paths[0]}")
+    out.print(f"wrote {write_credits(tl, paths[0])}")
 
 
 @app.command()

@@ -30,6 +30,7 @@ class RemakeResult:
     matches: list[ShotMatch]
     outputs: list[Path]
     timelines: list[Path]
+    timeline: object  # the OTIO Timeline, for what the caller writes beside the outputs (credits)
 
 
 def remake(target: Path, library: Library, outputs: list[tuple[Path, bool]], *, timelines: list[Path] = (),
@@ -70,4 +71,4 @@ def remake(target: Path, library: Library, outputs: list[tuple[Path, bool]], *, 
     if outputs:
         stages.stage("rendering (frames)", frames)
         written = render_timeline(tl, outputs, fit=fit, on_frame=lambda k, _: stages.advance(k))
-    return RemakeResult(shots, matches, written, written_tl)
+    return RemakeResult(shots, matches, written, written_tl, tl)
