@@ -5,24 +5,17 @@ for uploads), never another exception; where a format can be written back, it re
 
 from __future__ import annotations
 
-import importlib
 import io
-import os
 import re
 from pathlib import Path
 
 import pytest
 
+from conftest import require_module
+
 
 def need(module: str):
-    """An optional test package: missing, it fails the run under CI and skips (with why) elsewhere."""
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        msg = f"{module} is not installed: pip install -e '.[dev]'"
-        if os.environ.get("CI"):
-            pytest.fail(msg, pytrace=False)
-        pytest.skip(msg, allow_module_level=True)
+    return require_module(module, "the dev extra: pip install -e '.[dev]'")
 
 
 need("hypothesis")

@@ -7,23 +7,16 @@ Bounded to fit the suite's budget: a few dozen examples per route, each under a 
 
 from __future__ import annotations
 
-import importlib
 import json
-import os
 from datetime import timedelta
 
 import pytest
 
+from conftest import require_module
+
 
 def need(module: str):
-    """An optional test package: missing, it fails the run under CI and skips (with why) elsewhere."""
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        msg = f"{module} is not installed: pip install -e '.[dev]'"
-        if os.environ.get("CI"):
-            pytest.fail(msg, pytrace=False)
-        pytest.skip(msg, allow_module_level=True)
+    return require_module(module, "the dev extra: pip install -e '.[dev]'")
 
 
 schemathesis = need("schemathesis")
