@@ -13,6 +13,8 @@ network), search (shot index + frame within the shot) and their total, per index
 the share of queries whose first place is a shot of their own video; then where the time
 goes: ONNX Runtime on one image, and the flat index's single-query scan. The target is
 p95 <= 50 ms for the total on a 2-core machine.
+The results these runs gave, and the choices made on them, are in docs/web.md ("The mirror's
+numbers").
 
 Usage: python bench/bench_webcam.py [ARCHIVE_DIR] [--sizes 10000 100000] [--queries 300]
 """
@@ -115,7 +117,7 @@ def onnx_single_image(encoder, frames: np.ndarray) -> None:
     """Where embed's time goes: ONNX Runtime on one image, at the encoder's threads and at 1."""
     import onnxruntime as ort
 
-    from rereel.encoders.device import cpu_threads
+    from rereel.device import cpu_threads
     from rereel.encoders.effnet import MEAN, STD
 
     x = [np.ascontiguousarray(((f[None].astype(np.float32) - MEAN) / STD).transpose(0, 3, 1, 2)) for f in frames]
@@ -230,7 +232,8 @@ def main() -> None:
     import faiss
 
     from rereel.library import Library, ProgressSink, index_paths
-    from rereel.web.mirror import FLAT_LIMIT, PROBES, Mirror
+    from rereel.library.search import APPROXIMATE_ABOVE as FLAT_LIMIT, PROBES
+    from rereel.web.mirror import Mirror
 
     archive = Path(args.archive)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores; faiss {faiss.__version__}"
@@ -261,14 +264,14 @@ def main() -> None:
         print(f"queries: {len(jpegs)} frames of {', '.join(QUERY_CLIPS)}; {' / '.join(f'{w}x{h}' for w, h in sizes)}"
               f" JPEG q80, {np.mean([len(j) for j in jpegs]) / 1e3:.1f} kB mean")
 
-        shot_ids, shot_vectors = catalog.vectors("shots")
+        shot_ids, shot_vectors = catalog.embeddings("shots")
         query_videos = {videos[n] for n in QUERY_CLIPS}
         material = np.concatenate([catalog.shot_frames(s)["embedding"] for s, v in shot_video.items()
                                    if v not in query_videos])
 
         print(f"\n{'':38s} " + "  ".join(f"{what:>13s}" for what in ("decode", "embed", "search", "total")) + "   own")
         print(f"{'index (ms)':38s} " + "  ".join(f"{'p50':>6s} {'p95':>6s}" for _ in range(4)) + "   video")
-        real = Mirror(encoder, lib.vectors("shots"), catalog)
+        real = Mirror(encoder, lib.searcher("shots"), catalog)
         run(real, jpegs, own, f"{len(shot_ids)} real shots, with catalog")
         rng = np.random.default_rng(0)
         indexes, verdicts = {}, []
@@ -284,7 +287,7 @@ def main() -> None:
             t = time.perf_counter()
             mirror = Mirror(encoder, shots)
             built = time.perf_counter() - t
-            ivf = run(mirror, jpegs, own, f"{n} IVF, {mirror._ivf.nlist} lists, {PROBES} probed")
+            ivf = run(mirror, jpegs, own, f"{n} IVF, {mirror.shots.approximate_index().nlist} lists, {PROBES} probed")
             same = np.mean(np.array(ivf["firsts"]) == np.array(flat["firsts"]))
             print(f"{'':38s} IVF built in {built:.1f} s; first place as flat's for {same:.1%} of queries")
             verdicts.append((n, ivf["total_p95"]))

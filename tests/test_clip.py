@@ -61,7 +61,7 @@ def test_images_and_words_share_one_space(tiny_clip):
 def test_index_and_search_by_words_end_to_end(tiny_clip, archive, tmp_path, monkeypatch):
     from rereel.encoders.clip import ClipEncoder
     from rereel.explore.query import QueryResolver
-    from rereel.explore.search import similar_shots
+    from rereel.explore.similar import similar_shots
     from rereel.library import Library, index_paths
 
     monkeypatch.setenv("REREEL_CLIP_MODEL", str(tiny_clip))
@@ -72,6 +72,6 @@ def test_index_and_search_by_words_end_to_end(tiny_clip, archive, tmp_path, monk
         q = QueryResolver(lib, "cpu").resolve("water flowing over rocks")
         assert q.kind == "words" and not q.classes
         hits = similar_shots(lib, q, top=5)
-        ids, vectors = lib.catalog.vectors("shots")
+        ids, vectors = lib.catalog.embeddings("shots")
         expected = sorted(vectors @ q.vector, reverse=True)[: len(hits)]
         np.testing.assert_allclose([h.score for h in hits], expected, atol=1e-4)

@@ -14,7 +14,7 @@ from conftest import require_media
 from PIL import Image
 
 from rereel.library import ShotRecord
-from rereel.match.remake import BLACK_LUMA, is_black_shot
+from rereel.match.choose import BLACK_LUMA, is_black_shot
 from rereel.media import decode_frames
 
 FPS = 24

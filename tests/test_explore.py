@@ -193,7 +193,7 @@ def test_gif_pair_puts_target_and_match_side_by_side(archive, tmp_path):
 
     target = archive / "cc0_mdn_stream_of_water.mp4"
     match = archive / "cc0_mdn_flower_bloom.mp4"
-    from rereel.match.remake import Candidate, ShotMatch
+    from rereel.match.choose import Candidate, ShotMatch
     from rereel.match.score import Placement
 
     chosen = Candidate(shot_id=1, video_id=1, path=str(match), name=match.name, fps=29.97, video_duration=5.1,

@@ -24,7 +24,7 @@ import opentimelineio as otio
 import pytest
 
 from rereel.library.catalog import Catalog
-from rereel.match.remake import Candidate, ShotMatch
+from rereel.match.choose import Candidate, ShotMatch
 from rereel.match.score import Placement
 from rereel.media import VideoWriter
 from rereel.render import render_timeline

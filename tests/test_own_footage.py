@@ -16,7 +16,7 @@ from conftest import require_media
 from rereel.encoders import create_encoder
 from rereel.library import Library, index_paths
 from rereel.media import decode_frames
-from rereel.render.remake import remake
+from rereel.pipeline import remake
 
 # (clip, start s, end s): each inside one shot of its clip (cuts by eye and by the detectors).
 SEGMENTS = [

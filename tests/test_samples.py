@@ -16,7 +16,7 @@ from urllib.parse import unquote
 import pytest
 from typer.testing import CliRunner
 
-from rereel import samples
+from rereel import sample_footage as samples
 from rereel.cli import app
 
 

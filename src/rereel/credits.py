@@ -21,7 +21,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from rereel.errors import RereelError
-from rereel.samples import manifest, sha256_file
+from rereel.sample_footage import manifest, sha256_file
 
 SIDECAR = ".credits.json"
 FOLDER_FILES = ("credits.json", "SOURCES.json")

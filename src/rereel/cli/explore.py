@@ -83,7 +83,7 @@ def similar(
     from rereel.explore.footage import Footage
     from rereel.explore.query import QueryResolver
     from rereel.explore.reels import compilation_size, write_compilation
-    from rereel.explore.search import best_window, similar_shots
+    from rereel.explore.similar import best_window, similar_shots
     from rereel.explore.sheets import save_png, shot_sheet
     from rereel.library import Library
 
@@ -130,13 +130,10 @@ def gif(
     pair: Annotated[Optional[str], typer.Option(help="TIMELINE.otio:SHOT: a remake's target shot beside its archive match.")] = None,
 ) -> None:
     """A looping reaction GIF of a shot or a range, optionally captioned, under a size cap."""
-    import numpy as np
-
     from rereel.explore.footage import decode_footage, parse_shot_id, resolve_footage
     from rereel.explore.gif import MAX_RATE, make_gif
-    from rereel.explore.pairs import pair_footage
+    from rereel.explore.pairs import pair_footage, pair_frames, side_size
     from rereel.library import Library
-    from rereel.media import probe
 
     if output.suffix.lower() != ".gif":
         raise RereelError(f"{output}: a GIF file name ends in .gif")
@@ -145,14 +142,7 @@ def gif(
     rate = MAX_RATE
     if pair is not None:
         target, match = pair_footage(pair)
-        seconds = min(max_seconds, target.duration)
-        tw, th = probe(target.path).display_size
-        w, h = _even(width), _even(width * th / tw)  # both sides take the target's shape
-        # Both sides cover the same seconds: the archive piece is as long as the target shot.
-        left = decode_footage(target, rate, w, h, "letterbox", seconds)
-        right = decode_footage(match, rate, w, h, "cover", seconds)
-        n = min(len(left), len(right))
-        frames = np.concatenate([left[:n], right[:n]], axis=2)
+        frames = pair_frames(target, match, rate, width, min(max_seconds, target.duration))
         what = f"{target.label} | {match.label}"
     else:
         lib = Library(library) if parse_shot_id(shot_or_range) is not None else None
@@ -161,8 +151,7 @@ def gif(
         finally:
             if lib is not None:
                 lib.close()
-        sw, sh = probe(footage.path).display_size
-        frames = decode_footage(footage, rate, _even(width), _even(width * sh / sw), "cover", max_seconds)
+        frames = decode_footage(footage, rate, *side_size(footage.path, width), "cover", max_seconds)
         what = footage.label
     with _progress() as bar:
         task = bar.add_task("fitting under the cap", total=None)
@@ -173,10 +162,6 @@ def gif(
               f"{result.colours} colours, {result.frames} frames ({what})")
 
 
-def _even(x: float) -> int:
-    return max(2, int(round(x / 2)) * 2)
-
-
 @app.command("map")
 def map_command(
     output: Annotated[Path, typer.Option("-o", "--output", help="The map, .png.")] = Path("map.png"),
@@ -185,27 +170,22 @@ def map_command(
     seed: Annotated[int, typer.Option(help="t-SNE seed; the same seed gives the same map.")] = 0,
 ) -> None:
     """A 2-D map (t-SNE) of the archive's shots drawn with their thumbnails: near means alike to the network."""
-    import numpy as np
-
     from rereel.explore.atlas import draw_map
     from rereel.explore.sheets import save_png, thumbnail_image
     from rereel.explore.footage import shot_footage
-    from rereel.explore.tsne import MAX_POINTS, tsne
+    from rereel.explore.tsne import ITERATIONS, MAX_POINTS, map_sample, tsne
     from rereel.library import Library
 
     if output.suffix.lower() != ".png":
         raise RereelError(f"{output}: the map is a .png")
     with Library(library) as lib:
         lib.require_content()
-        ids, vectors = lib.catalog.vectors("shots")
-        note = ""
-        if len(ids) > MAX_POINTS:  # exact t-SNE is quadratic: map an even sample of a big archive
-            keep = np.sort(np.random.default_rng(seed).choice(len(ids), MAX_POINTS, replace=False))
-            ids, vectors, note = ids[keep], vectors[keep], f" (a sample of {MAX_POINTS})"
+        ids, vectors, sampled = map_sample(*lib.catalog.embeddings("shots"), seed)
+        note = f" (a sample of {MAX_POINTS})" if sampled else ""
         with _progress() as bar:
-            task = bar.add_task("t-SNE", total=750)
+            task = bar.add_task("t-SNE", total=ITERATIONS)
             positions = tsne(vectors, seed=seed, on_iteration=lambda i, total: bar.update(task, completed=i))
-            bar.update(task, completed=750)
+            bar.update(task, completed=ITERATIONS)
         footage = [shot_footage(lib.catalog, int(i)) for i in ids]
         videos = sorted({f.video_id for f in footage})
         names = {v["id"]: v["name"] for v in lib.catalog.videos()}

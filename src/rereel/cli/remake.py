@@ -59,10 +59,10 @@ def remake(
     through time on what is in the frame, where it is, and tone and colour.
     """
     from rereel.library import Library
-    from rereel.match.remake import MatchOptions
+    from rereel.match.choose import MatchOptions
     from rereel.match.score import Weights
     from rereel.credits import write_credits
-    from rereel.render.remake import remake as run
+    from rereel.pipeline import remake as run
 
     outputs = [(output, side_by_side)] + ([(side_by_side_out, True)] if side_by_side_out else [])
     opts = MatchOptions(suggestions=suggestions, weights=Weights(semantic, composition, colour), seed=seed, variety=variety)

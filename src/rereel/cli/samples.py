@@ -29,7 +29,7 @@ def samples(
     them. Files already there and verified are not fetched again; a broken download resumes.
     Writes CREDITS.md beside the footage. Exit status 2 if any file could not be fetched.
     """
-    from rereel.samples import default_dest, downloadable, fetch
+    from rereel.sample_footage import default_dest, downloadable, fetch
 
     dest = (dest or default_dest()).expanduser()
     entries = downloadable(mirror)

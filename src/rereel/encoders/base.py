@@ -10,6 +10,11 @@ import numpy as np
 from rereel.errors import RereelError
 
 
+def l2_normalise(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """`x` scaled to unit length along `axis` (a zero vector stays zero); the dtype is kept."""
+    return x / np.maximum(np.linalg.norm(x, axis=axis, keepdims=True), 1e-8)
+
+
 @dataclass
 class Features:
     """Features of N frames. All rows are L2-normalised so that a dot product is a cosine."""

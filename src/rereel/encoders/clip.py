@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from rereel.encoders.base import Encoder, Features
+from rereel.encoders.base import Encoder, Features, l2_normalise
 from rereel.encoders.colour import colour_signature
-from rereel.encoders.device import best_device, cpu_threads
+from rereel.device import best_device, cpu_threads
 from rereel.encoders.registry import register
 from rereel.errors import RereelError
 
@@ -30,10 +30,6 @@ DEFAULT_CHECKPOINT = "openai/clip-vit-base-patch32"
 # preprocessor config, which is read when the checkpoint has one.
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
-
-
-def _l2n(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=axis, keepdims=True), 1e-8)
 
 
 def checkpoint_slug(checkpoint: str) -> str:
@@ -112,7 +108,7 @@ class ClipEncoder(Encoder):
         embedding = embedding.float().cpu().numpy()
         hidden = hidden.float().cpu().numpy()
         return Features(
-            embedding=_l2n(embedding).astype(np.float32),
+            embedding=l2_normalise(embedding).astype(np.float32),
             grid=self._patch_grid(hidden).astype(np.float16),
             colour=colour_signature(frames),
         )
@@ -129,7 +125,7 @@ class ClipEncoder(Encoder):
             for j in range(gw):
                 w0, w1 = (j * side) // gw, -((-(j + 1) * side) // gw)
                 cells[:, i, j] = patches[:, h0:h1, w0:w1].mean(axis=(1, 2))
-        return (_l2n(cells, axis=-1).reshape(n, -1) / np.sqrt(gh * gw)).astype(np.float32)
+        return (l2_normalise(cells, axis=-1).reshape(n, -1) / np.sqrt(gh * gw)).astype(np.float32)
 
     def embed_text(self, text: str) -> np.ndarray:
         import torch
@@ -144,4 +140,4 @@ class ClipEncoder(Encoder):
             tokens.pop("attention_mask", None)  # SigLIP's text tower is not trained with a mask
         with self._lock, torch.inference_mode():
             vec = self._pooled(self.model.get_text_features(**tokens))
-        return _l2n(vec.float().cpu().numpy()[0]).astype(np.float32)
+        return l2_normalise(vec.float().cpu().numpy()[0]).astype(np.float32)

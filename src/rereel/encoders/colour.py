@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from rereel.encoders.base import l2_normalise
+
 BINS = 4  # per RGB channel: a 4x4x4 joint histogram
 COLOUR_DIM = BINS**3 + 4  # histogram + mean luma, luma contrast, saturation, warmth
 
@@ -32,4 +34,4 @@ def colour_signature(frames: np.ndarray) -> np.ndarray:
         [luma.mean(1), luma.std(1) * 2, sat.mean(1), (rgb[..., 0] - rgb[..., 2]).mean(1) + 0.5], axis=1
     )
     sig = np.concatenate([hist, tone], axis=1)
-    return (sig / np.maximum(np.linalg.norm(sig, axis=1, keepdims=True), 1e-8)).astype(np.float32)
+    return l2_normalise(sig, axis=1).astype(np.float32)

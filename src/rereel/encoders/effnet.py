@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from rereel.encoders.base import Encoder, Features
+from rereel.encoders.base import Encoder, Features, l2_normalise
 from rereel.encoders.colour import colour_signature
-from rereel.encoders.device import best_device, cache_dir, cpu_threads
+from rereel.device import best_device, cache_dir, cpu_threads
 from rereel.encoders.registry import register
 
 # The TF-converted Lite weights expect (x - 127) / 128, not torchvision's ImageNet mean/std:
@@ -38,10 +38,6 @@ def adaptive_pool(fmap: np.ndarray, out: tuple[int, int]) -> np.ndarray:
             w0, w1 = (j * w) // ow, -((-(j + 1) * w) // ow)
             res[:, :, i, j] = fmap[:, :, h0:h1, w0:w1].mean(axis=(2, 3))
     return res
-
-
-def l2n(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=axis, keepdims=True), 1e-8)
 
 
 @register("effnet-lite0")
@@ -147,11 +143,11 @@ class EffNetLite0(Encoder):
             raise ValueError(f"effnet-lite0 wants {SIZE}x{SIZE} frames, got {frames.shape[1:3]}")
         fmap, head, _ = self.forward(frames)
         grid = adaptive_pool(fmap, self.grid_cells)  # [N, 320, 3, 3]
-        grid = l2n(grid.transpose(0, 2, 3, 1), axis=-1)  # each cell a unit vector
+        grid = l2_normalise(grid.transpose(0, 2, 3, 1), axis=-1)  # each cell a unit vector
         cells = self.grid_cells[0] * self.grid_cells[1]
         grid = grid.reshape(len(frames), -1) / np.sqrt(cells)  # dot product = mean cell cosine
         return Features(
-            embedding=l2n(head).astype(np.float32),
+            embedding=l2_normalise(head).astype(np.float32),
             grid=grid.astype(np.float16),
             colour=colour_signature(frames),
         )

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rereel.encoders import l2_normalise
 from rereel.errors import RereelError
 
 SILHOUETTE_SAMPLE = 2000
@@ -35,25 +36,21 @@ class Grouping:
     tried: dict[int, float]  # k -> silhouette, for the user to see why this k
 
 
-def _unit_rows(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-8)
-
-
 def kmeans(vectors: np.ndarray, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(labels, unit centroids) of spherical k-means: cosine is the library's similarity."""
     import faiss
 
-    x = np.ascontiguousarray(_unit_rows(vectors), dtype=np.float32)
+    x = np.ascontiguousarray(l2_normalise(vectors), dtype=np.float32)
     km = faiss.Kmeans(x.shape[1], k, niter=40, nredo=5, spherical=True, seed=seed, verbose=False,
                       min_points_per_centroid=1, max_points_per_centroid=100_000)
     km.train(x)
     _, labels = km.index.search(x, 1)
-    return labels[:, 0].astype(np.int64), _unit_rows(km.centroids)
+    return labels[:, 0].astype(np.int64), l2_normalise(km.centroids)
 
 
 def silhouette(vectors: np.ndarray, labels: np.ndarray) -> float:
     """Mean silhouette with cosine distance; 0 for a shot alone in its group (the usual convention)."""
-    x = _unit_rows(vectors.astype(np.float64))
+    x = l2_normalise(vectors.astype(np.float64))
     dist = np.clip(1.0 - x @ x.T, 0.0, 2.0)
     groups = np.unique(labels)
     if len(groups) < 2:
@@ -90,7 +87,7 @@ def group_shots(vectors: np.ndarray, count: int | None = None, seed: int = 0, on
         ks = list(candidate_counts(n))
     # Centred on the archive's mean: ReLU features all share a large positive component, and
     # without removing it every cosine is high and k-means splits on brightness and texture.
-    vectors = _unit_rows(_unit_rows(vectors) - _unit_rows(vectors).mean(0))
+    vectors = l2_normalise(l2_normalise(vectors) - l2_normalise(vectors).mean(0))
     rng = np.random.default_rng(seed)
     sample = rng.choice(n, size=min(n, SILHOUETTE_SAMPLE), replace=False)
     tried: dict[int, float] = {}
@@ -118,7 +115,7 @@ def nearest_members(vectors: np.ndarray, members: np.ndarray, centroid: np.ndarr
     Consecutive shots of one film are near-duplicates; without the cap one long sequence can fill
     a grid and hide that the group spans several sources.
     """
-    order = members[np.argsort(-(_unit_rows(vectors[members]) @ centroid))]
+    order = members[np.argsort(-(l2_normalise(vectors[members]) @ centroid))]
     chosen: list[int] = []
     taken: dict[int, int] = {}
     for i in order:
@@ -147,7 +144,7 @@ def library_groups(catalog, count: int | None = None, seed: int = 0, on_try=None
     """Group a library's shots and pick each group's grid: what `rereel clusters` and the web app show."""
     from rereel.explore.footage import shot_footage
 
-    ids, vectors = catalog.vectors("shots")
+    ids, vectors = catalog.embeddings("shots")
     footage = [shot_footage(catalog, int(i)) for i in ids]
     video_of = np.array([f.video_id for f in footage])
     grouping = group_shots(vectors, count, seed, on_try)

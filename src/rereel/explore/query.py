@@ -14,14 +14,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from rereel.encoders import Encoder, create_encoder
+from rereel.encoders import Encoder, create_encoder, l2_normalise
 from rereel.errors import MediaError, RereelError
 from rereel.explore.footage import parse_shot_id, parse_time_range, range_footage, shot_footage
 from rereel.explore.words import ClassMatch, class_query, effnet_classifier, match_classes
 from rereel.library import Library, analyse_video
 from rereel.media import VIDEO_EXTENSIONS, fingerprint, probe
-
-IMAGE_EXTENSIONS = frozenset(".jpg .jpeg .png .webp .bmp .tif .tiff".split())
+from rereel.media.image import IMAGE_EXTENSIONS
 
 
 @dataclass
@@ -31,10 +30,6 @@ class Query:
     description: str
     exclude: set[int] = field(default_factory=set)  # the query's own shots: never returned
     classes: list[ClassMatch] = field(default_factory=list)  # ImageNet classes a word query used
-
-
-def _unit(v: np.ndarray) -> np.ndarray:
-    return (v / max(float(np.linalg.norm(v)), 1e-8)).astype(np.float32)
 
 
 def library_encoder(lib: Library, device: str | None = None) -> Encoder:
@@ -104,7 +99,7 @@ class QueryResolver:
         except RuntimeError:  # FAISS: not in the index loaded at start (the web app rebuilds it shortly)
             raise RereelError(f"shot #{shot_id} was indexed after the vector index was loaded; "
                               "try again in a few seconds") from None
-        return Query(_unit(vector), "shot", footage.label, exclude={shot_id})
+        return Query(l2_normalise(vector).astype(np.float32), "shot", footage.label, exclude={shot_id})
 
     def image(self, path: Path) -> Query:
         try:
@@ -116,7 +111,7 @@ class QueryResolver:
             reason = "not a readable image" if isinstance(e, UnidentifiedImageError) else f"cannot read the image ({e})"
             raise MediaError(path, reason) from None
         vector = self.encoder.embed(rgb[None]).embedding[0]
-        return Query(_unit(vector), "image", path.name)
+        return Query(l2_normalise(vector).astype(np.float32), "image", path.name)
 
     def video(self, path: Path, start: float, end: float | None) -> Query:
         footage = range_footage(path, start, end)
@@ -128,7 +123,7 @@ class QueryResolver:
         exclude = {sid for sid, s, e in own_shots if s < footage.end and e > footage.start}
         whole = start == 0.0 and end is None
         kind, text = ("video", path.name) if whole else ("range", footage.label)
-        return Query(_unit(vectors[inside].mean(0)), kind, text, exclude=exclude)
+        return Query(l2_normalise(vectors[inside].mean(0)).astype(np.float32), kind, text, exclude=exclude)
 
     def _video_frames(self, path: Path) -> tuple[np.ndarray, np.ndarray, list[tuple[int, float, float]]]:
         """(sample times, frame vectors, [(shot id, start, end)] if the library holds the video)."""
@@ -155,7 +150,7 @@ class QueryResolver:
             matches = match_classes(text)
             vector = class_query(matches, effnet_classifier())
             return Query(vector, "words", text, classes=matches)
-        return Query(_unit(self.encoder.embed_text(text)), "words", text)
+        return Query(l2_normalise(self.encoder.embed_text(text)).astype(np.float32), "words", text)
 
     @staticmethod
     def _effnet_signature() -> str:

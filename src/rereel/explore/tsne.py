@@ -16,7 +16,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-MAX_POINTS = 2500
+from rereel.encoders import l2_normalise
+
+MAX_POINTS = 2500  # shots mapped at most: a larger archive is sampled down (`map_sample`)
+ITERATIONS = 750
 
 
 def pca(x: np.ndarray, dims: int = 50) -> np.ndarray:
@@ -53,7 +56,16 @@ def _affinities(x: np.ndarray, perplexity: float, tol: float = 1e-5, steps: int 
     return np.maximum(p, 1e-12)
 
 
-def tsne(vectors: np.ndarray, *, perplexity: float = 30.0, iterations: int = 750, seed: int = 0,
+def map_sample(ids: np.ndarray, vectors: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(ids, vectors, sampled): all of them, or an even random sample of MAX_POINTS in catalog order
+    (exact t-SNE is quadratic); the same seed gives the same sample."""
+    if len(ids) <= MAX_POINTS:
+        return ids, vectors, False
+    keep = np.sort(np.random.default_rng(seed).choice(len(ids), MAX_POINTS, replace=False))
+    return ids[keep], vectors[keep], True
+
+
+def tsne(vectors: np.ndarray, *, perplexity: float = 30.0, iterations: int = ITERATIONS, seed: int = 0,
          on_iteration: Callable[[int, int], None] | None = None) -> np.ndarray:
     """[n, dim] -> [n, 2] positions."""
     n = len(vectors)
@@ -62,7 +74,7 @@ def tsne(vectors: np.ndarray, *, perplexity: float = 30.0, iterations: int = 750
         y = pca(vectors, 2)
         out[:, : y.shape[1]] = y
         return out
-    x = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-8)
+    x = l2_normalise(vectors)
     x = pca(x.astype(np.float64), 50)
     perplexity = min(perplexity, (n - 1) / 3)
     p = _affinities(x, perplexity)

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rereel.encoders import l2_normalise
 from rereel.errors import RereelError
 
 DATA = Path(__file__).with_name("imagenet_classes.json")
@@ -123,7 +124,7 @@ def class_query(matches: list[ClassMatch], classifier: np.ndarray) -> np.ndarray
     for m in matches:
         row = classifier[m.index].astype(np.float64)
         q += m.weight * row / max(np.linalg.norm(row), 1e-8)
-    return (q / max(np.linalg.norm(q), 1e-8)).astype(np.float32)
+    return l2_normalise(q).astype(np.float32)
 
 
 def effnet_classifier() -> np.ndarray:

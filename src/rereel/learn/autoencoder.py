@@ -15,6 +15,7 @@ from rereel.learn.toolkit import (
     Precision,
     TrainProgress,
     choose_precision,
+    gan_loss,
     load_checkpoint,
     resize,
     rng_state,
@@ -24,7 +25,7 @@ from rereel.learn.toolkit import (
     to_uint8,
     write_sample_sheet,
 )
-from rereel.learn.vaegan import VAEGAN, feature_error, gan_loss, kl_divergence, n_downsamples
+from rereel.learn.vaegan import VAEGAN, feature_error, kl_divergence, n_downsamples
 from rereel.media import VideoWriter, decode_frames, probe
 
 KIND = "autoencoder"

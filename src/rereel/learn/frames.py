@@ -27,19 +27,13 @@ import numpy as np
 
 from rereel.errors import MediaError, RereelError
 from rereel.media import DecodedFrame, decode_frames, find_videos, probe
-from rereel.media.decode import display_size
-
-IMAGE_EXTENSIONS = frozenset(".jpg .jpeg .png .bmp .webp .tif .tiff".split())
+from rereel.media.decode import display_size, fit_frame
+from rereel.media.image import IMAGE_EXTENSIONS, centre_crop, cover_size
 
 
 def cover(decoded: DecodedFrame, width: int, height: int) -> np.ndarray:
     """The frame scaled (area filter) to cover width x height, centre-cropped: no distortion."""
-    sw, sh = display_size(decoded.frame)
-    scale = max(width / sw, height / sh)
-    w, h = max(width, round(sw * scale)), max(height, round(sh * scale))
-    rgb = decoded.rgb(w, h)
-    x, y = (w - width) // 2, (h - height) // 2
-    return rgb[y : y + height, x : x + width]
+    return fit_frame(decoded.frame, width, height, "cover")
 
 
 def short_side(decoded: DecodedFrame, side: int) -> np.ndarray:
@@ -78,11 +72,8 @@ def _cover_array(image: np.ndarray, width: int, height: int) -> np.ndarray:
     from PIL import Image
 
     h, w = image.shape[:2]
-    scale = max(width / w, height / h)
-    sw, sh = max(width, round(w * scale)), max(height, round(h * scale))
-    img = np.asarray(Image.fromarray(image).resize((sw, sh), Image.Resampling.BOX))
-    x, y = (sw - width) // 2, (sh - height) // 2
-    return img[y : y + height, x : x + width]
+    sw, sh = cover_size(width, height, w, h)
+    return centre_crop(np.asarray(Image.fromarray(image).resize((sw, sh), Image.Resampling.BOX)), width, height)
 
 
 def _is_number(text: str) -> bool:

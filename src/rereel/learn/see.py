@@ -21,6 +21,7 @@ from rereel.learn.toolkit import (
     Precision,
     TrainProgress,
     choose_precision,
+    gan_loss,
     load_checkpoint,
     resize,
     rng_state,
@@ -191,12 +192,12 @@ def train_step(gen, dis, opt_g, opt_d, scaler, prec: Precision, a: torch.Tensor,
         fake = gen(a)
         # Discriminator: real pairs against the generator's, which it must not train.
         d_real, d_fake = dis(a, b).float(), dis(a, fake.detach()).float()
-        d_loss = 0.5 * (_bce(d_real, True) + _bce(d_fake, False))  # halved, as pix2pix does
+        d_loss = 0.5 * (gan_loss(d_real, True) + gan_loss(d_fake, False))  # halved, as pix2pix does
     opt_d.zero_grad(set_to_none=True)
     scaler.scale(d_loss).backward()
     scaler.step(opt_d)
     with prec.autocast():
-        g_gan = _bce(dis(a, fake).float(), True)
+        g_gan = gan_loss(dis(a, fake).float(), True)
         l1 = (fake.float() - b).abs().mean()
         g_loss = g_gan + cfg.l1_weight * l1
     opt_g.zero_grad(set_to_none=True)
@@ -204,11 +205,6 @@ def train_step(gen, dis, opt_g, opt_d, scaler, prec: Precision, a: torch.Tensor,
     scaler.step(opt_g)
     scaler.update()
     return {"d": d_loss.item(), "g_gan": g_gan.item(), "l1": l1.item()}
-
-
-def _bce(logits: torch.Tensor, real: bool) -> torch.Tensor:
-    target = torch.ones_like(logits) if real else torch.zeros_like(logits)
-    return F.binary_cross_entropy_with_logits(logits, target)
 
 
 def write_sheet(path: Path, gen: UNetGenerator, pairs: list[tuple[np.ndarray, np.ndarray]], prec: Precision) -> Path:

@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from rereel.encoders.device import best_device
+from rereel.device import best_device
 from rereel.errors import RereelError
 
 CHECKPOINT = "checkpoint.pt"
@@ -167,6 +167,12 @@ class TrainProgress:
     def log(self, message: str) -> None:
         if self.enabled:
             self._progress.console.print(message)
+
+
+def gan_loss(logits: torch.Tensor, real: bool) -> torch.Tensor:
+    """A discriminator's binary cross-entropy against all-real (True) or all-fake (False) labels."""
+    target = torch.ones_like(logits) if real else torch.zeros_like(logits)
+    return torch.nn.functional.binary_cross_entropy_with_logits(logits, target)
 
 
 # --- images --------------------------------------------------------------------------------

@@ -14,7 +14,6 @@ four stride-2 layers to 16x9, 128x72 three, 64x36 two.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 
@@ -30,7 +29,7 @@ def _channels(base: int, n: int) -> list[int]:
     return [min(base * 2**i, base * 8) for i in range(n)]
 
 
-class Encoder(nn.Module):
+class VaeEncoder(nn.Module):
     def __init__(self, width: int, height: int, latent: int, base: int = 64):
         super().__init__()
         n = n_downsamples(width, height)
@@ -123,7 +122,7 @@ class VAEGAN(nn.Module):
         if n_downsamples(width, height) < 2:
             raise ValueError(f"{width}x{height} does not halve cleanly; use sides divisible by 4 (e.g. 256x144)")
         self.width, self.height, self.latent = width, height, latent
-        self.encoder = Encoder(width, height, latent, base)
+        self.encoder = VaeEncoder(width, height, latent, base)  # state-dict keys follow the attribute, not the class
         self.decoder = Decoder(width, height, latent, base)
         self.discriminator = Discriminator(width, height, base)
 
@@ -142,8 +141,3 @@ def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 def feature_error(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     """Dis_l log-likelihood under a unit Gaussian: half the squared error, summed per image."""
     return 0.5 * (fake - real).pow(2).flatten(1).sum(1).mean()
-
-
-def gan_loss(logits: torch.Tensor, real: bool) -> torch.Tensor:
-    target = torch.ones_like(logits) if real else torch.zeros_like(logits)
-    return F.binary_cross_entropy_with_logits(logits, target)

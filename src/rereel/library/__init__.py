@@ -2,7 +2,8 @@
 
 from rereel.library.catalog import Catalog, FrameRecord, ShotRecord
 from rereel.library.indexer import IndexReport, ProgressSink, analyse_video, index_paths
-from rereel.library.library import DEFAULT_LIBRARY, Library, library_path
+from rereel.library.folder import DEFAULT_LIBRARY, Library, library_path
+from rereel.library.search import VectorSearch
 from rereel.library.vectors import VectorIndex
 
 __all__ = [
@@ -14,6 +15,7 @@ __all__ = [
     "ProgressSink",
     "ShotRecord",
     "VectorIndex",
+    "VectorSearch",
     "analyse_video",
     "index_paths",
     "library_path",

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rereel.encoders import l2_normalise
 from rereel.errors import RereelError
 from rereel.media.fingerprint import fingerprint
 
@@ -93,9 +94,13 @@ class ShotRecord:
     frames: list[FrameRecord] = field(default_factory=list)
 
     def embedding(self) -> np.ndarray:
-        """The shot's global vector: the normalised mean of its frames' vectors."""
-        m = np.mean([f.embedding for f in self.frames], axis=0)
-        return (m / max(np.linalg.norm(m), 1e-8)).astype(np.float32)
+        """The shot's global vector (see `shot_vector`)."""
+        return shot_vector(np.stack([f.embedding for f in self.frames]))
+
+
+def shot_vector(frame_vectors: np.ndarray) -> np.ndarray:
+    """A shot's global vector: the normalised mean of its frames' vectors [n, dim], float32."""
+    return l2_normalise(frame_vectors.mean(0)).astype(np.float32)
 
 
 class AlreadyIndexed(RereelError):
@@ -272,8 +277,8 @@ class Catalog:
             "colour": np.stack([np.frombuffer(r[3], np.float32) for r in rows]),
         }
 
-    def vectors(self, kind: str, after_id: int = 0) -> tuple[np.ndarray, np.ndarray]:
-        """(ids, vectors) of shots or frames with id > after_id, for the FAISS cache."""
+    def embeddings(self, kind: str, after_id: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, vectors) of shots or frames with id > after_id, as numpy arrays (the FAISS cache is `Library.vectors`)."""
         table = {"shots": "shots", "frames": "frames"}[kind]
         rows = self.db.execute(f"SELECT id, embedding FROM {table} WHERE id>? ORDER BY id", (after_id,)).fetchall()
         if not rows:

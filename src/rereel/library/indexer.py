@@ -22,7 +22,7 @@ from PIL import Image
 from rereel.encoders import Encoder, Features
 from rereel.errors import MediaError, RereelError
 from rereel.library.catalog import AlreadyIndexed, FrameRecord, ShotRecord
-from rereel.library.library import Library
+from rereel.library.folder import Library
 from rereel.media import decode_frames, fingerprint, probe
 from rereel.media.find import not_a_file_reason, scan_videos
 from rereel.media.decode import display_size

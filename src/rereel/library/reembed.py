@@ -13,7 +13,8 @@ import numpy as np
 
 from rereel.encoders import Encoder
 from rereel.errors import MediaError, RereelError
-from rereel.library.library import Library
+from rereel.library.catalog import shot_vector
+from rereel.library.folder import Library
 from rereel.media import decode_frames, fingerprint
 
 
@@ -97,9 +98,7 @@ def reembed_library(lib: Library, encoder: Encoder, progress) -> list[tuple[Path
                 for i, fid in enumerate(ids):
                     by_shot.setdefault(shot_of[fid], []).append(i)
                 for shot_id, sel in sorted(by_shot.items()):
-                    m = emb[sel].mean(0)
-                    m = (m / max(np.linalg.norm(m), 1e-8)).astype(np.float32)
-                    db.execute("UPDATE shots SET embedding=? WHERE id=?", (m.tobytes(), shot_id))
+                    db.execute("UPDATE shots SET embedding=? WHERE id=?", (shot_vector(emb[sel]).tobytes(), shot_id))
                 db.execute("UPDATE videos SET encoder=? WHERE id=?", (encoder.signature, video["id"]))
                 db.execute("COMMIT")
             except BaseException:

@@ -53,7 +53,7 @@ def _new_index(dim: int):
 
 
 @contextmanager
-def _locked(root: Path):
+def locked(root: Path):
     """An exclusive lock on `vectors.lock`: one process at a time reads-then-writes the cache.
 
     A library on a read-only disk has no lock file to take; it is read without one (and, with
@@ -81,7 +81,7 @@ def _agrees(index, catalog: Catalog, kind: str, max_id: int) -> bool:
 
 def load_vectors(root: Path, catalog: Catalog, kind: str, dim: int, encoder: str) -> VectorIndex:
     """The synced FAISS index of `kind` ("shots" or "frames"), saved back if it changed."""
-    with _locked(root):
+    with locked(root):
         return _load(root, catalog, kind, dim, encoder)
 
 
@@ -103,17 +103,17 @@ def _load(root: Path, catalog: Catalog, kind: str, dim: int, encoder: str) -> Ve
     rebuilt = index is None
     if index is None:
         index, max_id = _new_index(dim), 0
-    ids, vecs = catalog.vectors(kind, after_id=max_id)
+    ids, vecs = catalog.embeddings(kind, after_id=max_id)
     if len(ids):
         index.add_with_ids(np.ascontiguousarray(vecs, dtype=np.float32), ids)
         max_id = int(ids.max())
-        _save(index, path, meta_path, {"generation": generation, "encoder": encoder, "dim": dim, "max_id": max_id})
+        save_index(index, path, meta_path, {"generation": generation, "encoder": encoder, "dim": dim, "max_id": max_id})
     elif rebuilt:
-        _save(index, path, meta_path, {"generation": generation, "encoder": encoder, "dim": dim, "max_id": max_id})
+        save_index(index, path, meta_path, {"generation": generation, "encoder": encoder, "dim": dim, "max_id": max_id})
     return VectorIndex(index, dim)
 
 
-def _save(index, path: Path, meta_path: Path, meta: dict) -> None:
+def save_index(index, path: Path, meta_path: Path, meta: dict) -> None:
     # Index first, then its description. A crash between the two renames leaves an index
     # ahead of its description; the next load finds ids it was not told of and rebuilds.
     import faiss

@@ -10,7 +10,8 @@ import av
 import numpy as np
 
 from rereel.errors import MediaError
-from rereel.media.probe import _ffmpeg_reason, open_container
+from rereel.media.image import centre_crop, cover_size
+from rereel.media.probe import _ffmpeg_reason, clockwise_rotation, open_container
 
 # One rule for every length: a file whose decoded frames end more than TRUNCATION_SLACK_S,
 # or TRUNCATION_SHARE of its stated duration if that is more, before the duration its header
@@ -28,9 +29,18 @@ def is_truncated(decoded_end: float, stated: float | None) -> bool:
 
 @dataclass
 class DecodedFrame:
-    index: int  # 0-based decode order
+    n: int  # 0-based count of the frames this decode_frames call yielded before this one
     time: float  # presentation time in seconds from the stream start (VFR-safe)
     frame: av.VideoFrame
+    from_start: bool = True  # decoded from the file's first frame, so `n` is also its frame number
+
+    @property
+    def index(self) -> int:
+        """The frame's number in the file (0-based). Known only when decoding began at the first
+        frame; after a seek (`start` > 0) the number is unknown and this raises: use `time`, or `n`."""
+        if not self.from_start:
+            raise AttributeError("DecodedFrame.index: frame number unknown when decoding starts past 0 (use .time or .n)")
+        return self.n
 
     def rgb(self, width: int, height: int) -> np.ndarray:
         return frame_to_rgb(self.frame, width, height)
@@ -42,32 +52,42 @@ def frame_to_rgb(frame: av.VideoFrame, width: int, height: int) -> np.ndarray:
     `width` and `height` are the display size: for a rotated frame the scaling is done on
     the stored picture and the result turned upright.
     """
-    rot = _rotation(frame)
+    rot = clockwise_rotation(frame)
     if rot % 180:
         width, height = height, width
     rgb = frame.reformat(width=width, height=height, format="rgb24", interpolation="AREA").to_ndarray()
     if rot:
-        # FFmpeg's display matrix angle is counter-clockwise; np.rot90 turns counter-clockwise too.
-        rgb = np.ascontiguousarray(np.rot90(rgb, k=(rot // 90) % 4))
+        rgb = np.ascontiguousarray(np.rot90(rgb, k=-(rot // 90)))  # np.rot90 turns counter-clockwise for k > 0
     return rgb
 
 
-def _rotation(frame: av.VideoFrame) -> int:
-    try:
-        return int(round(frame.rotation)) % 360
-    except (AttributeError, TypeError):
-        return 0
+def fit_frame(frame: av.VideoFrame, width: int, height: int, fit: str) -> np.ndarray:
+    """Scale a frame (area filter) to fill width x height, centre-cropped ("cover"), or to fit
+    inside it on black ("letterbox"); RGB uint8 (height, width, 3), aspect kept either way."""
+    sw, sh = display_size(frame)
+    if fit == "cover":
+        w, h = cover_size(width, height, sw, sh)
+        return np.ascontiguousarray(centre_crop(frame_to_rgb(frame, w, h), width, height))
+    scale = min(width / sw, height / sh)
+    w, h = max(2, round(sw * scale)), max(2, round(sh * scale))
+    rgb = frame_to_rgb(frame, w, h)
+    canvas = np.zeros((height, width, 3), np.uint8)
+    x, y = (width - w) // 2, (height - h) // 2
+    canvas[y : y + h, x : x + w] = rgb[: height - y, : width - x]
+    return canvas
 
 
 def display_size(frame: av.VideoFrame) -> tuple[int, int]:
     """Width and height of the frame as it should be shown, rotation applied."""
-    if _rotation(frame) % 180:
+    if clockwise_rotation(frame) % 180:
         return frame.height, frame.width
     return frame.width, frame.height
 
 
 def decode_frames(path: Path | str, *, start: float = 0.0, end: float | None = None) -> Iterator[DecodedFrame]:
     """Yield every video frame of `path` in presentation order, from `start` to `end` seconds.
+    Each frame's `n` counts from 0 in this call; its `index` (frame number in the file) is known
+    only when `start` is 0.
 
     Raises MediaError when the file cannot be opened, has no video, or (reading the whole file)
     its frames end before its stated duration by more than the rule above allows, whether the
@@ -106,7 +126,7 @@ def decode_frames(path: Path | str, *, start: float = 0.0, end: float | None = N
                 if index:
                     step = max(t - last_time, 1e-3)
                 last_time = t
-                yield DecodedFrame(index, t, frame)
+                yield DecodedFrame(index, t, frame, start <= 0)
                 index += 1
         except av.error.FFmpegError as e:
             # A whole-file read judges an error like an early end (a truncated MP4 fails this

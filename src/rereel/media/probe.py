@@ -67,9 +67,19 @@ def _ffmpeg_reason(e: Exception) -> str:
     return text.strip().rstrip(".")
 
 
-def _rotation(stream) -> int:
-    """Display rotation in degrees clockwise (0, 90, 180, 270), from metadata if present."""
-    rotate = stream.metadata.get("rotate")
+def clockwise_rotation(source) -> int:
+    """Degrees (0, 90, 180, 270) the stored picture is turned clockwise to be shown upright.
+
+    The one convention for rotation in rereel (`VideoInfo.rotation`, the catalog's column). A
+    decoded av.VideoFrame carries it as its display matrix's angle, which FFmpeg states
+    counter-clockwise; a stream (the header `probe` reads) as its `rotate` tag, clockwise.
+    """
+    if isinstance(source, av.VideoFrame):
+        try:
+            return int(round(-source.rotation)) % 360
+        except (AttributeError, TypeError):
+            return 0
+    rotate = source.metadata.get("rotate")
     if rotate is not None:
         try:
             return int(float(rotate)) % 360
@@ -107,7 +117,7 @@ def probe(path: Path | str) -> VideoInfo:
             vfr=bool(fps and base and abs(fps - base) / base > 0.01),
             width=ctx.width,
             height=ctx.height,
-            rotation=_rotation(stream),
+            rotation=clockwise_rotation(stream),
             has_audio=bool(container.streams.audio),
             codec=ctx.name,
             frames=frames,

@@ -17,7 +17,7 @@ import opentimelineio as otio
 
 from rereel.errors import MediaError, RereelError
 from rereel.media import VideoWriter, decode_frames
-from rereel.media.decode import DecodedFrame, display_size, frame_to_rgb
+from rereel.media.decode import DecodedFrame, fit_frame
 from rereel.timeline import KEY, media_path, remake_track
 
 FITS = ("cover", "letterbox")
@@ -47,21 +47,6 @@ def segments(tl: otio.schema.Timeline, rate: float) -> list[Segment]:
         else:
             out.append(Segment(frames, None, 0.0))
     return out
-
-
-def fit_frame(frame, width: int, height: int, fit: str) -> np.ndarray:
-    """Scale an av.VideoFrame to fill (cover, centre-cropped) or fit (letterbox) width x height."""
-    sw, sh = display_size(frame)
-    scale = max(width / sw, height / sh) if fit == "cover" else min(width / sw, height / sh)
-    w, h = max(2, round(sw * scale)), max(2, round(sh * scale))
-    rgb = frame_to_rgb(frame, w, h)
-    if fit == "cover":
-        x, y = (w - width) // 2, (h - height) // 2
-        return np.ascontiguousarray(rgb[y : y + height, x : x + width])
-    canvas = np.zeros((height, width, 3), np.uint8)
-    x, y = (width - w) // 2, (height - h) // 2
-    canvas[y : y + h, x : x + w] = rgb[: height - y, : width - x]
-    return canvas
 
 
 def archive_frames(seg: Segment, rate: float, width: int, height: int, fit: str) -> Iterator[np.ndarray]:

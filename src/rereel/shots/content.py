@@ -17,7 +17,7 @@ import numpy as np
 from scenedetect import ContentDetector, ThresholdDetector
 from scenedetect.common import FrameTimecode
 
-from rereel.shots.detector import ShotDetector, merge_cuts
+from rereel.shots.detector import ShotDetector, merge_cuts, register_detector
 
 MONO_SATURATION = 6.0  # mean of max(RGB) - min(RGB), 0-255: below it a frame is monochrome
 MONO_SHARE = 0.9  # share of lit frames that must be monochrome for the film to count as such
@@ -28,8 +28,8 @@ MONO_SHARE = 0.9  # share of lit frames that must be monochrome for the film to 
 LOOP_MATCH = 4.0
 
 
+@register_detector("content")
 class ContentFadeDetector(ShotDetector):
-    name = "content"
     frame_size = (256, 144)
 
     def __init__(self, fps: float, threshold: float = 27.0, fade_threshold: int = 12, min_shot_s: float = 0.5):

@@ -1,15 +1,26 @@
-"""The interface every shot detector implements (after PySceneDetect's `SceneDetector`).
+"""The interface every shot detector implements (after PySceneDetect's `SceneDetector`), and
+the registry that finds a detector by name (after the encoders' registry, itself after timm's
+`create_model`).
 
 A detector is fed each decoded frame once, from the same decode pass that feeds the encoder
 and the thumbnails, at the small size it asks for, and tells at the end where shots begin.
+
+A new detector is one file in `rereel/shots/`: a `ShotDetector` subclass decorated with
+`@register_detector("name")`. The registry imports the package's modules the first time a
+detector is looked up, so nothing is imported at `rereel --help`; heavy pieces (torch, the
+TransNetV2 weights) load in a detector's constructor, only when that detector is used.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import numpy as np
+
+from rereel.errors import RereelError
 
 
 @dataclass(frozen=True)
@@ -64,3 +75,46 @@ def merge_cuts(cuts: list[int], min_gap: int) -> list[int]:
             continue
         merged.append(c)
     return merged
+
+
+_REGISTRY: dict[str, type[ShotDetector]] = {}
+
+
+def register_detector(name: str):
+    """Class decorator: make a ShotDetector available to `create_detector(name)`."""
+
+    def wrap(cls):
+        _REGISTRY[name] = cls
+        cls.name = name
+        return cls
+
+    return wrap
+
+
+def list_detectors() -> tuple[str, ...]:
+    """Registered detector names, in registration order."""
+    _load_builtin()
+    return tuple(_REGISTRY)
+
+
+def create_detector(name: str, fps: float) -> ShotDetector:
+    """A fresh detector for one video; `name` is one of `list_detectors()`."""
+    _load_builtin()
+    if name not in _REGISTRY:
+        raise RereelError(f"unknown shot detector {name!r}; known: {', '.join(_REGISTRY)}")
+    return _REGISTRY[name](fps)
+
+
+_loaded = False
+
+
+def _load_builtin() -> None:
+    # Every module of the package, imported on first use: a detector file registers itself.
+    global _loaded
+    if _loaded:
+        return
+    import rereel.shots as package
+
+    for module in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"{package.__name__}.{module.name}")
+    _loaded = True

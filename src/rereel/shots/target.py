@@ -24,7 +24,7 @@ import numpy as np
 
 from rereel.shots.black import VISIBLE_LUMA, visible_level
 from rereel.shots.content import ContentFadeDetector
-from rereel.shots.detector import ShotDetector
+from rereel.shots.detector import ShotDetector, register_detector
 from rereel.shots.transnet import TransNetV2Detector, transitions
 
 SUPPORT = 0.2  # TransNetV2 probability near a content cut that confirms it
@@ -48,8 +48,8 @@ def dark_runs(dark: np.ndarray) -> list[tuple[int, int]]:
     return runs
 
 
+@register_detector("target")
 class TargetDetector(ShotDetector):
-    name = "target"
     frame_size = (256, 144)
 
     def __init__(self, fps: float, min_shot_s: float = 0.5):

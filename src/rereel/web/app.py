@@ -99,7 +99,9 @@ class State:
         with self.mirror_lock:
             if self._mirror is None:
                 with self.lock:  # the network the image search already loaded, not a second copy
-                    encoder, shots = self.resolver.encoder, self.lib.vectors("shots")
+                    encoder, shots = self.resolver.encoder, self.lib.searcher("shots")
+                    if shots.is_approximate(None):
+                        shots.approximate_index()  # loaded or built through the pages' catalog: under their lock
                 self._mirror = Mirror(encoder, shots, Library(self.settings.library, shared=True).catalog)
             return self._mirror
 
@@ -118,7 +120,7 @@ class State:
     def _rebuild(self, signature: tuple) -> None:
         try:
             lib = Library(self.settings.library, shared=True)
-            shots = lib.vectors("shots")  # loads the FAISS cache and appends the new rows: not under the lock
+            shots = lib.searcher("shots")  # loads the FAISS caches and appends the new rows: not under the lock
             mirror = None
             if self._mirror is not None:
                 from rereel.web.mirror import Mirror

@@ -10,8 +10,9 @@ from fastapi import APIRouter, Depends, File, Path as PathParam, Query as QueryP
 from fastapi.responses import FileResponse, Response
 
 from rereel.explore.footage import Footage, shot_footage
-from rereel.explore.query import IMAGE_EXTENSIONS, Query
-from rereel.explore.search import similar_shots
+from rereel.explore.query import Query
+from rereel.media.image import IMAGE_EXTENSIONS
+from rereel.explore.similar import similar_shots
 from rereel.web.app import finite, not_found, state_of
 from rereel.web.security import save_upload
 

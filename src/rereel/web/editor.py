@@ -10,13 +10,13 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel
 
 from rereel.errors import MediaError, RereelError
-from rereel.explore.footage import Footage
+from rereel.explore.pairs import timeline_pair
 from rereel.library import Library
-from rereel.match.remake import MatchOptions
+from rereel.match.choose import MatchOptions
 from rereel.media import VIDEO_EXTENSIONS, find_videos, probe
 from rereel.render import render_timeline
-from rereel.render.remake import remake
-from rereel.timeline import KEY, shot_items
+from rereel.pipeline import remake
+from rereel.timeline import KEY
 from rereel.web.app import not_found, state_of
 from rereel.web.jobs import Job, StagesAdapter
 from rereel.web.projects import RENDERS, TIMELINE, project_meta
@@ -214,22 +214,11 @@ def pair_preview(request: Request, pid: str, index: int):
     """The target shot (left) beside its chosen archive segment (right), as long as the target shot."""
     state = state_of(request)
     _folder(request, pid)
-    tl = state.projects.timeline(pid)
-    target = Path(tl.metadata[KEY]["target"]["path"])
-    for item in shot_items(tl):
-        info = item.metadata.get(KEY, {})
-        if info.get("target_shot") != index:
-            continue
-        shot = Footage(target, float(info["target_start"]), float(info["target_end"]), target.name)
-        match = None
-        if info.get("shot_id") is not None:
-            # The clip's own range: it ends on its archive shot's cut (a short one is held in the
-            # remake; the preview just ends sooner), never running into the next shot.
-            start = item.source_range.start_time.to_seconds()
-            match = Footage(Path(info["path"]), start, start + item.source_range.duration.to_seconds(),
-                            Path(info["path"]).name)
-        try:
-            return FileResponse(state.previews.clip(shot, pair=match, width=320, seconds=30.0), media_type="video/mp4")
-        except RereelError as e:
-            raise refuse(404, str(e)) from None
-    raise not_found(f"target shot {index} of project {pid}")
+    pair = timeline_pair(state.projects.timeline(pid), index)
+    if pair is None:
+        raise not_found(f"target shot {index} of project {pid}")
+    shot, match = pair  # a short archive piece is held in the remake; the preview just ends sooner
+    try:
+        return FileResponse(state.previews.clip(shot, pair=match, width=320, seconds=30.0), media_type="video/mp4")
+    except RereelError as e:
+        raise refuse(404, str(e)) from None

@@ -30,7 +30,7 @@ class Job:
     started: float = field(default_factory=time.time)
     finished: float | None = None
 
-    # The remake and render functions report through these (see render.remake.Stages).
+    # The remake and render functions report through these (see pipeline.Stages).
     def stage_start(self, name: str, total: float) -> None:
         self.stage, self.total, self.done = name, float(total or 0), 0.0
 
@@ -45,7 +45,7 @@ class Job:
 
 
 class StagesAdapter:
-    """The `Stages` interface of render.remake, writing into a Job."""
+    """The `Stages` interface of rereel.pipeline, writing into a Job."""
 
     def __init__(self, job: Job):
         self.job = job

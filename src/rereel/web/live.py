@@ -23,10 +23,12 @@ from PIL import Image
 from rereel.errors import RereelError
 from rereel.explore.footage import Footage, decode_footage
 from rereel.explore.gif import MAX_RATE, make_gif
+from rereel.explore.pairs import MATCH_FIT, side_by_side
 from rereel.web.app import finite, not_found, state_of
 from rereel.web.archive import ROW_ID
 from rereel.web.mirror import decode_jpeg
-from rereel.web.previews import even, jpeg
+from rereel.media.image import even
+from rereel.web.previews import jpeg
 from rereel.web.security import refuse
 
 router = APIRouter()
@@ -111,9 +113,8 @@ def mirror_gif(request: Request, frames: list[UploadFile] = File(...), shot: int
     t = finite("t", t, 0.0, float(video["duration"]))
     seconds = len(cam) / fps
     archive = decode_footage(Footage(Path(row["path"]), t, t + seconds, row["name"], shot),
-                             fps, w, h, "cover", seconds)
-    n = min(len(cam), len(archive))
-    pair = np.concatenate([cam[:n], archive[:n]], axis=2)
+                             fps, w, h, MATCH_FIT, seconds)
+    pair = side_by_side(cam, archive)
     name = f"reaction-{secrets.token_hex(6)}.gif"
     result = make_gif(pair, fps, state.gifs / name, width=pair.shape[2], max_bytes=5_000_000, caption=caption or None)
     return {"gif": f"/api/gifs/{name}", "bytes": result.bytes, "width": result.width, "height": result.height,

@@ -9,11 +9,9 @@ against near-ties, so the mirror does not flicker between look-alike shots.
 from __future__ import annotations
 
 import io
-import math
 import threading
 import time
 from collections import OrderedDict
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
 import av
@@ -23,34 +21,20 @@ from PIL import Image, UnidentifiedImageError
 from rereel.encoders import Encoder
 from rereel.errors import RereelError
 from rereel.explore.query import library_encoder
-from rereel.library import Catalog, Library, VectorIndex
+from rereel.library import Catalog, Library, VectorIndex, VectorSearch
+from rereel.library.search import APPROXIMATE_ABOVE, one_thread
 from rereel.media.decode import frame_to_rgb
 
-# Plain cosines, not centred on the archive mean as `rereel similar` does: centring matters
-# for ranking a whole list, not for its first place. On the 116-shot sample archive, 751
-# JPEG'd 320-px archive frames found their own shot 90.8% of the time plain and 90.3%
-# centred (own video 99.1% / 98.9%); with each video's own shots left out (a webcam is not
-# in the archive), the face clips' frames found the same videos either way. Centring would
-# also need a second, centred copy of the index, since |v - mean| differs from shot to shot.
-
+# Plain cosines, not centred as `rereel similar` ranks (why: docs/web.md, "The mirror's numbers").
 TOP = 5  # shots fetched per frame: the best, and usually the shown one's score for free
-# Hysteresis (see MirrorSession). On 10-frame/s runs of six clips, noised and JPEG'd, each with
-# its own video left out (a webcam is not in the archive), the first place changed 1.6-3.6
-# times a second where the clip moves; with these values the shown shot changed 0-0.9 times,
-# scoring on average 0.002-0.005 below that frame's best.
+# Hysteresis (see MirrorSession), tuned on noised webcam-like runs (docs/web.md).
 MARGIN = 0.05  # cosine by which a new shot must beat the shown one to take over at once
 HOLD = 3  # consecutive frames a new shot must come first to take over without that margin
 MAX_SIDE = 4096  # a webcam frame larger than this is refused before it is decoded
 
-# A flat scan reads every vector for every frame: at 100k shots that is 512 MB, 32-35 ms on
-# one core here (memory-bound, ~16 GB/s), and with the embed the total's p95 came to 65-67 ms,
-# over the 50 ms target (bench/bench_webcam.py). Above FLAT_LIMIT shots the mirror searches
-# an inverted-file copy instead: sqrt(N) lists, PROBES of them read per frame (a tenth at
-# 100k), 4 ms, total p95 26-38 ms. Its first place was the flat index's for 99% of 300 real
-# frames in a 100k index (8 probes: 90%, 16: 96%, 64: 99.7%). It costs ~2 s to build and a
-# second copy of the vectors.
-FLAT_LIMIT = 20_000
-PROBES = 32
+# Above APPROXIMATE_ABOVE shots (library/search.py) a frame is searched through the library's
+# inverted-file index, not a flat scan: the flat scan costs the 50 ms budget at 100k shots
+# (docs/web.md, bench/bench_webcam.py).
 FRAME_CACHE = 256  # shots whose sampled frames are kept in memory: the shown one is re-read every frame
 
 
@@ -132,21 +116,24 @@ class Mirror:
     embedded at once only slow each other.
     """
 
-    def __init__(self, encoder: Encoder, shots: VectorIndex, catalog: Catalog | None = None, *,
-                 flat_limit: int = FLAT_LIMIT):
+    def __init__(self, encoder: Encoder, shots: VectorSearch | VectorIndex, catalog: Catalog | None = None, *,
+                 flat_limit: int = APPROXIMATE_ABOVE):
+        """`shots`: the library's `searcher("shots")` (its approximate index cached on disk), or a
+        bare flat index, whose approximate copy is then built here when it holds over `flat_limit`."""
         if shots.count == 0:
             raise RereelError("the library has no shots to mirror; index footage with `rereel index`")
         self.encoder = encoder
-        self.shots = shots
+        self.shots = shots if isinstance(shots, VectorSearch) else VectorSearch(shots, approximate_above=flat_limit)
         self.catalog = catalog
-        self._ivf = _ivf_copy(shots) if shots.count > flat_limit else None
+        if self.shots.is_approximate(None):
+            self.shots.approximate_index()  # loaded (or built) now, not on the first frame
         self._frames: OrderedDict[int, tuple[int, np.ndarray, np.ndarray]] = OrderedDict()
         self._lock = threading.Lock()
 
     @classmethod
     def from_library(cls, lib: Library, device: str | None = None) -> "Mirror":
         """The mirror of a library: the encoder that made it, its shot index and its catalog."""
-        return cls(library_encoder(lib, device), lib.vectors("shots"), lib.catalog)
+        return cls(library_encoder(lib, device), lib.searcher("shots"), lib.catalog)
 
     def session(self, *, margin: float = MARGIN, hold: int = HOLD) -> MirrorSession:
         """Hysteresis state for one connection: `session.match(rgb)` per webcam frame."""
@@ -165,11 +152,8 @@ class Mirror:
 
     def search(self, query: np.ndarray, k: int = TOP) -> tuple[np.ndarray, np.ndarray]:
         """(scores, shot ids) of the k shots nearest a unit query vector, best first."""
-        with _one_openmp_thread():
-            if self._ivf is None:
-                scores, ids = self.shots.search(query, k)
-            else:
-                scores, ids = self._ivf.search(np.ascontiguousarray(query[None], dtype=np.float32), k)
+        with one_thread():  # one frame: more threads only fight the network's (see one_thread)
+            scores, ids = self.shots.search(query, k, approximate=None)
         keep = ids[0] >= 0
         return scores[0][keep], ids[0][keep]
 
@@ -225,38 +209,3 @@ class Mirror:
                 self._frames.move_to_end(shot_id)
         video_id, times, embeddings = cached
         return video_id, float(times[int(np.argmax(embeddings @ query))])
-
-
-@contextmanager
-def _one_openmp_thread():
-    """FAISS on one thread for one query. FAISS spreads even a single query over its OpenMP
-    threads, and on two cores they fight ONNX Runtime's worker, which spins on after each
-    frame: measured here, embed 21 ms + flat 10k search 23 ms with two, 12 + 3.6 ms with one.
-    The setting is per thread (an OpenMP ICV): the app's other threads keep theirs."""
-    import faiss
-
-    threads = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    try:
-        yield
-    finally:
-        faiss.omp_set_num_threads(threads)
-
-
-def _ivf_copy(shots: VectorIndex):
-    """An inverted-file index holding the same vectors and ids as a flat `VectorIndex`."""
-    import faiss
-
-    flat = faiss.downcast_index(shots.index.index)
-    n, dim = shots.count, shots.dim
-    vectors = faiss.rev_swig_ptr(flat.get_xb(), n * dim).reshape(n, dim)  # a view: nothing copied yet
-    ids = faiss.vector_to_array(shots.index.id_map)
-    lists = int(math.sqrt(n))
-    ivf = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, lists, faiss.METRIC_INNER_PRODUCT)
-    # 40 vectors per list is what k-means needs (FAISS warns below 39); more only costs start-up.
-    sample = np.random.default_rng(0).choice(n, min(n, 40 * lists), replace=False)
-    ivf.train(np.ascontiguousarray(vectors[np.sort(sample)]))
-    for at in range(0, n, 16384):
-        ivf.add_with_ids(np.ascontiguousarray(vectors[at:at + 16384]), ids[at:at + 16384])
-    ivf.nprobe = PROBES
-    return ivf

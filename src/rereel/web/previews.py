@@ -18,16 +18,14 @@ import numpy as np
 from PIL import Image
 
 from rereel.explore.footage import Footage, footage_frames
+from rereel.explore.pairs import TARGET_FIT, pair_stream, side_size
 from rereel.media import VideoWriter, decode_frames, probe
 from rereel.media.decode import display_size
+from rereel.media.image import even
 
 PREVIEW_WIDTH = 320
 PREVIEW_SECONDS = 8.0  # a hover shows the start of a long shot, not all of it
 PREVIEW_RATE = 24.0
-
-
-def even(x: float) -> int:
-    return max(2, int(round(x / 2)) * 2)
 
 
 def jpeg(rgb: np.ndarray, quality: int = 85) -> bytes:
@@ -58,15 +56,14 @@ class Previews:
         with self._lock(name):  # two hovers on one shot make it once
             if path.exists():
                 return path
-            sw, sh = probe(footage.path).display_size
-            w, h = even(width), even(width * sh / sw)
+            w, h = side_size(footage.path, width)
             rate = min(PREVIEW_RATE, probe(footage.path).fps or PREVIEW_RATE)
             with VideoWriter(path, w * (2 if pair else 1), h, rate, crf=26) as writer:
-                left = footage_frames(footage, rate, w, h, "letterbox", seconds)
-                right = footage_frames(pair, rate, w, h, "cover", seconds) if pair else None
-                for frame in left:
-                    if right is not None:
-                        frame = np.concatenate([frame, next(right, np.zeros_like(frame))], axis=1)
+                if pair:
+                    frames = pair_stream(footage, pair, rate, w, h, seconds)
+                else:
+                    frames = footage_frames(footage, rate, w, h, TARGET_FIT, seconds)
+                for frame in frames:
                     writer.write(frame)
         return path
 

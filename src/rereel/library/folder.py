@@ -7,6 +7,7 @@ from pathlib import Path
 
 from rereel.errors import RereelError
 from rereel.library.catalog import Catalog
+from rereel.library.search import VectorSearch
 from rereel.library.vectors import VectorIndex, load_vectors
 
 DEFAULT_LIBRARY = "rereel-library"
@@ -35,6 +36,7 @@ class Library:
                 raise RereelError(f"{self.root}: cannot create the library folder ({e.strerror})") from None
         self.catalog = Catalog(db, shared=shared)
         self._vectors: dict[str, VectorIndex] = {}
+        self._searchers: dict[str, VectorSearch] = {}
 
     def close(self) -> None:
         self.catalog.close()
@@ -102,6 +104,23 @@ class Library:
         if kind not in self._vectors:
             self._vectors[kind] = load_vectors(self.root, self.catalog, kind, self.dim, self.encoder or "")
         return self._vectors[kind]
+
+    def searcher(self, kind: str = "shots") -> VectorSearch:
+        """Search over shot (or frame) vectors; its approximate index is cached beside the flat one."""
+        if kind not in self._searchers:
+            self._searchers[kind] = VectorSearch(self.vectors(kind), root=self.root, catalog=self.catalog, kind=kind,
+                                                 encoder=self.encoder or "")
+        return self._searchers[kind]
+
+    def search(self, queries, k: int, kind: str = "shots", *, centred: bool = False,
+               approximate: bool | None = False):
+        """(scores, ids) of the k shots (or frames) nearest each query row, best first; -1 pads.
+
+        `centred`: cosine around the archive's mean (exact). `approximate`: False exact, True
+        through the inverted-file index, None approximate above APPROXIMATE_ABOVE vectors.
+        See library/search.py.
+        """
+        return self.searcher(kind).search(queries, k, centred=centred, approximate=approximate)
 
     def info(self) -> dict:
         stats = self.catalog.stats()

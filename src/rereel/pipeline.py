@@ -1,5 +1,7 @@
-"""The remake job: analyse a target, match its shots against the library, write the timeline,
-render. Every stage reports progress through `stage(name, total)` / `advance(done)` callbacks.
+"""The remake pipeline: analyse a target (`shots` + `encoders`), match its shots against the
+`library` (`match`), write the `timeline`, `render` it. It sits above all of those layers; the
+CLI's `rereel remake` and the web editor call it. Every stage reports progress through
+`stage(name, total)` / `advance(done)` callbacks.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from pathlib import Path
 from rereel.encoders import create_encoder
 from rereel.errors import RereelError
 from rereel.library import Library, ShotRecord, analyse_video
-from rereel.match.remake import MatchOptions, ShotMatch, match_shots, target_paths
+from rereel.match.choose import MatchOptions, ShotMatch, match_shots, target_paths
 from rereel.media import fingerprint, probe
 from rereel.render import render_timeline
 from rereel.shots import TARGET_DETECTOR

@@ -86,7 +86,6 @@ def _frames_of(shot: ShotRecord) -> dict:
 def match_shots(target_shots: list[ShotRecord], library: Library, opts: MatchOptions = MatchOptions(),
                 exclude_paths: set[str] | frozenset = frozenset(), on_shot=None) -> list[ShotMatch]:
     """Rank archive suggestions for each target shot, then choose one per shot."""
-    index = library.vectors("shots")
     cat = library.catalog
     frame_cache: dict[int, dict] = {}
     info_cache: dict[int, object] = {}
@@ -95,7 +94,7 @@ def match_shots(target_shots: list[ShotRecord], library: Library, opts: MatchOpt
         m = ShotMatch(shot.idx, shot.start_frame, shot.end_frame, shot.start, shot.end, is_black_shot(shot))
         if not m.black:
             tf = _frames_of(shot)
-            _, ids = index.search(shot.embedding(), min(opts.pool, index.count))
+            _, ids = library.search(shot.embedding(), opts.pool)  # exact: a remake's candidates
             cands = []
             for sid in ids[0]:
                 if sid < 0:
@@ -127,14 +126,17 @@ def match_shots(target_shots: list[ShotRecord], library: Library, opts: MatchOpt
 def choose(matches: list[ShotMatch], opts: MatchOptions) -> None:
     """Pick one suggestion per shot, deterministically for a seed, with variety."""
     rng = np.random.default_rng(opts.seed)
-    used: set[int] = set()
+    # What has been shown, per archive shot: a viewer notices the same footage twice, not two
+    # moments of one long shot. Keyed on ranges, a film's own footage can serve two target shots
+    # cut from one archive shot (a trailer re-cuts its film's shots).
+    used: dict[int, list[tuple[float, float]]] = {}
     previous_video = None
     for m in matches:
         if m.black or not m.suggestions:
             continue
         pool = [c for c in m.suggestions if c.placement.long_enough] or m.suggestions
         best = max(c.score for c in pool)
-        fresh = [c for c in pool if c.shot_id not in used and c.score >= best - opts.reuse_margin]
+        fresh = [c for c in pool if not _shown(c, used) and c.score >= best - opts.reuse_margin]
         pool = fresh or pool
         noise = rng.gumbel(size=len(pool)) * opts.variety
         adjusted = [
@@ -142,8 +144,14 @@ def choose(matches: list[ShotMatch], opts: MatchOptions) -> None:
             for i, c in enumerate(pool)
         ]
         m.chosen = pool[int(np.argmax(adjusted))]
-        used.add(m.chosen.shot_id)
+        used.setdefault(m.chosen.shot_id, []).append((m.chosen.placement.start, m.chosen.placement.end))
         previous_video = m.chosen.video_id
+
+
+def _shown(c: Candidate, used: dict[int, list[tuple[float, float]]], slack: float = 0.1) -> bool:
+    """Whether candidate `c` would show footage already used (ranges overlapping by more than `slack` s)."""
+    p = c.placement
+    return any(min(p.end, b) - max(p.start, a) > slack for a, b in used.get(c.shot_id, ()))
 
 
 def target_paths(path: Path) -> set[str]:
