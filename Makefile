@@ -49,7 +49,7 @@ serve: install
 # The tests drive Debian's Chromium and MLT's melt: installed here (apt) when missing.
 test: install
 	./scripts/install-test-programs
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=15
 
 bench: install
 	$(PY) bench/bench_index.py

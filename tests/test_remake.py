@@ -14,7 +14,7 @@ import pytest
 
 from rereel.library import Library
 from rereel.library.catalog import Catalog
-from rereel.match.choose import MatchOptions
+from rereel.match.choose import MatchOptions, match_shots, target_paths
 from rereel.media import decode_frames, probe
 from rereel.pipeline import remake
 from rereel.shots import TARGET_DETECTOR, create_detector
@@ -25,7 +25,18 @@ from test_library import rereel
 @pytest.fixture(scope="module")
 def trailer_library(media, tmp_path_factory):
     lib = tmp_path_factory.mktemp("remake") / "library"
-    rereel("index", media / "archive", media / "trailers" / "sintel_trailer_480x270.webm", "--library", lib, check=True)
+    # The archive less four long, static clips (a third of its seconds, little variety): the
+    # suite must fit its 15 minutes, and 31 films still give every shot choices.
+    slow = {"ccby_intel_one_by_one_person_walking.mp4", "ccby_intel_bottle_detection_hands.mp4",
+            "ccby_intel_car_detection_topdown.mp4", "ccbysa_pixwarp_cymatics.mkv"}
+    clips = sorted(p for p in (media / "archive").iterdir() if p.name not in slow)
+    rereel("index", *clips, "--library", lib, check=True)
+    # The trailer's second encode stands for "the film a trailer was cut from". It is cut with
+    # the detector remake uses for targets, so the two encodes share their shots and the copy
+    # test below measures matching, not two detectors' disagreement (test_own_footage covers
+    # footage indexed with the archive's detector).
+    rereel("index", media / "trailers" / "sintel_trailer_480x270.webm", "--detector", "target", "--library", lib,
+           check=True)
     return lib
 
 
@@ -237,6 +248,8 @@ def test_no_cut_inside_a_target_shot(remade, trailer_library):
     is at least as close as any frame outside, within 1 grey level: a cut through black (or a
     still) has identical frames on both sides, which show nothing of another shot; a frame
     from the neighbouring shot would differ by far more (cuts are where frames change).
+    Each frame's mean is taken out first: in a fade the frames differ mostly in brightness, and
+    H.264 shifts a dark frame's level by a grey level or two, which is not another shot.
     """
     tl = remade["tl"]
     out = gray_frames(remade["dir"] / "remake.mp4")
@@ -258,7 +271,8 @@ def test_no_cut_inside_a_target_shot(remade, trailer_library):
             inside = np.arange(lo, hi)
             inside = (inside >= shot["start_frame"]) & (inside < shot["end_frame"])
             for j in range(k, k + n):
-                d = np.abs(src[lo:hi] - out[j]).mean(axis=(1, 2))
+                a = src[lo:hi] - src[lo:hi].mean(axis=(1, 2), keepdims=True)
+                d = np.abs(a - (out[j] - out[j].mean())).mean(axis=(1, 2))
                 d_in, d_out = d[inside].min(), d[~inside].min() if (~inside).any() else np.inf
                 assert d_in <= d_out + 1.0, f"output frame {j} ({item.name}) looks like a frame outside its archive shot"
             checked += 1
@@ -307,7 +321,10 @@ def test_variety_and_determinism(trailer_library, media):
     # archive alone must supply the shots.
     target = media / "trailers" / "sintel_trailer_480x270.webm"
     with Library(trailer_library) as lib:
-        runs = [remake(target, lib, [], opts=MatchOptions(seed=seed)).matches for seed in (7, 7, 8)]
+        first = remake(target, lib, [], opts=MatchOptions(seed=7))
+        # The target is analysed once; matching again from its shots is what a second remake does.
+        runs = [first.matches] + [match_shots(first.shots, lib, MatchOptions(seed=seed), exclude_paths=target_paths(target))
+                                  for seed in (7, 8)]
     chosen = [[(m.chosen.shot_id, round(m.chosen.placement.start, 3)) if m.chosen else None for m in run] for run in runs]
     assert chosen[0] == chosen[1], "same seed, same remake"
     picked = [m.chosen for m in runs[0] if m.chosen]
