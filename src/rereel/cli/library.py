@@ -70,7 +70,7 @@ def index(
     paths: Annotated[list[Path], typer.Argument(help="Video files or folders (searched recursively).")],
     library: LibraryOpt = None,
     encoder: Annotated[str, typer.Option(help="Image network, by registry name.")] = "effnet-lite0",
-    detector: Annotated[str, typer.Option(help="Shot detector: content (cuts + fades) or transnetv2.")] = "content",
+    detector: Annotated[str, typer.Option(help="Shot detector: content (cuts + fades), transnetv2, or target (both, for short targets; slow on an archive).")] = "content",
     sample_fps: Annotated[float, typer.Option(help="Frames embedded per second of video.")] = 4.0,
     device: Annotated[Optional[str], typer.Option(help="cuda, mps or cpu (default: the best present).")] = None,
 ) -> None:
