@@ -46,7 +46,9 @@ def test_index_here_work_elsewhere_move_and_relink(archive, tmp_path):
     assert sorted(Path(i["path"]) for i in items) == sorted((home / "footage" / n).resolve() for n in CLIPS)
 
     # Remake from another folder, relative target and library.
-    rereel(work, "remake", TARGET, "-o", "remake.mp4", "--library", "../home/lib", "--timeline", "remake.otio")
+    # The content detector: this test is about paths, and TransNetV2 would add a model load per run.
+    fast = ("--detector", "content")
+    rereel(work, "remake", TARGET, *fast, "-o", "remake.mp4", "--library", "../home/lib", "--timeline", "remake.otio")
     info = probe(work / "remake.mp4")
     used = [n for n in CLIPS if n in (work / "remake.credits.txt").read_text()]  # credits beside the video
     assert used, (work / "remake.credits.txt").read_text()
@@ -64,9 +66,9 @@ def test_index_here_work_elsewhere_move_and_relink(archive, tmp_path):
     moved = tmp_path / "disk2" / "footage"
     moved.parent.mkdir()
     shutil.move(home / "footage", moved)
-    broken = rereel(work, "remake", TARGET, "-o", "broken.mp4", "--library", "../home/lib", ok=False)
+    broken = rereel(work, "remake", TARGET, *fast, "-o", "broken.mp4", "--library", "../home/lib", ok=False)
     assert broken.returncode != 0 and "footage" in broken.stderr and not (work / "broken.mp4").exists()
     rereel(elsewhere, "relink", str(home / "footage"), str(moved), "--library", "../home/lib")
-    rereel(work, "remake", TARGET, "-o", "relinked.mp4", "--library", "../home/lib")
+    rereel(work, "remake", TARGET, *fast, "-o", "relinked.mp4", "--library", "../home/lib")
     assert abs(probe(work / "relinked.mp4").duration - info.duration) < 0.05
     assert not list(work.glob("*partial*")) and not list(work.glob(".*partial*"))
