@@ -34,8 +34,9 @@ def manifest(media) -> dict[str, dict]:
 def remade(archive, tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("credits")
     rereel("index", *[archive / n for n in CLIPS], "--library", tmp / "library", check=True)
-    rereel("remake", archive / TARGET, "-o", tmp / "remake.mp4", "--timeline", tmp / "remake.otio",
-           "--library", tmp / "library", check=True)
+    # The content detector: credits follow whatever the timeline uses; TransNetV2 only adds time.
+    rereel("remake", archive / TARGET, "--detector", "content", "-o", tmp / "remake.mp4",
+           "--timeline", tmp / "remake.otio", "--library", tmp / "library", check=True)
     return tmp / "remake.otio"
 
 
