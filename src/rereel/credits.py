@@ -107,7 +107,7 @@ def timeline_films(tl) -> list[Film]:
     """The archive films on a remake timeline's remake track, in order of first use."""
     import opentimelineio as otio
 
-    from rereel.timeline import is_hold, media_path, remake_track
+    from rereel.timeline import is_freeze, media_path, remake_track
 
     films: dict[str, Film] = {}
     rate = 24.0
@@ -122,7 +122,7 @@ def timeline_films(tl) -> list[Film]:
         film.seconds += sr.duration.to_seconds()
         # A hold (FreezeFrame) shows one source frame for its whole duration: that frame is what
         # it takes from the film; its screen time counts for the same film.
-        end = start + 1 / rate if is_hold(item) else sr.end_time_exclusive().to_seconds()
+        end = start + 1 / rate if is_freeze(item) else sr.end_time_exclusive().to_seconds()
         film.ranges.append((start, end))
     for film in films.values():
         film.ranges = _merge(film.ranges, slack=1.5 / rate)  # abutting clips and their holds are one range
@@ -172,18 +172,21 @@ def credits_path(video: str | Path) -> Path:
     return video.with_name(f"{video.stem}.credits.txt")
 
 
-def write_credits(timeline, video: str | Path) -> Path:
+def write_credits(timeline, video: str | Path, text: str | None = None) -> Path:
     """Write VIDEO's credits (OUT.credits.txt beside OUT.mp4) atomically; `timeline` is an OTIO
-    Timeline or the path of a .otio file. Returns the path written."""
-    if not hasattr(timeline, "tracks"):
-        from rereel.timeline import read_timeline
+    Timeline or the path of a .otio file. `text`: credits_text(timeline) when the caller has it
+    already (one timeline, several videos). Returns the path written."""
+    if text is None:
+        if not hasattr(timeline, "tracks"):
+            from rereel.timeline import read_timeline
 
-        timeline = read_timeline(Path(timeline))
+            timeline = read_timeline(Path(timeline))
+        text = credits_text(timeline)
     path = credits_path(video)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
-        tmp.write_text(credits_text(timeline))
+        tmp.write_text(text)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

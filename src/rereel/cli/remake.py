@@ -61,7 +61,7 @@ def remake(
     from rereel.library import Library
     from rereel.match.choose import MatchOptions
     from rereel.match.score import Weights
-    from rereel.credits import write_credits
+    from rereel.credits import credits_text, write_credits
     from rereel.pipeline import remake as run
 
     outputs = [(output, side_by_side)] + ([(side_by_side_out, True)] if side_by_side_out else [])
@@ -75,7 +75,8 @@ def remake(
     out.print(f"{len(result.matches)} target shots: {len(chosen)} matched from {len(films)} archive films "
               f"(mean score {mean:.3f}), {len(result.matches) - len(chosen)} kept black")
     # CC BY footage must be credited wherever a result is published: the credits go beside it.
-    credits = [write_credits(result.timeline, p) for p in result.outputs]
+    text = credits_text(result.timeline)  # worked out once for every output
+    credits = [write_credits(result.timeline, p, text) for p in result.outputs]
     for p in result.outputs + result.timelines + credits:
         out.print(f"wrote {p}")
 

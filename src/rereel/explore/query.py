@@ -19,6 +19,7 @@ from rereel.errors import MediaError, RereelError
 from rereel.explore.footage import parse_shot_id, parse_time_range, range_footage, shot_footage
 from rereel.explore.words import ClassMatch, class_query, effnet_classifier, match_classes
 from rereel.library import Library, analyse_video
+from rereel.library.catalog import shot_vector
 from rereel.media import VIDEO_EXTENSIONS, fingerprint, probe
 from rereel.media.image import IMAGE_EXTENSIONS
 
@@ -123,7 +124,7 @@ class QueryResolver:
         exclude = {sid for sid, s, e in own_shots if s < footage.end and e > footage.start}
         whole = start == 0.0 and end is None
         kind, text = ("video", path.name) if whole else ("range", footage.label)
-        return Query(l2_normalise(vectors[inside].mean(0)).astype(np.float32), kind, text, exclude=exclude)
+        return Query(shot_vector(vectors[inside]), kind, text, exclude=exclude)
 
     def _video_frames(self, path: Path) -> tuple[np.ndarray, np.ndarray, list[tuple[int, float, float]]]:
         """(sample times, frame vectors, [(shot id, start, end)] if the library holds the video)."""

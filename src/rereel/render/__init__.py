@@ -18,7 +18,7 @@ import opentimelineio as otio
 from rereel.errors import MediaError, RereelError
 from rereel.media import VideoWriter, decode_frames
 from rereel.media.decode import DecodedFrame, fit_frame
-from rereel.timeline import KEY, media_path, remake_track
+from rereel.timeline import KEY, is_freeze, media_path, remake_track
 
 FITS = ("cover", "letterbox")
 
@@ -29,11 +29,6 @@ class Segment:
     path: str | None  # None: black
     start: float  # archive seconds of the first output frame
     hold: bool = False  # show the frame at `start` for every output frame (FreezeFrame)
-
-
-def is_freeze(item) -> bool:
-    """OTIO's FreezeFrame is a LinearTimeWarp of speed 0; an editor may write either."""
-    return any(isinstance(e, otio.schema.LinearTimeWarp) and e.time_scalar == 0 for e in item.effects)
 
 
 def segments(tl: otio.schema.Timeline, rate: float) -> list[Segment]:

@@ -79,7 +79,15 @@ def segment_items(index: int, name: str, path: str, start: float, end: float, me
     return [clip, hold]
 
 
+def is_freeze(item) -> bool:
+    """Whether a clip shows one frame held: OTIO's FreezeFrame is a LinearTimeWarp of speed 0, and
+    an editor may write either. What render, export and credits go by."""
+    return any(isinstance(e, otio.schema.LinearTimeWarp) and e.time_scalar == 0 for e in item.effects)
+
+
 def is_hold(item) -> bool:
+    """Whether an item is the hold rereel puts after a short clip: it belongs to that clip's
+    target shot (see shot_items)."""
     return "hold_of" in item.metadata.get(KEY, {})
 
 

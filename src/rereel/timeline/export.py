@@ -17,7 +17,7 @@ import xml.etree.ElementTree as ET
 
 import opentimelineio as otio
 
-from rereel.timeline import KEY, media_path, remake_track
+from rereel.timeline import KEY, is_freeze, media_path, remake_track
 
 EPS = 1e-6
 
@@ -116,7 +116,7 @@ def _conform_clip(clip_e: ET.Element, clip: otio.schema.Clip, rate: float, files
         _conform_file(file_e, ref, fps)
     first = clip.source_range.start_time.rescaled_to(rate).value
     n = round(clip.source_range.duration.rescaled_to(rate).value)
-    hold = any(isinstance(e, otio.schema.LinearTimeWarp) and e.time_scalar == 0 for e in clip.effects)
+    hold = is_freeze(clip)
     # The media frame on screen at each output frame's time (floor), as rereel renders it.
     m_in = math.floor(first / rate * fps + EPS)
     m_out = m_in + 1 if hold else math.floor((first + n - 1) / rate * fps + EPS) + 1
