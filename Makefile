@@ -55,6 +55,7 @@ bench: install
 	$(PY) bench/bench_index.py
 	$(PY) bench/bench_remake.py
 	$(PY) bench/bench_learn.py
+	$(PY) bench/bench_see.py
 	$(PY) bench/bench_webcam.py
 
 clean:

@@ -1,11 +1,12 @@
 """Throughput of the learn models: training and rendering, on the CPU and, when present, CUDA.
 
-    python bench/bench_learn.py [--quick] [--device cpu|cuda|both]
+    python bench/bench_learn.py [--seconds S] [--device cpu|cuda|both] [--only autoencoder|see] [--eval FILE]
 
 Prints:
-  autoencoder (VAE-GAN, paper size: 64 base channels, latent 200) at 128x72 and 256x144:
-      training images/s (train_step on a batch) and render frames/s (model alone, and the
-      whole `render` of a real clip: decode + model + upscale + H.264 encode + audio);
+  the eval figures of the 10-minute laptop run, read from its `eval --json` output (--eval);
+  autoencoder presets: laptop (64x36, at its 1 thread and at 2), broad at 128x72 and at its
+      256x144: training images/s (train_step on a batch) and render frames/s (model alone, and
+      the whole `render` of a real clip: decode + model + upscale + H.264 encode + audio);
   see (pix2pix, 64 base channels) at 128 and 256: training steps/s (batch 4, input recipe
       included) and render frames/s (model alone, and the whole `render`);
   live: the Seer's per-frame path (recipe + generator, batch 1) at 256x256, frames/s.
@@ -59,9 +60,20 @@ def timed(fn, device, seconds: float, warmup: int = 2, min_iters: int = 3) -> fl
     return (time.perf_counter() - t0) / n
 
 
-def bench_autoencoder(device: str, size: tuple[int, int], batch: int, seconds: float, tmp: Path) -> dict:
+def bench_autoencoder(device: str, cfg: ae.AutoencoderConfig, seconds: float, tmp: Path) -> dict:
+    """Training images/s of one train_step at the config's batch, and render speeds."""
     prec = choose_precision(device)
-    cfg = ae.AutoencoderConfig(width=size[0], height=size[1], batch=batch)
+    size, batch = (cfg.width, cfg.height), cfg.batch
+    threads = torch.get_num_threads()
+    if cfg.threads and prec.device.type == "cpu":
+        torch.set_num_threads(cfg.threads)
+    try:
+        return _bench_autoencoder(prec, device, cfg, size, batch, seconds, tmp)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _bench_autoencoder(prec, device, cfg, size, batch, seconds, tmp) -> dict:
     torch.manual_seed(0)
     model = ae.build(cfg).to(prec.device).train()
     opts = {n: torch.optim.Adam(m.parameters(), lr=cfg.lr, betas=(0.5, 0.999)) for n, m in
@@ -79,7 +91,7 @@ def bench_autoencoder(device: str, size: tuple[int, int], batch: int, seconds: f
     infer_s = timed(infer, prec.device, seconds)
     out = {"device": prec.name, "train_img_s": batch / step, "batch": batch, "model_fps": render_batch / infer_s}
     if CLIP.exists():
-        model_dir = tmp / f"ae-{size[0]}-{device}"
+        model_dir = tmp / f"ae-{cfg.preset}-{size[0]}-{cfg.threads}-{device}"
         save_checkpoint(model_dir, {"model": model.state_dict(), "step": 0, "rng": rng_state()}, asdict(cfg))
         out["render_fps"] = _render_fps(lambda o: ae.render(CLIP, model_dir, o, device=device, progress=False), tmp)
     return out
@@ -124,11 +136,28 @@ def _render_fps(render, tmp: Path) -> float:
     return probe(out).frames / (time.perf_counter() - t0)
 
 
+def _print_eval(path: Path) -> None:
+    """The measured quality of the documented 10-minute laptop run, read from its eval output."""
+    import json
+
+    if not path.exists():
+        print(f"eval of the 10-minute laptop run: {path} not found (docs/learn.md, 'The bar', makes it)")
+        return
+    s = json.loads(path.read_text())
+    print(f"eval of the 10-minute laptop run ({path}): psnr {s['psnr']:.2f} dB (mean frame {s['baseline_psnr']:.2f}), "
+          f"ssim {s['ssim']:.3f}, shot_top1 {s['shot_top1']:.3f} (chance {s['chance_shot']:.3f}), "
+          f"time_top1 {s['time_top1']:.3f}; {s['frames']} frames, {s['shots']} shots, {s['size']}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "both"])
     ap.add_argument("--seconds", type=float, default=4.0, help="time each measurement at least this long")
+    ap.add_argument("--only", choices=["autoencoder", "see"], help="time one model's figures only")
+    ap.add_argument("--eval", type=Path, default=ROOT / "out" / "learn" / "laptop-10min" / "eval.json",
+                    help="`rereel autoencoder eval --json` of the 10-minute laptop run (docs/learn.md, 'The bar')")
     args = ap.parse_args()
+    _print_eval(args.eval)
     devices = ["cpu"]
     if args.device in ("auto", "both", "cuda") and torch.cuda.is_available():
         devices = ["cuda"] if args.device == "cuda" else ["cpu", "cuda"]
@@ -138,12 +167,18 @@ def main() -> None:
         tmp = Path(d)
         for device in devices:
             gpu = device == "cuda"
-            for size in ((128, 72), (256, 144)):
-                r = bench_autoencoder(device, size, 64 if gpu else 16, args.seconds, tmp)
-                print(f"autoencoder {size[0]}x{size[1]} [{r['device']}]: train {r['train_img_s']:.1f} img/s (batch {r['batch']}), "
-                      f"render {r['model_fps']:.1f} fps model-only"
+            runs = [("laptop", {}), ("laptop", {"threads": 2}), ("broad", {"width": 128, "height": 72}), ("broad", {})]
+            runs = [] if args.only == "see" else runs
+            for preset, change in runs:
+                cfg = ae.preset_config(preset, **change)
+                if preset == "broad":
+                    cfg.batch = 64 if gpu else 16  # as before presets: comparable with earlier figures
+                r = bench_autoencoder(device, cfg, args.seconds, tmp)
+                threads = f", {cfg.threads or torch.get_num_threads()} threads" if not gpu else ""
+                print(f"autoencoder --preset {preset} {cfg.width}x{cfg.height} [{r['device']}{threads}]: train "
+                      f"{r['train_img_s']:.1f} img/s (batch {r['batch']}), render {r['model_fps']:.1f} fps model-only"
                       + (f", {r['render_fps']:.1f} fps end-to-end" if "render_fps" in r else ""), flush=True)
-            for size in (128, 256):
+            for size in () if args.only == "autoencoder" else (128, 256):
                 r = bench_see(device, size, 4, args.seconds, tmp)
                 print(f"see {size}x{size} [{r['device']}]: train {r['train_steps_s']:.2f} steps/s (batch {r['batch']}), "
                       f"per-frame {r['seer_fps_square']:.1f} fps at {size}x{size}"

@@ -17,7 +17,8 @@ WATER = "cc0_mdn_stream_of_water.mp4"  # 3.2 s, 30 fps, with audio
 
 
 def tiny(**kw) -> ae.AutoencoderConfig:
-    base = dict(width=64, height=36, latent=32, base=16, epochs=16, batch=8, every=2, checkpoint_every=0, seed=0, lr=1e-3)
+    base = dict(width=64, height=36, latent=32, base=16, epochs=16, steps=0, batch=8, every=2, checkpoint_every=0,
+                sample_every=0, seed=0, lr=1e-3)
     return ae.AutoencoderConfig(**{**base, **kw})
 
 
@@ -46,8 +47,9 @@ def test_training_beats_the_untrained_model_on_held_out_frames(archive, trained)
     trained_err = held_out_error(model, held)
     assert result["held"] and result["step"] == 16 * (result["frames"] // 8)
     assert trained_err < 0.6 * untrained, (trained_err, untrained)
-    sheets = sorted((model_dir / "samples").glob("epoch-*.png"))
-    assert len(sheets) == 16  # one per epoch: originals above reconstructions
+    sheets = sorted((model_dir / "samples").glob("step-*.png"))
+    # sample_every=0: one sheet per epoch but the last, whose sheet is final.png
+    assert len(sheets) == 15 and (model_dir / "samples" / "final.png").exists()
 
 
 def test_render_keeps_frames_fps_and_audio(archive, trained, tmp_path):
@@ -108,3 +110,126 @@ def _app():
     from rereel.cli import app
 
     return app
+
+
+# --- issue 16: presets, the --minutes budget, and `eval` ------------------------------------------
+
+TEARS = "ccby_zwm_tears_of_steel_10s.mp4"  # 10 s at 24 fps: 5 shots (the issue's count, seen by looking)
+
+
+def laptop(**kw) -> ae.AutoencoderConfig:
+    # The laptop preset's recipe (VAE, channels-last, one thread), shrunk to train in a second.
+    return ae.preset_config("laptop", **{**dict(latent=16, base=8, hidden=64, steps=100_000, every=3,
+                                                 sample_every=0, checkpoint_every=0), **kw})
+
+
+@pytest.fixture(scope="module")
+def budgeted(archive, tmp_path_factory):
+    """A laptop-preset model trained under a budget of 0.02 minutes (1.2 s, decoding included)."""
+    model_dir = tmp_path_factory.mktemp("laptop") / "model"
+    return model_dir, ae.train([archive / WATER], model_dir, laptop(every=1), device="cpu", progress=False, minutes=0.02)
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    from rereel.encoders import create_encoder
+
+    return create_encoder()
+
+
+def _embed(encoder):
+    from rereel.learn.toolkit import resize
+
+    ew, eh = encoder.input_size
+    return lambda frames: encoder.embed(np.stack([resize(f, ew, eh) for f in frames])).embedding
+
+
+@pytest.fixture(scope="module")
+def tears(archive, encoder):
+    """The 10 s clip sampled at 64x36 with the library's detector, and its frames' features."""
+    from rereel.learn import evaluate as ev
+    from rereel.shots import DEFAULT_DETECTOR, create_detector
+
+    sample = ev.sample_film(archive / TEARS, 64, 36, create_detector(DEFAULT_DETECTOR, 24.0))
+    return sample, ev.embed_all(sample.frames, _embed(encoder))
+
+
+def test_minutes_budget_stops_cleanly_and_resume_continues(budgeted, tmp_path):
+    import shutil
+
+    model_dir, result = budgeted
+    assert result["stopped"] == "minutes" and 1 <= result["step"] < 100_000
+    # The budget is checked after every step (6 an epoch here), not every epoch: at most one step
+    # begins after it is spent (one does when decoding the clip spends it all).
+    assert result["late_steps"] <= 1, result
+    assert (model_dir / "samples" / "final.png").exists()
+    saved = torch.load(model_dir / "checkpoint.pt", weights_only=True)
+    assert saved["step"] == result["step"] and saved["config"]["preset"] == "laptop"
+    copy = tmp_path / "m"
+    shutil.copytree(model_dir, copy)
+    more = ae.train([], copy, laptop(every=1), resume=True, device="cpu", progress=False, max_steps=result["step"] + 3)
+    assert more["step"] == result["step"] + 3 and more["stopped"] == "steps"
+
+
+def test_eval_of_a_briefly_trained_model_is_in_range(archive, budgeted, encoder, monkeypatch):
+    import json
+
+    import rereel.encoders
+
+    monkeypatch.setattr(rereel.encoders, "create_encoder", lambda: encoder)  # the library's default, built once
+    model_dir, _ = budgeted
+    out = CliRunner().invoke(_app(), ["autoencoder", "eval", str(archive / TEARS), "--model", str(model_dir),
+                                      "--json", "--device", "cpu"])
+    assert out.exit_code == 0, out.output
+    s = json.loads(out.output.strip().splitlines()[-1])
+    assert list(s) == ["psnr", "ssim", "baseline_psnr", "shot_top1", "time_top1", "chance_shot", "frames", "shots", "size"]
+    assert s["frames"] == 40 and s["shots"] == 5 and s["size"] == "64x36"  # 10 s at 4 a second
+    assert 5 < s["psnr"] < 40 and 8 < s["baseline_psnr"] < 30 and -1 < s["ssim"] < 1
+    assert 0.2 < s["chance_shot"] < 1 and 0 <= s["shot_top1"] <= 1 and 0 <= s["time_top1"] <= 1
+
+
+def test_recognisability_of_identity_is_one_and_of_the_mean_frame_about_chance(tears, encoder, tmp_path):
+    from rereel.learn import evaluate as ev
+
+    sample, src = tears
+    assert sample.shots == 5 and len(sample.frames) == 40
+    s = ev.evaluate(sample, lambda f: f, _embed(encoder), src_emb=src).scores
+    assert s["shot_top1"] == 1.0 and s["time_top1"] == 1.0 and s["psnr"] == 100.0 and s["ssim"] > 0.999
+    mean = sample.frames.astype(np.float32).mean(0).round().astype(np.uint8)
+    flat = ev.evaluate(sample, lambda f: np.repeat(mean[None], len(f), 0), _embed(encoder), src_emb=src)
+    m = flat.scores
+    # The same image for every frame tells nothing about any of them: a guess among all frames.
+    assert abs(m["shot_top1"] - m["chance_shot"]) < 0.01, m
+    assert m["time_top1"] <= 0.15 and abs(m["baseline_psnr"] - m["psnr"]) < 0.01, m
+    sheet = flat.write_sheet(tmp_path / "sheet.png")
+    from PIL import Image
+
+    assert Image.open(sheet).size == (3 * 256 + 2 * 2, 2 * 144 + 2)  # 3 columns, 2 rows, enlarged 4x
+
+
+def test_models_saved_before_presets_still_load_and_walk(archive, tmp_path):
+    """A config saved before #16 has none of its fields; it loads as the broad model it was."""
+    import json
+
+    old = tmp_path / "old"
+    ae.train([archive / WATER], old, tiny(epochs=1, width=32, height=20, latent=8, base=8, batch=16, every=3, threads=1),
+             device="cpu", progress=False)
+    ckpt = torch.load(old / "checkpoint.pt", weights_only=True)
+    new_fields = {"hidden", "steps", "adversarial", "channels_last", "threads", "sample_every", "preset"}
+    ckpt["config"] = {k: v for k, v in ckpt["config"].items() if k not in new_fields}
+    torch.save(ckpt, old / "checkpoint.pt")
+    (old / "config.json").write_text(json.dumps(ckpt["config"]))
+    model, cfg, _ = ae.load_model(old, "cpu")
+    assert cfg.preset == "broad" and cfg.hidden == 2048 and cfg.adversarial
+    out = ae.walk([f"{archive / WATER}@0.5", f"{archive / WATER}@2"], old, tmp_path / "w.mp4", seconds=0.2, fps=10, device="cpu")
+    assert sum(1 for _ in decode_frames(out)) == 3
+
+
+def test_laptop_model_renders_and_walks(archive, budgeted, tmp_path):
+    model_dir, _ = budgeted
+    out = ae.render(archive / WATER, model_dir, tmp_path / "r.mp4", upscale=False, device="cpu", progress=False)
+    assert probe(out).display_size == (64, 36)
+    assert sum(1 for _ in decode_frames(out)) == sum(1 for _ in decode_frames(archive / WATER))
+    walk = ae.walk([f"{archive / WATER}@0.5", f"{archive / WATER}@2"], model_dir, tmp_path / "w.mp4", seconds=0.2, fps=10,
+                   device="cpu")
+    assert sum(1 for _ in decode_frames(walk)) == 3

@@ -203,7 +203,7 @@ def test_gif_pair_puts_target_and_match_side_by_side(archive, tmp_path):
     meta = {"path": str(target), "fps": 30.0, "width": 480, "height": 360, "duration": 3.2, "frames": 96, "has_audio": False}
     timeline = write_timeline(build_timeline("t", meta, [shot], {}), tmp_path / "remake.otio")
     out = tmp_path / "pair.gif"
-    rereel("gif", "--pair", f"{timeline}:0", "-o", out, "--width", "200", check=True)
+    rereel("gif", "--pair", f"{timeline}:1", "-o", out, "--width", "200", check=True)
     with Image.open(out) as im:
         # Two panes of the target's 4:3 shape side by side (each pane's width rounded to even).
         assert abs(im.width - 2 * im.height * 480 / 360) <= 4, im.size
@@ -213,7 +213,7 @@ def test_gif_pair_puts_target_and_match_side_by_side(archive, tmp_path):
     red = lambda a: int(((a[..., 0] > 150) & (a[..., 1] < 80)).sum())  # noqa: E731
     assert red(right) > 10 * max(1, red(left))
     proc = rereel("gif", "--pair", f"{timeline}:7", "-o", tmp_path / "none.gif")
-    assert proc.returncode == 2 and "no target shot 7" in proc.stderr
+    assert proc.returncode == 2 and "there is no shot 7" in proc.stderr
 
 
 # -- map ---------------------------------------------------------------------------------------

@@ -372,6 +372,29 @@ def test_a_shot_without_a_sample_of_its_own_is_merged_not_given_a_neighbours():
     assert [(s.index, s.start_frame, s.end_frame, s.start, s.end) for s, _ in got] == [(0, 0, 45, 0.0, 1.5)]
 
 
+def test_archive_frames_are_sampled_by_change_between_floor_and_ceiling():
+    from rereel.library.indexer import CHANGE, MIN_SAMPLE_FPS, SAMPLE_FPS, _Sampler
+
+    times = np.arange(250) / 25  # 10 s at 25 fps
+    still = np.full((144, 256, 3), 90, np.uint8)
+    def moving(i):  # 5 levels brighter every frame (wrapping): never still
+        return np.full((144, 256, 3), 5 * i % 256, np.uint8)
+
+    def taken(sampler, frame_at):
+        return np.array([t for i, t in enumerate(times) if sampler.take(t, frame_at(i))])
+
+    # A still picture: the floor, one frame a second, from the first frame.
+    assert np.allclose(taken(_Sampler(SAMPLE_FPS, MIN_SAMPLE_FPS, CHANGE), lambda i: still), np.arange(10))
+    # A picture that never stops changing: the ceiling, 4 a second (the frame at or after each 0.25 s).
+    every_quarter = np.ceil(np.arange(40) / 4 * 25 - 1e-6) / 25
+    assert np.allclose(taken(_Sampler(SAMPLE_FPS, MIN_SAMPLE_FPS, CHANGE), moving), every_quarter)
+    # A cut in a still shot (to a picture 40 levels brighter) is sampled on its first frame.
+    cut = taken(_Sampler(SAMPLE_FPS, MIN_SAMPLE_FPS, CHANGE), lambda i: still if i < 113 else still + 40)
+    assert 113 / 25 in cut and len(cut) == 11
+    # Without a floor the rate is fixed, whatever the picture does (targets).
+    assert np.allclose(taken(_Sampler(SAMPLE_FPS, None, CHANGE), lambda i: still), every_quarter)
+
+
 class _CutNearTheEnd:
     """A detector that cuts 3 frames before the end: a shot shorter than the sampling step."""
 

@@ -96,3 +96,15 @@ def test_a_large_index_is_searched_through_an_inverted_file(lib, mirror, archive
     m = big.match(decode_jpeg(webcam_jpeg(archive / FLOWER, 2.0)[1]))
     assert m.shot_id == mirror.match(decode_jpeg(webcam_jpeg(archive / FLOWER, 2.0)[1])).shot_id
     assert m.video_id is None and m.time is None  # no catalog: the shot alone
+
+
+def test_the_score_hint_tells_an_indexed_frame_from_footage_the_library_lacks(mirror, media, archive):
+    """The page's words for a mirror score (web/archive.py MATCH_HINTS): a frame of an indexed clip is a
+    strong match; a frame of the Sintel trailer, which the web library does not hold, is not."""
+    from rereel.web.archive import match_hint
+
+    own = mirror.match(decode_jpeg(webcam_jpeg(archive / TEARS, 1.5)[1]))
+    assert match_hint(own.score, "mirror") == "strong", own.score
+    for t in (8.0, 22.0):
+        other = mirror.match(decode_jpeg(webcam_jpeg(media / "trailers" / "sintel_trailer_320x180.webm", t)[1]))
+        assert match_hint(other.score, "mirror") != "strong", (t, other.score)

@@ -306,7 +306,8 @@ def test_swap_a_suggestion_and_render(remade, tmp_path):
     k, n, item = next((k, n, it) for k, n, it in clips(tl) if len(it.metadata[KEY]["suggestions"]) >= 2)
     shot = item.metadata[KEY]["target_shot"]
     alt = item.metadata[KEY]["suggestions"][1]
-    rereel("choose", tl_path, shot, 1, check=True)
+    # `choose` counts shots and suggestions from 1, as the page and the EDL do.
+    rereel("choose", tl_path, item.metadata[KEY]["number"], 2, check=True)
     edited = read_timeline(tl_path)
     new_item = next(it for it in remake_track(edited) if it.metadata[KEY]["target_shot"] == shot)
     assert media_path(new_item.media_reference) == alt["path"] and new_item.metadata[KEY]["chosen"] == 1

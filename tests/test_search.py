@@ -64,3 +64,36 @@ def test_the_approximate_index_is_built_once_and_kept_beside_the_flat_one(lib_di
         _, found = lib.search(vectors, 1, approximate=True)
         assert list(found[:, 0]) == list(ids)
     assert cached.stat().st_mtime_ns != written
+
+
+def test_a_large_kind_is_searched_from_disk_without_the_flat_index(lib_dir, monkeypatch):
+    """Above ON_DISK_ABOVE: IVF-PQ candidates re-scored from memory-mapped floats, no flat index
+    loaded. Checked against numpy's exact scores over the catalog's own vectors."""
+    import rereel.library.folder as folder
+    from rereel.library import search
+
+    monkeypatch.setattr(folder, "ON_DISK_ABOVE", 10)
+    monkeypatch.setattr(search, "DISK_PROBES", 1 << 20)  # every list: the candidates are all the frames
+    with Library(lib_dir) as lib:
+        ids, vectors = lib.catalog.embeddings("frames")
+        assert len(ids) > 10
+        queries = vectors[::7] * 0.6 + vectors[3::7][: len(vectors[::7])].mean(0) * 0.4
+        scores, found = lib.search(queries, 5, kind="frames")  # approximate=False: from disk all the same
+        assert isinstance(lib.searcher("frames"), search.DiskSearch) and "frames" not in lib._vectors
+        exact = queries @ vectors.T
+        for row in range(len(queries)):
+            order = np.argsort(-exact[row], kind="stable")[:5]
+            assert list(found[row]) == list(ids[order])
+            assert np.allclose(scores[row], exact[row][order], atol=1e-5)
+        assert np.array_equal(lib.searcher("frames").vector(int(ids[4])), vectors[4])
+        with pytest.raises(Exception, match="centred search is not offered"):
+            lib.search(queries, 5, kind="frames", centred=True)
+    written = (lib_dir / "frames.disk.faiss").stat().st_mtime_ns
+    with Library(lib_dir) as lib:
+        lib.search(queries, 5, kind="frames")
+    assert (lib_dir / "frames.disk.faiss").stat().st_mtime_ns == written  # kept, not built again
+    with Library(lib_dir) as lib:  # a removal bumps the generation: built again
+        lib.catalog.set_meta("generation", str(lib.catalog.generation() + 1))
+        _, again = lib.search(queries, 5, kind="frames")
+        assert np.array_equal(again, found)
+    assert (lib_dir / "frames.disk.faiss").stat().st_mtime_ns != written

@@ -11,7 +11,7 @@ from rereel.errors import RereelError
 from rereel.learn import see
 from rereel.learn.frames import sample_corpus
 from rereel.learn.pix2pix import PatchDiscriminator, UNetGenerator, init_weights
-from rereel.learn.toolkit import to_tensor
+from rereel.learn.toolkit import to_tensor, to_uint8
 from rereel.media import decode_frames, probe
 
 FLOWER = "cc0_mdn_flower_bloom.mp4"  # the corpus: 5 s of a flower opening
@@ -20,7 +20,7 @@ SIZE = 64
 
 
 def tiny(**kw) -> see.SeeConfig:
-    return see.SeeConfig(**{**dict(size=SIZE, steps=150, batch=4, base=16, sample_every=50, checkpoint_every=0), **kw})
+    return see.SeeConfig(**{**dict(size=SIZE, steps=150, batch=4, base=16, sample_every=50, checkpoint_every=0, live_steps=100), **kw})
 
 
 @pytest.fixture(scope="module")
@@ -134,3 +134,38 @@ def test_cli_train_resume_and_errors(archive, tmp_path):
     assert isinstance(r.exception, RereelError) and "no such model folder" in str(r.exception)
     with pytest.raises(RereelError, match="no such file"):
         see.train([tmp_path / "absent"], tmp_path / "y", tiny(), device="cpu", progress=False)
+
+
+def test_live_model_learns_the_full_models_output_and_old_models_still_load(archive, corpus, trained, tmp_path):
+    import shutil
+
+    model_dir, result = trained
+    assert (model_dir / "live.pt").exists() and result["live_l1"] is not None
+    frames = [f[:72, :] for f in corpus[1][::5]]  # held-out corpus frames, 16:9-ish
+    full, live = see.Seer(model_dir, smooth=0, device="cpu", live=False), see.Seer(model_dir, smooth=0, device="cpu")
+    assert (full.network, live.network) == ("full", "live")
+    # The reference is the full generator in PyTorch, run here by hand, not through the Seer.
+    ref = []
+    for f in frames:
+        x = to_tensor(see.degrade(see.resize(f, round(f.shape[1] * SIZE / 72), SIZE))[None], torch.device("cpu"))
+        w = x.shape[3]
+        x = torch.nn.functional.pad(x, (0, -w % full.gen.multiple, 0, 0), mode="reflect")
+        with torch.no_grad():
+            ref.append(to_uint8(full.gen(x)[:, :, :, :w])[0].astype(int))
+    assert all(np.abs(full.see(f).astype(int) - r).max() <= 2 for f, r in zip(frames, ref))  # ONNX Runtime, same images
+    torch.manual_seed(1)
+    untrained = UNetGenerator(SIZE, see.live_width(live.cfg), dropout=0)
+    init_weights(untrained)
+    live_err = np.mean([np.abs(live.see(f).astype(int) - r).mean() for f, r in zip(frames, ref)])
+    live._run = untrained.eval()
+    untrained_err = np.mean([np.abs(live.see(f).astype(int) - r).mean() for f, r in zip(frames, ref)])
+    assert live_err < 0.5 * untrained_err, (live_err, untrained_err)
+    # A model from before live models (no live.pt), or trained on since its live model was made, sees with the full one.
+    old = tmp_path / "old"
+    shutil.copytree(model_dir, old, ignore=shutil.ignore_patterns("*.onnx", "samples"))
+    (old / "live.pt").unlink()
+    seer = see.Seer(old, smooth=0, device="cpu")
+    assert seer.network == "full" and np.abs(seer.see(frames[0]).astype(int) - ref[0]).max() <= 2
+    stale = torch.load(model_dir / "live.pt", weights_only=True)
+    torch.save({**stale, "step": stale["step"] - 1}, old / "live.pt")
+    assert see.Seer(old, smooth=0, device="cpu").network == "full"

@@ -78,7 +78,10 @@ def test_remake_swap_render(camera_page, app_url, media):
     page.wait_for_selector(f".tshot[data-target-shot='{index}'] .suggestions .shot.current[data-suggestion='1']")
     swapped = next(s for s in get_json(f"{app_url}/api/projects/{pid}")["shots"] if s["index"] == index)
     assert swapped["chosen"] == 1
-    page.wait_for_function("() => document.querySelector('#preview-video').readyState >= 2", timeout=60_000)
+    # The program monitor moves to the swapped shot, paused (no autoplay), and shows its new pair clip.
+    page.wait_for_function(f"() => document.querySelector('#monitor').dataset.shot === '{index}'")
+    page.wait_for_function("() => document.querySelector('#monitor video.on').readyState >= 2", timeout=60_000)
+    assert page.evaluate("() => document.querySelector('#monitor video.on').paused")
 
     page.click("#render-standalone")
     page.wait_for_selector("#render-box:not(.hidden)", timeout=300_000)

@@ -2,21 +2,32 @@
 `library` (`match`), write the `timeline`, `render` it. It sits above all of those layers; the
 CLI's `rereel remake` and the web editor call it. Every stage reports progress through
 `stage(name, total)` / `advance(done)` callbacks.
+
+Black target shots get suggestions too (matched as if seen; they stay black until someone fills
+one). The web editor keeps the target's analysis (`save_analysis`) so that it can match again
+without decoding the target: with another seed or weights, more suggestions for one shot, or
+the pieces of a shot it split or joined (`rematch`), since the cut list lives in the timeline.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from rereel.encoders import create_encoder
 from rereel.errors import RereelError
-from rereel.library import Library, ShotRecord, analyse_video
+from rereel.library import FrameRecord, Library, ShotRecord, analyse_video
 from rereel.match.choose import MatchOptions, ShotMatch, match_shots, target_paths
-from rereel.media import fingerprint, probe
-from rereel.render import render_timeline
+from rereel.media import fingerprint
+from rereel.render import check_outputs, render_timeline
 from rereel.shots import TARGET_DETECTOR
-from rereel.timeline import build_timeline, write_timeline
+from rereel.timeline import KEY, build_timeline, remake_track, require_target, write_timeline
+from rereel.timeline.edit import set_suggestions, shot_info
 
 
 class Stages:
@@ -37,12 +48,13 @@ class RemakeResult:
 
 def remake(target: Path, library: Library, outputs: list[tuple[Path, bool]], *, timelines: list[Path] = (),
            opts: MatchOptions = MatchOptions(), detector: str = TARGET_DETECTOR, fit: str = "cover",
-           device: str | None = None, encoder: str | None = None, stages: Stages | None = None) -> RemakeResult:
+           device: str | None = None, encoder: str | None = None, stages: Stages | None = None,
+           codec: str | None = None) -> RemakeResult:
     stages = stages or Stages()
-    for path, _ in outputs:
-        if path.suffix.lower() != ".mp4":
-            raise RereelError(f"{path}: the remake is written as MP4 (H.264 + AAC); name it .mp4")
-    info = probe(target)  # a target that is not a video fails here, before any work
+    # Before any work: a target that is not a video (or is a still image), an output with no codec
+    # for its name (.mp4 → H.264, .mov → ProRes or DNxHR), an output over the target.
+    info = require_target(target)
+    check_outputs(outputs, codec, {Path(target).resolve()})
     library.require_content()
     if library.encoder_name is None:
         raise RereelError(f"{library.root}: the library has no encoder recorded; index footage into it first")
@@ -55,9 +67,9 @@ def remake(target: Path, library: Library, outputs: list[tuple[Path, bool]], *, 
     shots = analyse_video(target, encoder, detector, info.fps, on_time=stages.advance)
 
     stages.stage("matching shots", len(shots))
-    same = library.catalog.video_by_fingerprint(fingerprint(target))
-    exclude = target_paths(target) | ({same["path"]} if same is not None else set())  # not the target itself
+    exclude = _exclude(target, library)
     matches = match_shots(shots, library, opts, exclude_paths=exclude, on_shot=lambda n, _: stages.advance(n))
+    _suggest_for_black(shots, matches, library, opts, exclude)
 
     frames = shots[-1].end_frame
     tl = build_timeline(
@@ -72,5 +84,123 @@ def remake(target: Path, library: Library, outputs: list[tuple[Path, bool]], *, 
     written = []
     if outputs:
         stages.stage("rendering (frames)", frames)
-        written = render_timeline(tl, outputs, fit=fit, on_frame=lambda k, _: stages.advance(k))
+        written = render_timeline(tl, outputs, fit=fit, codec=codec, on_frame=lambda k, _: stages.advance(k))
     return RemakeResult(shots, matches, written, written_tl, tl)
+
+
+def _exclude(target: Path, library: Library) -> set[str]:
+    """Paths never suggested: the target itself, also where the library holds a copy of it."""
+    same = library.catalog.video_by_fingerprint(fingerprint(target))
+    return target_paths(target) | ({same["path"]} if same is not None else set())
+
+
+def _seen(shot: ShotRecord) -> ShotRecord:
+    # match_shots leaves black shots unmatched; as bright, it matches them on their features.
+    return dataclasses.replace(shot, luma=255.0, thumb=b"")
+
+
+def _suggest_for_black(shots: list[ShotRecord], matches: list[ShotMatch], library: Library,
+                       opts: MatchOptions, exclude: set[str]) -> None:
+    """Suggestions for the black target shots (a dark face is still something to match); none chosen."""
+    black = [i for i, m in enumerate(matches) if m.black]
+    if not black:
+        return
+    found = match_shots([_seen(shots[i]) for i in black], library, opts, exclude_paths=exclude)
+    for i, m in zip(black, found):
+        matches[i].suggestions = m.suggestions
+
+
+# -- matching again, in the editor ---------------------------------------------------------------
+ANALYSIS = "analysis.npz"
+
+
+def save_analysis(shots: list[ShotRecord], path: Path) -> Path:
+    """The target's sampled-frame features and its shots (thumbnails left out), atomically."""
+    frames = [f for s in shots for f in s.frames]
+    meta = [{"idx": s.idx, "start_frame": s.start_frame, "end_frame": s.end_frame, "start": s.start, "end": s.end,
+             "luma": s.luma} for s in shots]
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
+    np.savez(tmp, frame_index=np.array([f.frame_index for f in frames], np.int64),
+             time=np.array([f.time for f in frames], np.float64),
+             embedding=np.stack([f.embedding for f in frames]), grid=np.stack([f.grid for f in frames]),
+             colour=np.stack([f.colour for f in frames]), shots=np.array(json.dumps(meta)))
+    os.replace(tmp, path)
+    return path
+
+
+@dataclass
+class Analysis:
+    frame_index: np.ndarray
+    time: np.ndarray
+    embedding: np.ndarray
+    grid: np.ndarray
+    colour: np.ndarray
+    shots: list[dict]  # as analysed: idx, start_frame, end_frame, start, end, luma
+
+    def records(self, infos: list[dict]) -> list[ShotRecord]:
+        """Shot records for target shots of a timeline (their metadata), from the sampled frames inside each."""
+        out = []
+        for info in infos:
+            inside = np.nonzero((self.time >= info["target_start"] - 1e-6) & (self.time < info["target_end"] - 1e-6))[0]
+            if len(inside) == 0:
+                raise RereelError(f"shot {info['target_shot'] + 1} is too short to match: no analysed frame inside it")
+            out.append(ShotRecord(
+                idx=info["target_shot"], start_frame=info["target_start_frame"], end_frame=info["target_end_frame"],
+                start=float(info["target_start"]), end=float(info["target_end"]), luma=255.0, thumb=b"",
+                frames=[FrameRecord(int(self.frame_index[i]), float(self.time[i]), self.embedding[i], self.grid[i],
+                                    self.colour[i]) for i in inside]))
+        return out
+
+
+def load_analysis(path: Path) -> Analysis:
+    if not path.exists():
+        raise RereelError(f"{path.parent.name}: this project keeps no analysis of its target (made before the "
+                          "editor could match again); start a new remake of it")
+    with np.load(path) as z:
+        return Analysis(z["frame_index"], z["time"], z["embedding"], z["grid"], z["colour"], json.loads(str(z["shots"])))
+
+
+def analysed_shots(path: Path) -> list[dict]:
+    """The shots as analysed (idx, frames, seconds, luma), without loading the features."""
+    with np.load(path) as z:
+        return json.loads(str(z["shots"]))
+
+
+def _suggestion(c) -> dict:
+    return c.to_dict() | {"fps": c.fps}  # the rate saves a probe of the file on each swap
+
+
+def rematch(tl, library: Library, analysis: Analysis, shots: list[int], opts: MatchOptions) -> list[int]:
+    """Match target shots `shots` (0-based) of timeline `tl` again and swap in the new choice; a shot
+    black in the remake gets suggestions and stays black (one filled from the archive is filled
+    again). Returns the shots changed."""
+    fields = ("target_shot", "target_start_frame", "target_end_frame", "target_start", "target_end", "black", "chosen")
+    infos = shot_info(tl)  # copied: swapping a shot in frees its item's metadata
+    wanted = [{k: infos[i].get(k) for k in fields} for i in shots]
+    if not wanted:
+        return []
+    target = Path(tl.metadata[KEY]["target"]["path"])
+    found = match_shots(analysis.records(wanted), library, opts, exclude_paths=_exclude(target, library))
+    for info, m in zip(wanted, found):
+        black = bool(info.get("black")) and info.get("chosen") is None
+        set_suggestions(tl, info["target_shot"], [_suggestion(c) for c in m.suggestions],
+                        None if black or m.chosen is None else 0)
+    return [info["target_shot"] for info in wanted]
+
+
+def more_suggestions(tl, library: Library, analysis: Analysis, shot: int, opts: MatchOptions, more: int = 5) -> int:
+    """Add up to `more` suggestions to target shot `shot`, after those it has; its choice stays.
+    Returns how many were added."""
+    info = shot_info(tl)[shot]
+    have = list(info.get("suggestions") or [])
+    known = {(s["shot_id"], round(s["start"], 2)) for s in have}
+    target = Path(tl.metadata[KEY]["target"]["path"])
+    wide = dataclasses.replace(opts, suggestions=len(have) + more, pool=max(opts.pool, 4 * (len(have) + more)))
+    [m] = match_shots(analysis.records([info]), library, wide, exclude_paths=_exclude(target, library))
+    new = [_suggestion(c) for c in m.suggestions if (c.shot_id, round(c.placement.start, 2)) not in known][:more]
+    if new:  # the metadata only: what is on screen does not change
+        for item in remake_track(tl):
+            if item.metadata.get(KEY, {}).get("target_shot") == shot and "hold_of" not in item.metadata[KEY]:
+                item.metadata[KEY]["suggestions"] = have + new
+                break
+    return len(new)

@@ -8,15 +8,77 @@ from __future__ import annotations
 
 import signal
 import sys
+from pathlib import PurePath
 
 import typer
 from rich.console import Console
 
 from rereel.errors import RereelError
 
+
+def examples(*lines: str) -> str:
+    """A command's epilog: its examples, one command line each (every command shows at least one)."""
+    return "Examples:\n\n" + "\n\n".join(f"  {line}" for line in lines)
+
+
+def _plain_help() -> None:
+    """Help in the words a user types: each value's metavar (FILE, DIR, N, SECONDS), never a Python
+    type (`<list[Path]>`, `<bool>` on a flag, `{target}`, `<int range> [x>=1]`).
+
+    Typer draws the type column from the annotation; it offers no switch, so its three display
+    methods are replaced here, once, for every command (learn's included). A parameter with
+    `metavar=` shows it; one without shows a plain word for its kind (PATH, N, NUMBER, TEXT);
+    a flag shows nothing; a numeric limit reads "at least 1". tests/test_first_contact.py reads
+    every command's --help to hold this.
+    """
+    from typer import core
+
+    def kind(param) -> str:
+        desc = param.type_descriptor
+        if desc.is_choice and desc.choices:
+            return "|".join(str(getattr(c, "value", c)) for c in desc.choices)
+        ann = desc.annotation
+        if desc.is_list:
+            ann = (getattr(ann, "__args__", None) or (str,))[0]
+        if desc.is_path or (isinstance(ann, type) and issubclass(ann, PurePath)):
+            return "PATH"
+        return {int: "N", float: "NUMBER", bool: "BOOL"}.get(ann, "TEXT")
+
+    def option_type(self, ctx):
+        if self.is_flag or self.count:
+            return None  # a flag takes no value
+        return self.metavar or kind(self)
+
+    def argument_name(self) -> str:
+        return self.metavar or self.name.upper()
+
+    def argument_usage(self) -> str:
+        name = self.display_name_raw if self.required else f"[{self.display_name_raw}]"
+        return name + ("..." if self.nargs != 1 and not name.endswith("...") else "")
+
+    def number_range(self) -> str | None:
+        lo, hi = self.min, self.max
+        if lo is None and hi is None:
+            return None
+        return f"at least {lo}" if hi is None else f"at most {hi}" if lo is None else f"{lo} to {hi}"
+
+    core.TyperOption.display_type_rich = option_type
+    core.TyperArgument.display_type_rich = lambda self, ctx: None  # the name column says it
+    core.TyperArgument.display_name_raw = property(argument_name)
+    core.TyperArgument._usage_display_name = argument_usage
+    core.TyperOption._get_number_range_help_str = number_range
+    core.TyperArgument._get_number_range_help_str = number_range
+
+
+_plain_help()
+
 app = typer.Typer(
     name="rereel",
     help="Neural reinterpretation of film: index an archive, remake trailers, autoencode films, learn to see.",
+    epilog=examples("rereel samples ~/rereel-media",
+                    "rereel index ~/rereel-media/archive --library ~/my-library",
+                    "rereel remake trailer.mp4 -o remake.mp4 --timeline remake.otio --library ~/my-library",
+                    "rereel serve --library ~/my-library"),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

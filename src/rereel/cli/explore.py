@@ -8,8 +8,8 @@ from typing import Annotated, Optional
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from rereel.cli import app
-from rereel.cli.library import LibraryOpt, err, out
+from rereel.cli import app, examples
+from rereel.cli.library import DeviceOpt, LibraryOpt, err, out
 from rereel.errors import RereelError
 
 
@@ -18,14 +18,14 @@ def _progress() -> Progress:
                     console=err, transient=False)
 
 
-@app.command()
+@app.command(epilog=examples("rereel clusters -o groups --library ~/my-library", "rereel clusters -o groups -n 12 --no-video"))
 def clusters(
-    output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the grids, grid videos and index.html.")],
+    output: Annotated[Path, typer.Option("-o", "--output", metavar="DIR", help="Folder for the grids, grid videos and index.html.")],
     library: LibraryOpt = None,
-    count: Annotated[Optional[int], typer.Option("--count", "-n", help="Number of groups (default: chosen by silhouette).")] = None,
+    count: Annotated[Optional[int], typer.Option("--count", "-n", metavar="N", help="Number of groups (default: chosen by silhouette).")] = None,
     video: Annotated[bool, typer.Option("--video/--no-video", help="Also write a 3x3 grid video per group.")] = True,
-    max_seconds: Annotated[float, typer.Option(help="Length cap of each grid video, seconds.", min=0.5)] = 6.0,
-    seed: Annotated[int, typer.Option(help="k-means seed; the same seed gives the same groups.")] = 0,
+    max_seconds: Annotated[float, typer.Option(metavar="SECONDS", help="Length cap of each grid video, seconds.", min=0.5)] = 6.0,
+    seed: Annotated[int, typer.Option(metavar="N", help="k-means seed; the same seed gives the same groups.")] = 0,
 ) -> None:
     """Group the archive's shots by what the network sees: a 3x3 grid image and video per group, and index.html."""
     from rereel.explore.clustering import library_groups
@@ -34,6 +34,8 @@ def clusters(
     from rereel.explore.sheets import save_png, shot_sheet
     from rereel.library import Library
 
+    if output.exists() and not output.is_dir():
+        raise RereelError(f"{output}: is a file; --output names the folder to write the groups in")
     with Library(library) as lib:
         lib.require_content()
         with _progress() as bar:
@@ -66,18 +68,20 @@ def clusters(
     out.print(f"{len(grouping.labels)} shots in {k} groups (silhouette {grouping.silhouette:.3f}); open {output / 'index.html'}")
 
 
-@app.command()
+@app.command(epilog=examples('rereel similar "a horse galloping" -o horses.mp4',
+                             "rereel similar photo.jpg -o like-photo.png --top 9",
+                             "rereel similar film.mp4@12.5-15 -o alike.mp4"))
 def similar(
-    query: Annotated[str, typer.Argument(help="An image, a video, a range clip.mp4@12.5-15, a shot id (shot:42 or #42), or words.")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="Compilation .mp4, or a grid .png.")],
+    query: Annotated[str, typer.Argument(metavar="QUERY", help="An image, a video, a range clip.mp4@12.5-15, a shot id (shot:42 or #42), or words.")],
+    output: Annotated[Path, typer.Option("-o", "--output", metavar="FILE", help="Compilation .mp4, or a grid .png.")],
     library: LibraryOpt = None,
-    top: Annotated[int, typer.Option("--top", "-n", help="How many shots.", min=1)] = 12,
-    min_seconds: Annotated[float, typer.Option(help="Leave out shots shorter than this (flashes, glitches).", min=0)] = 0.5,
-    max_shot: Annotated[float, typer.Option(help="Each shot is trimmed to at most this many seconds, around its best-matching moment.", min=0.2)] = 4.0,
-    width: Annotated[int, typer.Option(help="Compilation width; the height follows the shots' median aspect ratio.", min=64)] = 960,
-    fps: Annotated[float, typer.Option(help="Compilation frame rate.", min=1)] = 24.0,
+    top: Annotated[int, typer.Option("--top", "-n", metavar="N", help="How many shots.", min=1)] = 12,
+    min_seconds: Annotated[float, typer.Option(metavar="SECONDS", help="Leave out shots shorter than this (flashes, glitches).", min=0)] = 0.5,
+    max_shot: Annotated[float, typer.Option(metavar="SECONDS", help="Each shot is trimmed to at most this many seconds, around its best-matching moment.", min=0.2)] = 4.0,
+    width: Annotated[int, typer.Option(metavar="PIXELS", help="Compilation width; the height follows the shots' median aspect ratio.", min=64)] = 960,
+    fps: Annotated[float, typer.Option(metavar="FPS", help="Compilation frame rate.", min=1)] = 24.0,
     crop: Annotated[bool, typer.Option("--crop/--letterbox", help="Fill the frame and crop, or fit with bars.")] = False,
-    device: Annotated[Optional[str], typer.Option(help="cuda, mps or cpu.")] = None,
+    device: DeviceOpt = None,
 ) -> None:
     """Find the archive shots most like QUERY: an MP4 compilation, or a grid PNG when OUTPUT ends in .png."""
     from rereel.explore.footage import Footage
@@ -118,21 +122,25 @@ def similar(
     out.print(f"wrote {output} ({len(hits)} shots like {q.kind} {q.description})")
 
 
-@app.command()
+@app.command(epilog=examples('rereel gif "#42" -o reaction.gif --caption "me on Monday"',
+                             "rereel gif clip.mp4@12.5-15 -o moment.gif --max-mb 2",
+                             "rereel gif --pair remake.otio:3 -o pair.gif"))
 def gif(
-    shot_or_range: Annotated[Optional[str], typer.Argument(help="A shot id (shot:42, #42), a range clip.mp4@12.5-15, or a video.")] = None,
-    output: Annotated[Path, typer.Option("-o", "--output", help="The .gif to write.")] = Path("reaction.gif"),
+    shot_or_range: Annotated[Optional[str], typer.Argument(metavar="SHOT|RANGE|VIDEO", help="A shot id (shot:42, #42), a range clip.mp4@12.5-15, or a video.")] = None,
+    output: Annotated[Path, typer.Option("-o", "--output", metavar="FILE", help="The .gif to write.")] = Path("reaction.gif"),
     library: LibraryOpt = None,
-    caption: Annotated[Optional[str], typer.Option(help="Meme caption: white letters, black outline, at the bottom.")] = None,
-    width: Annotated[int, typer.Option(help="Width in pixels (per side with --pair); shrunk if needed to fit --max-mb.", min=64)] = 480,
-    max_mb: Annotated[float, typer.Option(help="Size cap in megabytes (10^6 bytes).", min=0.05)] = 5.0,
-    max_seconds: Annotated[float, typer.Option(help="Length cap, seconds.", min=0.2)] = 6.0,
-    pair: Annotated[Optional[str], typer.Option(help="TIMELINE.otio:SHOT: a remake's target shot beside its archive match.")] = None,
+    caption: Annotated[Optional[str], typer.Option(metavar="TEXT", help="Meme caption: white letters, black outline, at the bottom.")] = None,
+    width: Annotated[int, typer.Option(metavar="PIXELS", help="Width in pixels (per side with --pair); shrunk if needed to fit --max-mb.", min=64)] = 480,
+    max_mb: Annotated[float, typer.Option(metavar="MB", help="Size cap in megabytes (10^6 bytes).", min=0.05)] = 5.0,
+    max_seconds: Annotated[float, typer.Option(metavar="SECONDS", help="Length cap, seconds.", min=0.2)] = 6.0,
+    pair: Annotated[Optional[str], typer.Option(
+        metavar="TIMELINE.otio:SHOT", help="A remake's target shot beside its archive match; SHOT is the shot's number "
+                                            "(from 1) or a timecode in it, as `rereel choose` takes.")] = None,
 ) -> None:
     """A looping reaction GIF of a shot or a range, optionally captioned, under a size cap."""
     from rereel.explore.footage import decode_footage, parse_shot_id, resolve_footage
     from rereel.explore.gif import MAX_RATE, make_gif
-    from rereel.explore.pairs import pair_footage, pair_frames, side_size
+    from rereel.explore.pairs import pair_frames, side_size
     from rereel.library import Library
 
     if output.suffix.lower() != ".gif":
@@ -141,7 +149,7 @@ def gif(
         raise RereelError("give either a shot or range, or --pair TIMELINE.otio:SHOT (one of the two)")
     rate = MAX_RATE
     if pair is not None:
-        target, match = pair_footage(pair)
+        target, match = _numbered_pair(pair)
         frames = pair_frames(target, match, rate, width, min(max_seconds, target.duration))
         what = f"{target.label} | {match.label}"
     else:
@@ -162,12 +170,29 @@ def gif(
               f"{result.colours} colours, {result.frames} frames ({what})")
 
 
-@app.command("map")
+def _numbered_pair(spec: str):
+    """--pair TIMELINE.otio:SHOT with SHOT numbered as everywhere (from 1, or a timecode in it)."""
+    from rereel.explore.pairs import timeline_pair
+    from rereel.timeline import find_shot, read_timeline
+
+    path_text, sep, shot_text = spec.partition(".otio:")
+    if not sep or not shot_text.strip():
+        raise RereelError(f"--pair {spec!r}: write TIMELINE.otio:SHOT, e.g. remake.otio:3")
+    path = Path(path_text + ".otio")
+    tl = read_timeline(path)
+    shot = find_shot(tl, shot_text, path)
+    target, match = timeline_pair(tl, shot.index)
+    if match is None:
+        raise RereelError(f"{path}: {shot.label} is black in the remake; it has no archive match to pair")
+    return target, match
+
+
+@app.command("map", epilog=examples("rereel map -o map.png --library ~/my-library"))
 def map_command(
-    output: Annotated[Path, typer.Option("-o", "--output", help="The map, .png.")] = Path("map.png"),
+    output: Annotated[Path, typer.Option("-o", "--output", metavar="FILE", help="The map, .png.")] = Path("map.png"),
     library: LibraryOpt = None,
-    thumb_width: Annotated[int, typer.Option(help="Thumbnail width on the map, pixels.", min=24)] = 112,
-    seed: Annotated[int, typer.Option(help="t-SNE seed; the same seed gives the same map.")] = 0,
+    thumb_width: Annotated[int, typer.Option(metavar="PIXELS", help="Thumbnail width on the map, pixels.", min=24)] = 112,
+    seed: Annotated[int, typer.Option(metavar="N", help="t-SNE seed; the same seed gives the same map.")] = 0,
 ) -> None:
     """A 2-D map (t-SNE) of the archive's shots drawn with their thumbnails: near means alike to the network."""
     from rereel.explore.atlas import draw_map

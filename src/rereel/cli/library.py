@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -11,15 +13,27 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from rereel.cli import app
+from rereel.cli import app, examples
+from rereel.errors import RereelError
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
+
+def _library_folder(value: Optional[Path]) -> Optional[Path]:
+    """A library is a folder: a file given as one is refused by name, whichever command it is."""
+    path = Path(value or os.environ.get("REREEL_LIBRARY") or "rereel-library")
+    if path.exists() and not path.is_dir():
+        raise RereelError(f"{path}: is a file, not a library folder (a library is the folder holding catalog.sqlite)")
+    return value
+
+
 LibraryOpt = Annotated[
     Optional[Path],
-    typer.Option("--library", "-l", help="Library folder (default: $REREEL_LIBRARY, else ./rereel-library)."),
+    typer.Option("--library", "-l", metavar="DIR", callback=_library_folder,
+                 help="Library folder (default: $REREEL_LIBRARY, else ./rereel-library)."),
 ]
+DeviceOpt = Annotated[Optional[str], typer.Option(metavar="cuda|mps|cpu", help="Where the network runs (default: the best present).")]
 
 
 class RichProgress:
@@ -65,46 +79,105 @@ class RichProgress:
         self.progress.advance(self.overall)
 
 
-@app.command()
+def _index_inputs(paths: list[Path], fresh: bool) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """(files, problems) to index. Refused before a library is made: a run that finds no file
+    (every path missing, or folders without videos), and for a new library, files none of which is a video (probed until
+    one is: a header read each)."""
+    from rereel.errors import MediaError
+    from rereel.media import probe
+    from rereel.media.find import not_a_file_reason, scan_videos
+
+    files, problems = scan_videos(paths)
+    if not files:  # a batch goes on past a missing path; a run with nothing to index stops here
+        missing = [p for p in paths if not p.exists()]
+        if missing:
+            raise RereelError(f"{missing[0]}: {not_a_file_reason(missing[0]) or 'no such file or folder'}; nothing indexed")
+        path, reason = problems[0]
+        raise RereelError(f"{path}: {reason}; nothing indexed")
+    if fresh:
+        first = None
+        for f in files:
+            try:
+                probe(f)
+                break
+            except MediaError as e:
+                first = first or e
+        else:
+            more = f" (and {len(files) - 1} more files, none a video)" if len(files) > 1 else ""
+            raise RereelError(f"{first}{more}; nothing indexed, no library made")
+    return files, problems
+
+
+def _take_away_new(root: Path, before: set[Path] | None) -> None:
+    """Remove what appeared for library `root` since `before` (its entries then; None: the folder
+    did not exist), so that a library this run made and left empty does not stay behind."""
+    made = [root] if before is None else sorted(set(root.iterdir()) - before) if root.is_dir() else []
+    for p in made:
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+
+
+@app.command(epilog=examples("rereel index ~/footage --library ~/my-library",
+                             "rereel index film.mp4 trailer.webm --detector target",
+                             "rereel index /mnt/archive --engine ray --ray-address head-node:6379"))
 def index(
-    paths: Annotated[list[Path], typer.Argument(help="Video files or folders (searched recursively).")],
+    paths: Annotated[list[Path], typer.Argument(metavar="PATH", help="Video files or folders (searched recursively).")],
     library: LibraryOpt = None,
-    encoder: Annotated[str, typer.Option(help="Image network, by registry name.")] = "effnet-lite0",
-    detector: Annotated[str, typer.Option(help="Shot detector: content (cuts + fades), transnetv2, or target (both, for short targets; slow on an archive).")] = "content",
-    sample_fps: Annotated[float, typer.Option(help="Frames embedded per second of video.")] = 4.0,
-    device: Annotated[Optional[str], typer.Option(help="cuda, mps or cpu (default: the best present).")] = None,
+    encoder: Annotated[str, typer.Option(metavar="NAME", help="Image network, by registry name.")] = "effnet-lite0",
+    detector: Annotated[str, typer.Option(metavar="NAME", help="Shot detector: content (cuts + fades), transnetv2, or target (both, for short targets; slow on an archive).")] = "content",
+    sample_fps: Annotated[float, typer.Option(metavar="FPS", help="At most this many frames embedded per second (sampled by change, at least 1 a second).")] = 4.0,
+    device: DeviceOpt = None,
+    engine: Annotated[str, typer.Option(metavar="local|ray", help="local: this process; ray: Ray Data over a cluster (pip install 'rereel[ray]'; docs/scale.md).")] = "local",
+    ray_address: Annotated[Optional[str], typer.Option(metavar="ADDR", help="With --engine ray: the Ray cluster to join (HOST:6379); default a local Ray on this machine's cores.")] = None,
 ) -> None:
     """Index videos into a library: shots, frame embeddings, composition grids, colours, thumbnails.
 
     Each video is decoded once. Files already in the library (same content, any path) are
     skipped, so an interrupted run resumes where it stopped; two runs may share a library.
     Paths are stored absolute. Exits 1 if any file failed (each is named with the reason).
+    `--engine ray` spreads the videos over a Ray cluster and writes the same catalog.
     """
     from rereel.encoders import create_encoder
-    from rereel.library import Library, index_paths
-    from rereel.media.find import scan_videos
+    from rereel.library import Library, index_paths, library_path
     from rereel.shots import DETECTORS
 
     if detector not in DETECTORS:
-        raise typer.BadParameter(f"unknown detector {detector!r}; known: {', '.join(DETECTORS)}", param_hint="--detector")
+        raise RereelError(f"unknown detector {detector!r}; known: {', '.join(DETECTORS)}")
+    if engine not in ("local", "ray"):
+        raise RereelError(f"unknown engine {engine!r}; known: local, ray")
+    if ray_address and engine != "ray":
+        raise RereelError("--ray-address needs --engine ray")
+    root = library_path(library)
+    fresh = not (root / "catalog.sqlite").exists()
+    files, problems = _index_inputs(paths, fresh)
+    before = set(root.iterdir()) if root.is_dir() else None
     with Library(library, create=True) as lib:
         lib.require_encoder_name(encoder)
-        enc = create_encoder(encoder, device=device)
-        files, problems = scan_videos(paths)
-        with RichProgress(len(files) + len(problems)) as progress:
-            report = index_paths(paths, lib, enc, detector, progress, sample_fps=sample_fps)
+        if engine == "ray":
+            from rereel.library.ray_engine import index_paths_ray
+
+            with RichProgress(len(files) + len(problems)) as progress:
+                report = index_paths_ray(paths, lib, encoder, detector, progress, sample_fps=sample_fps,
+                                         address=ray_address, device=device)
+        else:
+            enc = create_encoder(encoder, device=device)
+            with RichProgress(len(files) + len(problems)) as progress:
+                report = index_paths(paths, lib, enc, detector, progress, sample_fps=sample_fps)
         stats = lib.info()
-    out.print(
-        f"indexed {len(report.indexed)}, skipped {len(report.skipped)}, failed {len(report.failed)}; "
-        f"library {stats['library']}: {stats['videos']} videos, {stats['shots']} shots, {stats['seconds']:.0f} s"
-    )
+    held = f"library {stats['library']}: {stats['videos']} videos, {stats['shots']} shots, {stats['seconds']:.0f} s"
+    if fresh and stats["videos"] == 0:  # every file failed: the library this run made goes again
+        _take_away_new(root, before)
+        held = f"no library made at {root}"
+    out.print(f"indexed {len(report.indexed)}, skipped {len(report.skipped)}, failed {len(report.failed)}; {held}")
     for path, reason in report.failed:
         err.print(f"[red]error:[/red] {path}: {reason}")
     if report.failed:
         raise typer.Exit(1)
 
 
-@app.command()
+@app.command(epilog=examples("rereel info --library ~/my-library", "rereel info --json"))
 def info(
     library: LibraryOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
@@ -138,11 +211,11 @@ def info(
     out.print(f"{stats['videos']} videos, {stats['shots']} shots, {stats['seconds']:.1f} s, {stats['frames']} frames embedded, encoder {stats['encoder']}")
 
 
-@app.command()
+@app.command(epilog=examples("rereel reembed --library ~/my-library --encoder clip"))
 def reembed(
     library: LibraryOpt = None,
-    encoder: Annotated[str, typer.Option(help="The encoder to re-embed every frame with.")] = "effnet-lite0",
-    device: Annotated[Optional[str], typer.Option(help="cuda, mps or cpu.")] = None,
+    encoder: Annotated[str, typer.Option(metavar="NAME", help="The encoder to re-embed every frame with.")] = "effnet-lite0",
+    device: DeviceOpt = None,
 ) -> None:
     """Re-embed a library's frames with another encoder (shots and thumbnails are kept).
 
@@ -165,7 +238,7 @@ def reembed(
     out.print(f"library re-embedded with {enc.signature}")
 
 
-@app.command()
+@app.command(epilog=examples("rereel relink /media/old-disk/footage /media/new-disk/footage --library ~/my-library"))
 def relink(
     old: Annotated[str, typer.Argument(metavar="OLD", help="Where the footage was: the start of the paths the library holds.")],
     new: Annotated[Path, typer.Argument(metavar="NEW", help="Where it is now.")],

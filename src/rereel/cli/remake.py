@@ -8,8 +8,9 @@ from typing import Annotated, Optional
 import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from rereel.cli import app
+from rereel.cli import app, examples
 from rereel.cli.library import LibraryOpt, err, out
+from rereel.errors import RereelError
 
 
 class RichStages:
@@ -34,26 +35,37 @@ class RichStages:
         self.progress.update(self.task, completed=done)
 
 
-@app.command()
+CodecOpt = Annotated[Optional[str], typer.Option(
+    metavar="prores|dnxhr", help="Codec of .mov outputs, for editing and grading: ProRes 422 (the default) or DNxHR HQ, "
+                                 "with the target's audio as PCM. .mp4 outputs are H.264 + AAC.")]
+
+
+@app.command(epilog=examples(
+    "rereel remake trailer.mp4 -o remake.mp4 --timeline remake.otio",
+    "rereel remake trailer.mp4 -o remake.mov --codec dnxhr --side-by-side-out sbs.mp4 --library ~/my-library"))
 def remake(
-    target: Annotated[Path, typer.Argument(help="The video to remake (a trailer).")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="The remake, .mp4.")],
+    target: Annotated[Path, typer.Argument(metavar="VIDEO", help="The video to remake (a trailer).")],
+    output: Annotated[Path, typer.Option("-o", "--output", metavar="FILE",
+                                         help="The remake: .mp4 (H.264) or .mov (ProRes or DNxHR, see --codec).")],
     library: LibraryOpt = None,
     side_by_side: Annotated[bool, typer.Option("--side-by-side", help="Make OUTPUT target | remake in one frame.")] = False,
-    side_by_side_out: Annotated[Optional[Path], typer.Option(help="Also write a side-by-side version here, in the same pass.")] = None,
-    suggestions: Annotated[int, typer.Option(help="Archive suggestions kept per target shot (K).", min=1)] = 5,
-    timeline: Annotated[Optional[list[Path]], typer.Option(help="Write the timeline: .otio, .edl (CMX 3600) or .xml (FCP XML). Repeatable.")] = None,
-    seed: Annotated[int, typer.Option(help="Breaks near-ties; the same seed gives the same remake.")] = 0,
-    semantic: Annotated[float, typer.Option(help="Weight of what is in the frame.")] = 0.6,
-    composition: Annotated[float, typer.Option(help="Weight of where things are in the frame.")] = 0.25,
-    colour: Annotated[float, typer.Option(help="Weight of tone and colour.")] = 0.15,
-    variety: Annotated[float, typer.Option(help="Random preference that varies near-equal choices.")] = 0.01,
+    side_by_side_out: Annotated[Optional[Path], typer.Option(
+        metavar="FILE", help="Also write a side-by-side version here (.mp4 or .mov), in the same pass.")] = None,
+    codec: CodecOpt = None,
+    suggestions: Annotated[int, typer.Option(metavar="N", help="Archive suggestions kept per target shot (K).", min=1)] = 5,
+    timeline: Annotated[Optional[list[Path]], typer.Option(
+        metavar="FILE", help="Write the timeline: .otio, .edl (CMX 3600) or .xml (FCP XML). Repeatable.")] = None,
+    seed: Annotated[int, typer.Option(metavar="N", help="Breaks near-ties; the same seed gives the same remake.")] = 0,
+    semantic: Annotated[float, typer.Option(metavar="WEIGHT", min=0, help="Weight of what is in the frame.")] = 0.6,
+    composition: Annotated[float, typer.Option(metavar="WEIGHT", min=0, help="Weight of where things are in the frame.")] = 0.25,
+    colour: Annotated[float, typer.Option(metavar="WEIGHT", min=0, help="Weight of tone and colour.")] = 0.15,
+    variety: Annotated[float, typer.Option(metavar="WEIGHT", min=0, help="Random preference that varies near-equal choices.")] = 0.01,
     letterbox: Annotated[bool, typer.Option("--letterbox", help="Fit archive frames inside, with bars, instead of filling and cropping.")] = False,
-    detector: Annotated[str, typer.Option(help="Shot detector for the target: target (content + TransNetV2 + black pauses), content or transnetv2.")] = "target",
-    device: Annotated[Optional[str], typer.Option(help="cuda, mps or cpu.")] = None,
-    encoder: Annotated[Optional[str], typer.Option(help="Must match the library's encoder (default: the library's).")] = None,
+    detector: Annotated[str, typer.Option(metavar="NAME", help="Shot detector for the target: target (content + TransNetV2 + black pauses), content or transnetv2.")] = "target",
+    device: Annotated[Optional[str], typer.Option(metavar="cuda|mps|cpu", help="Where the network runs (default: the best present).")] = None,
+    encoder: Annotated[Optional[str], typer.Option(metavar="NAME", help="Must match the library's encoder (default: the library's).")] = None,
 ) -> None:
-    """Remake TARGET with archive shots, cut on its frames, under its own audio.
+    """Remake VIDEO with archive shots, cut on its frames, under its own audio.
 
     Each target shot is replaced by the archive segment the network finds most alike, compared
     through time on what is in the frame, where it is, and tone and colour.
@@ -63,12 +75,37 @@ def remake(
     from rereel.match.score import Weights
     from rereel.credits import credits_text, write_credits
     from rereel.pipeline import remake as run
+    from rereel.media.encode import output_codec, size_problem
+    from rereel.render import check_outputs, render_timeline
+    from rereel.shots import DETECTORS
+    from rereel.timeline import require_target, timeline_format
+    from rereel.timeline.export import timecode_rate_problem
 
+    # Everything a user can mistype is refused here, before the minutes of analysis.
+    info = require_target(target)
     outputs = [(output, side_by_side)] + ([(side_by_side_out, True)] if side_by_side_out else [])
+    check_outputs(outputs, codec, {target.resolve()})
+    w, h = info.display_size
+    for path, sbs in outputs:
+        problem = size_problem(output_codec(path, codec if path.suffix.lower() == ".mov" else None), w * (1 + sbs), h)
+        if problem:
+            raise RereelError(f"{path}: {problem}")
+    for path in timeline or []:
+        timeline_format(path)
+        if timecode_rate_problem(info.fps, path.suffix):
+            raise RereelError(f"{path}: {timecode_rate_problem(info.fps, path.suffix)}")
+    if detector not in DETECTORS:
+        raise RereelError(f"unknown detector {detector!r}; known: {', '.join(DETECTORS)}")
+    if semantic + composition + colour <= 0:
+        raise RereelError("--semantic, --composition and --colour are all 0: nothing would tell shots apart")
     opts = MatchOptions(suggestions=suggestions, weights=Weights(semantic, composition, colour), seed=seed, variety=variety)
+    fit = "letterbox" if letterbox else "cover"
     with Library(library) as lib, RichStages() as stages:
-        result = run(target, lib, outputs, timelines=timeline or [], opts=opts, detector=detector,
-                     fit="letterbox" if letterbox else "cover", device=device, encoder=encoder, stages=stages)
+        result = run(target, lib, [], timelines=timeline or [], opts=opts, detector=detector,
+                     fit=fit, device=device, encoder=encoder, stages=stages)
+        frames = result.timeline.metadata["rereel"]["target"]["frames"]
+        stages.stage("rendering (frames)", frames)
+        written = render_timeline(result.timeline, outputs, fit=fit, codec=codec, on_frame=lambda k, _: stages.advance(k))
     chosen = [m for m in result.matches if m.chosen]
     films = {m.chosen.video_id for m in chosen}
     mean = sum(m.chosen.score for m in chosen) / max(1, len(chosen))
@@ -76,53 +113,95 @@ def remake(
               f"(mean score {mean:.3f}), {len(result.matches) - len(chosen)} kept black")
     # CC BY footage must be credited wherever a result is published: the credits go beside it.
     text = credits_text(result.timeline)  # worked out once for every output
-    credits = [write_credits(result.timeline, p, text) for p in result.outputs]
-    for p in result.outputs + result.timelines + credits:
+    credits = [write_credits(result.timeline, p, text) for p in written]
+    for p in written + result.timelines + credits:
         out.print(f"wrote {p}")
 
 
-@app.command()
+@app.command(epilog=examples("rereel render remake.otio -o remake.mp4",
+                             "rereel render remake.otio -o remake.mov --codec prores"))
 def render(
-    timeline: Annotated[Path, typer.Argument(help="A remake timeline (.otio), edited or not.")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="The video, .mp4.")],
+    timeline: Annotated[Path, typer.Argument(metavar="TIMELINE", help="A remake timeline (.otio), edited or not.")],
+    output: Annotated[Path, typer.Option("-o", "--output", metavar="FILE",
+                                         help="The video: .mp4 (H.264) or .mov (ProRes or DNxHR, see --codec).")],
     side_by_side: Annotated[bool, typer.Option("--side-by-side", help="Target | remake in one frame.")] = False,
+    codec: CodecOpt = None,
     letterbox: Annotated[Optional[bool], typer.Option("--letterbox/--cover", help="Fit archive frames (default: as when remade).")] = None,
 ) -> None:
     """Render a remake timeline, e.g. after swapping suggestions by hand or in an editor."""
     from rereel.credits import write_credits
-    from rereel.render import render_timeline
+    from rereel.render import check_outputs, render_timeline, timeline_sources
     from rereel.timeline import KEY, read_timeline
 
     tl = read_timeline(timeline)
+    check_outputs([(output, side_by_side)], codec, timeline_sources(tl))
     fit = tl.metadata[KEY].get("fit", "cover") if letterbox is None else ("letterbox" if letterbox else "cover")
     with RichStages() as stages:
         stages.stage("rendering (frames)", tl.metadata[KEY]["target"]["frames"])
-        paths = render_timeline(tl, [(output, side_by_side)], fit=fit, on_frame=lambda k, _: stages.advance(k))
+        paths = render_timeline(tl, [(output, side_by_side)], fit=fit, codec=codec,
+                                on_frame=lambda k, _: stages.advance(k))
     out.print(f"wrote {paths[0]}")
     out.print(f"wrote {write_credits(tl, paths[0])}")
 
 
-@app.command()
+@app.command(epilog=examples("rereel choose remake.otio 3 2",
+                             "rereel choose remake.otio 00:00:12:05 1",
+                             "rereel choose remake.otio 3"))
 def choose(
-    timeline: Annotated[Path, typer.Argument(help="A remake timeline (.otio); edited in place.")],
-    shot: Annotated[int, typer.Argument(help="Target shot index (from 0).")],
-    suggestion: Annotated[int, typer.Argument(help="Suggestion number (0 = the best).")],
+    timeline: Annotated[Path, typer.Argument(metavar="TIMELINE", help="A remake timeline (.otio); edited in place.")],
+    shot: Annotated[str, typer.Argument(
+        metavar="SHOT", help="The target shot: its number (from 1, in time order, black shots included) or a "
+                             "timecode inside it, HH:MM:SS:FF at the target's rate.")],
+    suggestion: Annotated[Optional[int], typer.Argument(
+        metavar="SUGGESTION", help="Suggestion number, from 1 (the best). Leave it out to list the shot's suggestions.")] = None,
 ) -> None:
-    """Swap another of the K suggestions into one target shot of a timeline."""
-    from rereel.timeline import choose_suggestion, read_timeline, write_timeline
+    """Swap another of the K suggestions into one target shot of a timeline, or list them.
 
+    Shots and suggestions are numbered as in the remake editor, the OTIO metadata and the EDL
+    comments: shot N is the N-th shot of the target, labelled with the timecode of its start.
+    """
+    from rereel.timeline import find_shot, read_timeline, write_timeline
+
+    if timeline.suffix.lower() != ".otio":
+        raise RereelError(f"{timeline}: `choose` edits a rereel .otio timeline (an EDL or XML is an export of one)")
     tl = read_timeline(timeline)
-    choose_suggestion(tl, shot, suggestion)
+    picked = find_shot(tl, shot, timeline)
+    listing = picked.info.get("suggestions") or []
+    if suggestion is None:
+        if not listing:
+            _choose(tl, picked.index, 0, timeline)  # says why there are none
+        chosen = picked.info.get("chosen")
+        for n, s in enumerate(listing, 1):
+            mark = "*" if chosen == n - 1 else " "
+            out.print(f"{mark} {n}. {s['score']:.3f}  {Path(s['path']).name} {s['start']:.2f}-{s['end']:.2f} s")
+        out.print(f"{picked.label}: {len(listing)} suggestions (* = in use); "
+                  f"choose with `rereel choose {timeline} {picked.number} N`")
+        return
+    if suggestion < 1:
+        raise RereelError(f"suggestions are numbered from 1 (1 = the best); {picked.label} has {len(listing)}")
+    _choose(tl, picked.index, suggestion - 1, timeline)
     write_timeline(tl, timeline)
-    out.print(f"shot {shot} now uses suggestion {suggestion}; render with `rereel render {timeline} -o OUT.mp4`")
+    s = listing[suggestion - 1]
+    out.print(f"{picked.label} now uses suggestion {suggestion} of {len(listing)}: {Path(s['path']).name} "
+              f"{s['start']:.2f}-{s['end']:.2f} s; render with `rereel render {timeline} -o OUT.mp4`")
 
 
-@app.command()
+def _choose(tl, index: int, suggestion: int, path: Path) -> None:
+    from rereel.timeline import choose_suggestion
+
+    try:
+        choose_suggestion(tl, index, suggestion)
+    except RereelError as e:
+        raise RereelError(f"{path}: {e}") from None
+
+
+@app.command(epilog=examples("rereel export remake.otio remake.edl", "rereel export remake.otio remake.xml"))
 def export(
-    timeline: Annotated[Path, typer.Argument(help="A remake timeline (.otio).")],
-    output: Annotated[Path, typer.Argument(help="OUT.edl (CMX 3600), OUT.xml (FCP XML) or OUT.otio.")],
+    timeline: Annotated[Path, typer.Argument(metavar="TIMELINE", help="A remake timeline (.otio).")],
+    output: Annotated[Path, typer.Argument(metavar="FILE", help="OUT.edl (CMX 3600), OUT.xml (FCP XML) or OUT.otio.")],
 ) -> None:
     """Export a timeline for editing software through the OpenTimelineIO adapters."""
-    from rereel.timeline import read_timeline, write_timeline
+    from rereel.timeline import read_timeline, timeline_format, write_timeline
 
+    timeline_format(output)
     out.print(f"wrote {write_timeline(read_timeline(timeline), output)}")

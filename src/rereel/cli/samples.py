@@ -10,18 +10,20 @@ from typing import Annotated, Optional
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
-from rereel.cli import app
+from rereel.cli import app, examples
 from rereel.cli.library import err, out
+from rereel.errors import RereelError
 
 MIRROR_ENV = "REREEL_SAMPLES_MIRROR"
 
 
-@app.command()
+@app.command(epilog=examples("rereel samples ~/rereel-media",
+                             "rereel samples --mirror https://example.org/rereel-media"))
 def samples(
     dest: Annotated[Optional[Path], typer.Argument(
-        help="Folder for the footage (default: $REREEL_MEDIA, else ~/.cache/rereel/media).")] = None,
+        metavar="DIR", help="Folder for the footage (default: $REREEL_MEDIA, else ~/.cache/rereel/media).")] = None,
     mirror: Annotated[Optional[str], typer.Option(
-        envvar=MIRROR_ENV, help=f"Fetch MIRROR/<file> instead of each file's pinned URL (default: ${MIRROR_ENV}).")] = None,
+        metavar="URL", envvar=MIRROR_ENV, help=f"Fetch MIRROR/NAME instead of each file's pinned URL (default: ${MIRROR_ENV}).")] = None,
 ) -> None:
     """Download the sample footage (archive/, trailers/, odd/), each file checked against its sha256.
 
@@ -32,6 +34,8 @@ def samples(
     from rereel.sample_footage import default_dest, downloadable, fetch
 
     dest = (dest or default_dest()).expanduser()
+    if dest.exists() and not dest.is_dir():
+        raise RereelError(f"{dest}: is a file, not a folder for the footage")
     entries = downloadable(mirror)
     total = sum(e["size"] for e in entries)
     err.print(f"sample footage: {len(entries)} files, {total / 1e6:.0f} MB, into {dest}"
@@ -73,15 +77,17 @@ def samples(
         raise typer.Exit(2)
 
 
-@app.command()
+@app.command(epilog=examples("rereel credits remake.otio", "rereel credits remake.otio -o CREDITS.txt"))
 def credits(
-    timeline: Annotated[Path, typer.Argument(help="A remake timeline (.otio) from `rereel remake --timeline`.")],
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Also write the credits to this file.")] = None,
+    timeline: Annotated[Path, typer.Argument(metavar="TIMELINE", help="A remake timeline (.otio) from `rereel remake --timeline`.")],
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", metavar="FILE", help="Also write the credits to this file.")] = None,
 ) -> None:
     """Print each archive film a remake uses: its time ranges, licence and credit line."""
     from rereel.credits import credits_text
     from rereel.timeline import read_timeline
 
+    if output is not None and output.is_dir():
+        raise RereelError(f"{output}: is a folder; name the file to write the credits to")
     text = credits_text(read_timeline(timeline))
     print(text, end="")
     if output is not None:

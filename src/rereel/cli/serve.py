@@ -10,29 +10,50 @@ from typing import Annotated, Optional
 
 import typer
 
-from rereel.cli import app
+from rereel.cli import app, examples
 from rereel.cli.library import LibraryOpt, out
+from rereel.errors import RereelError
 
 
-@app.command()
+def _check_paths(allow: list[Path], models: list[Path], workdir: Optional[Path],
+                 certfile: Optional[Path], keyfile: Optional[Path]) -> None:
+    """Refuse, before the server starts, a path that cannot be what its option says."""
+    for folder in allow:
+        if not folder.is_dir():
+            raise RereelError(f"--allow {folder}: {'is a file, not a folder' if folder.exists() else 'no such folder'}")
+    for model in models:
+        if not model.exists():
+            raise RereelError(f"--models {model}: no such folder or model")
+    if workdir is not None and workdir.exists() and not workdir.is_dir():
+        raise RereelError(f"--workdir {workdir}: is a file, not a folder")
+    if keyfile is not None and certfile is None:
+        raise RereelError(f"--ssl-keyfile {keyfile}: give the certificate too (--ssl-certfile)")
+    for option, path in (("--ssl-certfile", certfile), ("--ssl-keyfile", keyfile)):
+        if path is not None and not path.is_file():
+            raise RereelError(f"{option} {path}: {'is a folder, not a file' if path.exists() else 'no such file'}")
+
+
+@app.command(epilog=examples("rereel serve --library ~/my-library --allow ~/trailers",
+                             "rereel serve --host 0.0.0.0 --port 8080 --ssl-certfile cert.pem --ssl-keyfile key.pem"))
 def serve(
     library: LibraryOpt = None,
-    host: Annotated[str, typer.Option(help="Interface to bind. Anything but loopback requires a token.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8000,
+    host: Annotated[str, typer.Option(metavar="ADDRESS", help="Interface to bind. Anything but loopback requires a token.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(metavar="PORT", help="TCP port.", min=1, max=65535)] = 8000,
     allow: Annotated[Optional[list[Path]], typer.Option(
-        help="Folder whose videos may be remake targets by path (repeatable). Uploads are always possible.")] = None,
+        metavar="DIR", help="Folder whose videos may be remake targets by path (repeatable). Uploads are always possible.")] = None,
     models: Annotated[Optional[list[Path]], typer.Option(
-        help="Folder of learning-to-see models (`rereel see train --model DIR`), or one model (repeatable).")] = None,
+        metavar="DIR", help="Folder of learning-to-see models (`rereel see train --model DIR`), or one model (repeatable).")] = None,
     workdir: Annotated[Optional[Path], typer.Option(
-        help="Where projects, previews and GIFs are written (default: LIBRARY/web).")] = None,
+        metavar="DIR", help="Where projects, previews and GIFs are written (default: LIBRARY/web).")] = None,
     token: Annotated[Optional[str], typer.Option(
-        help="Access token (default: $REREEL_TOKEN; made up and printed when binding beyond loopback).")] = None,
-    max_upload_mb: Annotated[float, typer.Option(help="Largest video upload, in MB.", min=1)] = 500.0,
+        metavar="TEXT", help="Access token (default: $REREEL_TOKEN; made up and printed when binding beyond loopback).")] = None,
+    max_upload_mb: Annotated[float, typer.Option(metavar="MB", help="Largest video upload, in MB.", min=1)] = 500.0,
     ssl_certfile: Annotated[Optional[Path], typer.Option(
-        help="Serve HTTPS with this certificate: browsers give the webcam only to https pages or localhost.")] = None,
-    ssl_keyfile: Annotated[Optional[Path], typer.Option(help="The certificate's private key.")] = None,
+        metavar="FILE", help="Serve HTTPS with this certificate: browsers give the webcam only to https pages or localhost.")] = None,
+    ssl_keyfile: Annotated[Optional[Path], typer.Option(metavar="FILE", help="The certificate's private key.")] = None,
 ) -> None:
     """Serve the archive browser, remake editor, webcam mirror and learning-to-see pages."""
+    _check_paths(list(allow or []), list(models or []), workdir, ssl_certfile, ssl_keyfile)
     import uvicorn
 
     from rereel.library import library_path

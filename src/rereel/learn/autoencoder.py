@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -33,11 +34,17 @@ KIND = "autoencoder"
 
 @dataclass
 class AutoencoderConfig:
+    """Defaults are the `broad` preset; a config.json saved before a field existed loads with its default."""
+
     width: int = 256
     height: int = 144
     latent: int = 200
     base: int = 64  # channels of the first conv; the paper's 64
+    hidden: int = 2048  # the encoder's fully connected layer; the paper's 2048
     epochs: int = 6
+    # At least this many steps, however short the footage: 6 epochs of a 10 s clip are 45 steps,
+    # nowhere near a recognisable frame; a feature film's 6 epochs are far more than this.
+    steps: int = 1000
     batch: int = 32  # Larsen used 64; 32 doubles the steps a short film gets in its 6 epochs
     every: int = 1  # train on every Nth frame
     lr: float = 3e-4  # Larsen used RMSProp at 3e-4; Adam at the same rate with DCGAN's beta1
@@ -52,11 +59,42 @@ class AutoencoderConfig:
     beta: float = 1.0  # weight of the KL term relative to the similarity term (1 = Larsen's ratio; see train_step)
     equilibrium: float = 0.68  # Larsen's balancing: pause the discriminator when it wins too easily...
     margin: float = 0.35  # ...and the decoder's GAN term when it loses too badly
+    # False: a plain VAE on the pixel loss, without the discriminator (train_step says why the laptop
+    # preset may want that). The discriminator's weights are still built, so the checkpoint's layout is one.
+    adversarial: bool = True
+    channels_last: bool = False  # NHWC convolutions: faster with oneDNN on x86 CPUs
+    threads: int = 0  # torch threads while training (0: torch's default)
     checkpoint_every: int = 500
+    sample_every: int = 500  # a sample sheet every N steps (0: one per epoch), and samples/final.png at the end
     seed: int = 0
     budget_mb: int = 2048  # frames held in memory (see frames.py)
+    preset: str = "broad"
     videos: list[str] = field(default_factory=list)
     kind: str = KIND
+
+
+# `broad` is Broad's model as issue #5 built it: a GPU model. `laptop` is what trained best in
+# minutes on 2 CPU cores here (docs/learn.md, "Presets"): small frames, few channels, a narrow
+# fully connected layer, channels-last.
+PRESETS: dict[str, dict] = {
+    "broad": {},
+    "laptop": dict(width=64, height=36, latent=128, base=32, hidden=512, epochs=0, steps=3000, batch=16,
+                   lr=1e-3, beta=0.2, adversarial=False, channels_last=True, threads=1, checkpoint_every=500,
+                   sample_every=500),
+}
+
+
+def preset_config(name: str, **overrides) -> AutoencoderConfig:
+    """The preset's config with the given fields changed (None values leave the preset's)."""
+    if name not in PRESETS:
+        raise RereelError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
+    given = {k: v for k, v in overrides.items() if v is not None}
+    return AutoencoderConfig(**{**PRESETS[name], "preset": name, **given})
+
+
+def saved_preset(model_dir: Path) -> str:
+    """The preset a saved model was trained with; models from before presets are `broad`'s kind."""
+    return AutoencoderConfig(**load_checkpoint(Path(model_dir), KIND)["config"]).preset
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -70,7 +108,8 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def build(cfg: AutoencoderConfig) -> VAEGAN:
-    return VAEGAN(cfg.width, cfg.height, cfg.latent, cfg.base)
+    model = VAEGAN(cfg.width, cfg.height, cfg.latent, cfg.base, cfg.hidden)
+    return model.to(memory_format=torch.channels_last) if cfg.channels_last else model
 
 
 def train(
@@ -81,14 +120,21 @@ def train(
     device: str | None = None,
     progress: bool = True,
     max_steps: int | None = None,
+    minutes: float | None = None,
 ) -> dict:
-    """Train (or resume training) a VAE-GAN on the films' frames. Returns the final losses and step."""
+    """Train (or resume training) a VAE-GAN on the films' frames. Returns the final losses and step.
+
+    The run lasts max(cfg.steps, cfg.epochs epochs), capped by `max_steps`; `minutes` is a
+    wall-clock budget: when spent, training stops after the current step, with a checkpoint
+    and samples/final.png, and `--resume` carries on from there.
+    """
     model_dir = Path(model_dir)
+    ckpt = None
     if resume:
         ckpt = load_checkpoint(model_dir, KIND)
         saved = AutoencoderConfig(**ckpt["config"])
         # The architecture and the data order are fixed by the first run; the schedule may grow.
-        saved.epochs, saved.checkpoint_every = cfg.epochs, cfg.checkpoint_every
+        saved.epochs, saved.steps, saved.checkpoint_every = cfg.epochs, cfg.steps, cfg.checkpoint_every
         cfg = saved
         videos = [Path(v) for v in cfg.videos]
     else:
@@ -96,6 +142,18 @@ def train(
             raise RereelError(f"{model_dir}: already holds a model; pass --resume to continue it, or choose another folder")
         videos = check_videos(videos)
         cfg.videos = [str(v) for v in videos]
+    deadline = time.monotonic() + 60 * minutes if minutes else None
+    threads = torch.get_num_threads()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    try:
+        return _train(videos, model_dir, cfg, ckpt, device, progress, max_steps, deadline)
+    finally:
+        torch.set_num_threads(threads)  # the caller's setting, whatever the preset wanted while training
+
+
+def _train(videos: list[Path], model_dir: Path, cfg: AutoencoderConfig, ckpt: dict | None, device: str | None,
+           progress: bool, max_steps: int | None, deadline: float | None) -> dict:
     prec = choose_precision(device)
     torch.manual_seed(cfg.seed)
     model = build(cfg).to(prec.device)
@@ -104,7 +162,7 @@ def train(
             (("encoder", enc), ("decoder", dec), ("discriminator", dis))}
     scaler = prec.grad_scaler()
     step = 0
-    if resume:
+    if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         for name, opt in opts.items():
             opt.load_state_dict(ckpt["optimizers"][name])
@@ -116,10 +174,14 @@ def train(
     if data.count < cfg.batch:
         cfg.batch = max(2, data.count)  # a few seconds of film: one batch of what there is
     per_epoch = data.batches_per_epoch(cfg.batch)
-    total = per_epoch * cfg.epochs if max_steps is None else min(per_epoch * cfg.epochs, max_steps)
-    # A fixed set of frames, spread over the films, shows progress on the same images every epoch.
+    total = max(cfg.steps, per_epoch * cfg.epochs, 1)
+    total = total if max_steps is None else min(total, max_steps)
+    sample_every = cfg.sample_every or per_epoch
+    # A fixed set of frames, spread over the films, shows progress on the same images every time.
     sheet_frames = _spread_frames(data, videos, cfg, 8)
     losses: dict[str, float] = {}
+    stopped = "steps"
+    trained, train_s, late = 0, 0.0, 0
 
     def checkpoint() -> None:
         save_checkpoint(model_dir, {
@@ -130,33 +192,56 @@ def train(
             "rng": rng_state(),
         }, asdict(cfg))
 
+    def sheet(name: str) -> Path:
+        path = model_dir / "samples" / name
+        write_sample_sheet(path, [sheet_frames, _reconstruct(model, sheet_frames, prec)])
+        model.train()
+        return path
+
     mode = "held in memory" if data.held else f"streamed through a {data.capacity}-frame shuffle buffer"
     with TrainProgress(total, step, "autoencoder", enabled=progress) as bar:
-        bar.log(f"{data.count} frames of {len(videos)} film(s), {mode}; {per_epoch} steps an epoch on {prec.name}")
+        bar.log(f"{data.count} frames of {len(videos)} film(s), {mode}; {per_epoch} steps an epoch, "
+                f"{total} steps in all, on {prec.name}, preset {cfg.preset}")
         model.train()
-        while step < total:
+        while step < total and stopped == "steps":
             epoch, skip = divmod(step, per_epoch)
             for i, batch in enumerate(_epoch_batches(data, epoch, cfg, per_epoch)):
                 if i < skip:
                     continue  # resuming mid-epoch: the order is the same, skip what was trained on
                 if step >= total:
                     break
+                t0 = time.perf_counter()
+                late += deadline is not None and time.monotonic() >= deadline
                 losses = train_step(model, opts, scaler, prec, to_tensor(batch, prec.device), cfg)
+                train_s += time.perf_counter() - t0
+                trained += len(batch)
                 step += 1
                 bar.update(step, len(batch), losses)
                 if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
                     checkpoint()
-                if (i + 1) == per_epoch or step == total:
-                    sheet = model_dir / "samples" / f"epoch-{epoch + 1:03d}.png"
-                    write_sample_sheet(sheet, [sheet_frames, _reconstruct(model, sheet_frames, prec)])
-                    model.train()
-                    bar.log(f"epoch {epoch + 1}: {' '.join(f'{k} {v:.3f}' for k, v in losses.items())}; samples {sheet}")
+                if step % sample_every == 0 and step < total:
+                    path = sheet(f"step-{step:06d}.png")
+                    bar.log(f"step {step} (epoch {epoch + 1}): {_fmt(losses)}; samples {path}")
+                if deadline is not None and time.monotonic() >= deadline:
+                    stopped = "minutes"  # the budget is spent: stop cleanly after this step
+                    break
+    final = sheet("final.png")
     checkpoint()
-    return {"step": step, "losses": losses, "held": data.held, "frames": data.count}
+    return {"step": step, "losses": losses, "held": data.held, "frames": data.count, "stopped": stopped,
+            "images_per_s": trained / train_s if train_s else 0.0, "sheet": final,
+            "late_steps": late}  # steps begun after the --minutes budget was spent: at most the one
+
+
+def _fmt(losses: dict[str, float]) -> str:
+    return " ".join(f"{k} {v:.3f}" for k, v in losses.items())
 
 
 def train_step(model: VAEGAN, opts: dict, scaler, prec: Precision, x: torch.Tensor, cfg: AutoencoderConfig) -> dict:
     """One step of Larsen's Algorithm 1 on a batch x in [-1, 1]; returns the losses."""
+    if cfg.channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    if not cfg.adversarial:
+        return _vae_step(model, opts, scaler, prec, x, cfg)
     enc, dec, dis = model.encoder, model.decoder, model.discriminator
     enc_params, dec_params, dis_params = (list(m.parameters()) for m in (enc, dec, dis))
     b = x.shape[0]
@@ -206,6 +291,30 @@ def train_step(model: VAEGAN, opts: dict, scaler, prec: Precision, x: torch.Tens
         opt.zero_grad(set_to_none=True)
     scaler.update()
     return {"sim": similarity.item(), "kl": kl.item() * n_feat / max(1.0, positions / 64), "d": dis_loss.item(), "g": g_fool.item()}
+
+
+def _vae_step(model: VAEGAN, opts: dict, scaler, prec: Precision, x: torch.Tensor, cfg: AutoencoderConfig) -> dict:
+    """A plain VAE step: pixel L1 + beta x KL, the discriminator left out.
+
+    On 2 CPU cores the discriminator costs two thirds of each step (it sees three batches and
+    is differentiated twice), and in a budget of minutes it does not pay for itself: on the
+    10 s Tears of Steel clip, 3 minutes side by side gave 128 steps and 21.3 dB without it
+    against 42 steps and 16.5 dB with it (docs/learn.md, "Presets").
+    """
+    with prec.autocast():
+        mu, logvar = model.encoder(x)
+        z = mu + torch.randn_like(mu) * (0.5 * logvar.float()).exp()
+        x_rec = model.decoder(z)
+    similarity = (x_rec.float() - x.float()).abs().mean()
+    # Per pixel value, as the L1 is: the ELBO of a Laplace likelihood, KL weighed by beta.
+    kl = kl_divergence(mu.float(), logvar.float()) / x[0].numel()
+    loss = similarity + cfg.beta * kl
+    scaler.scale(loss).backward()
+    for name in ("encoder", "decoder"):
+        scaler.step(opts[name])
+        opts[name].zero_grad(set_to_none=True)
+    scaler.update()
+    return {"sim": similarity.item(), "kl": kl.item() * x[0].numel()}
 
 
 def _epoch_batches(data: FilmFrames, epoch: int, cfg: AutoencoderConfig, per_epoch: int):

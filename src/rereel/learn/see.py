@@ -2,23 +2,30 @@
 
 Trained on target images alone, each input made from its target on the fly; shown
 anything else, the generator paints what it knows over the shapes it is given.
+
+Live, on a CPU, the full U-Net is too slow for a webcam (a 640x360 frame is a 512x256 pass of
+about 12 G multiply-adds). So training ends by distilling a live model: the same U-Net at a
+quarter of the width (about 1/16 of the work), taught to give the full generator's output.
+The CPU runs both through ONNX Runtime (docs/learn.md, "Live speed").
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from rereel.errors import RereelError
 from rereel.learn.frames import sample_corpus
 from rereel.learn.pix2pix import PatchDiscriminator, UNetGenerator, depth_for, init_weights
 from rereel.learn.toolkit import (
     Precision,
+    export_onnx,
+    onnx_session,
     TrainProgress,
     choose_precision,
     gan_loss,
@@ -37,6 +44,9 @@ KIND = "see"
 RECIPES = ("degrade", "edges")
 SCALE_RANGE = (1.0, 1.3)  # Akten: random scale to 100-130%, then a random crop
 DOWNSCALE = 8  # the "heavy" downscale: a 256 image is squeezed to 32x32 before the cubic upscale
+LIVE = "live.pt"  # the distilled live generator, beside checkpoint.pt
+FULL_ONNX, LIVE_ONNX = "generator.onnx", "live.onnx"  # their ONNX exports, made when first needed
+BANK = 256  # distillation pairs whose full-generator outputs are computed once
 
 
 @dataclass
@@ -52,6 +62,7 @@ class SeeConfig:
     checkpoint_every: int = 1000
     max_frames: int = 2000  # corpus frames held in memory at 1.3x the model size
     seed: int = 0
+    live_steps: int | None = None  # distillation steps for the live model; None: a fifth of `steps`
     corpus: list[str] = field(default_factory=list)
     kind: str = KIND
 
@@ -183,7 +194,8 @@ def train(
                 write_sheet(model_dir / "samples" / f"step-{step:06d}.png", gen, sheet_pairs, prec)
                 gen.train()
     checkpoint()
-    return {"step": step, "losses": losses, "frames": len(frames)}
+    live = distill(model_dir, gen.eval(), frames, cfg, step, prec, progress)
+    return {"step": step, "losses": losses, "frames": len(frames), "live_l1": live}
 
 
 def train_step(gen, dis, opt_g, opt_d, scaler, prec: Precision, a: torch.Tensor, b: torch.Tensor, cfg: SeeConfig) -> dict:
@@ -216,11 +228,104 @@ def write_sheet(path: Path, gen: UNetGenerator, pairs: list[tuple[np.ndarray, np
     return write_sample_sheet(path, [inputs, outputs, np.stack([p[1] for p in pairs])])
 
 
+# --- the live model ----------------------------------------------------------------------
+
+
+def live_width(cfg: SeeConfig) -> int:
+    """The live generator's base width: a quarter of the full one's (16 for the default 64)."""
+    return max(4, cfg.base // 4)
+
+
+def distill(model_dir: Path, gen: UNetGenerator, frames: list[np.ndarray], cfg: SeeConfig, step: int,
+            prec: Precision, progress: bool = True) -> float | None:
+    """Teach the live generator the full one's output; save it as live.pt. Returns its last L1.
+
+    The full generator's outputs for a bank of random training pairs are computed once (the
+    costly part on a CPU, so through ONNX Runtime there), then the small generator learns them
+    by L1, each pair left-right flipped at random. Skipped when live.pt already follows this step.
+    """
+    model_dir = Path(model_dir)
+    if _load_live(model_dir, cfg, step, "cpu") is not None:
+        return None
+    steps = cfg.live_steps if cfg.live_steps is not None else max(1, cfg.steps // 5)
+    rng = np.random.default_rng(cfg.seed + 1)
+    inputs = np.stack([random_pair(frames[i], cfg.size, cfg.recipe, rng)[0]
+                       for i in rng.integers(len(frames), size=min(BANK, steps * cfg.batch))])
+    teacher = _runner(gen, model_dir / FULL_ONNX, model_dir / "checkpoint.pt", prec)
+    with TrainProgress(steps, 0, "live model", enabled=progress) as bar:
+        bar.log(f"distilling the live model (width {live_width(cfg)}) from {len(inputs)} full-model outputs")
+        targets = torch.cat([teacher(to_tensor(inputs[i : i + 8], prec.device)) for i in range(0, len(inputs), 8)])
+        torch.manual_seed(cfg.seed + 1)
+        student = UNetGenerator(cfg.size, live_width(cfg), dropout=0)
+        init_weights(student)
+        student = student.to(prec.device).train()
+        opt = torch.optim.Adam(student.parameters(), lr=1e-3)
+        l1 = torch.zeros(())
+        for i in range(steps):
+            pick = rng.integers(len(inputs), size=cfg.batch)
+            a, b = to_tensor(inputs[pick], prec.device), targets[pick].to(prec.device)
+            if rng.random() < 0.5:
+                a, b = a.flip(3), b.flip(3)
+            with prec.autocast():
+                l1 = (student(a).float() - b).abs().mean()
+            opt.zero_grad(set_to_none=True)
+            l1.backward()
+            opt.step()
+            bar.update(i + 1, cfg.batch, {"l1": l1.item()})
+    path = model_dir / LIVE
+    tmp = path.with_suffix(".pt.partial")
+    torch.save({"generator": student.cpu().state_dict(), "base": live_width(cfg), "step": step}, tmp)
+    os.replace(tmp, path)
+    return float(l1.item())
+
+
+def _load_live(model_dir: Path, cfg: SeeConfig, step: int, device) -> UNetGenerator | None:
+    """The live generator if live.pt exists and was distilled from this step of the model, else None."""
+    path = model_dir / LIVE
+    if not path.exists():
+        return None
+    try:
+        live = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:
+        return None  # a foreign or broken file: the full model still sees
+    if live.get("step") != step:
+        return None  # the model trained on since: its live copy no longer says what it says
+    gen = UNetGenerator(cfg.size, live["base"], dropout=0)
+    gen.load_state_dict(live["generator"])
+    return gen.to(device).eval()
+
+
+def _runner(gen: UNetGenerator, onnx: Path, source: Path, prec: Precision):
+    """A (N, 3, H, W) -> (N, 3, H, W) float function: ONNX Runtime on the CPU, else the generator itself.
+
+    The ONNX file is exported beside the model the first time, again when `source` is newer;
+    where that fails (a read-only folder, a damaged file), the CPU runs PyTorch (slower, the same images).
+    """
+    if prec.device.type == "cpu":
+        try:
+            if not onnx.exists() or onnx.stat().st_mtime < source.stat().st_mtime:
+                export_onnx(gen, onnx, torch.zeros(1, 3, gen.multiple, gen.multiple))
+            session = onnx_session(onnx)
+            return lambda x: torch.from_numpy(session.run(None, {"x": np.ascontiguousarray(x.numpy())})[0])
+        except Exception:  # a read-only folder, a damaged file (ONNX Runtime's errors are bare Exceptions)
+            pass
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad(), prec.autocast():
+            return gen(x).float()
+
+    return run
+
+
 # --- seeing: render and live ---------------------------------------------------------------
 
 
 class Seer:
-    """The per-frame path, one call per frame: what render uses and what a live loop will use.
+    """The per-frame path, one call per frame: what render and the live web page use.
+
+    `live=True` runs the distilled live generator when the model has one that follows its
+    last step (`self.network` says which runs: "live" or "full"); render runs the full one.
+    On the CPU either goes through ONNX Runtime. `self.gen` is the full generator in PyTorch.
 
     `see(rgb)` scales the frame so its short side is the model's size, applies the recipe
     without its random parts, runs the generator at that size (reflect-padded to what the
@@ -229,15 +334,22 @@ class Seer:
     flicker.
     """
 
-    def __init__(self, model_dir: Path, smooth: float = 0.5, device: str | None = None):
+    def __init__(self, model_dir: Path, smooth: float = 0.5, device: str | None = None, live: bool = True):
         if not 0 <= smooth < 1:
             raise RereelError(f"smooth {smooth}: must be at least 0 and below 1")
-        ckpt = load_checkpoint(Path(model_dir), KIND)
+        model_dir = Path(model_dir)
+        ckpt = load_checkpoint(model_dir, KIND)
         self.cfg = SeeConfig(**ckpt["config"])
         self.prec = choose_precision(device)
         self.gen = UNetGenerator(self.cfg.size, self.cfg.base)
         self.gen.load_state_dict(ckpt["generator"])
         self.gen = self.gen.to(self.prec.device).eval()  # eval: dropout off, the same frame gives the same image
+        small = _load_live(model_dir, self.cfg, ckpt["step"], self.prec.device) if live else None
+        self.network = "live" if small is not None else "full"
+        if small is not None:
+            self._run = _runner(small, model_dir / LIVE_ONNX, model_dir / LIVE, self.prec)
+        else:
+            self._run = _runner(self.gen, model_dir / FULL_ONNX, model_dir / "checkpoint.pt", self.prec)
         self.recipe = recipe_fn(self.cfg.recipe)
         self.smooth = smooth
         self.previous: torch.Tensor | None = None
@@ -250,17 +362,20 @@ class Seer:
         h, w = rgb.shape[:2]
         scale = self.cfg.size / min(h, w)
         sw, sh = max(self.cfg.size, round(w * scale)), max(self.cfg.size, round(h * scale))
-        x = to_tensor(self.recipe(resize(rgb, sw, sh))[None], self.prec.device)
+        # Around the network, NumPy rather than torch: each small torch op wakes torch's thread
+        # pool, and on two shared cores its threads wait for each other at every op (about as
+        # long as the live network itself, measured under load; bench/bench_see.py).
+        x = self.recipe(resize(rgb, sw, sh))
         m = self.gen.multiple
         pad_w, pad_h = -sw % m, -sh % m
         if pad_w or pad_h:
-            x = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect")
-        with self.prec.autocast():
-            y = self.gen(x)[:, :, :sh, :sw].float()
+            x = np.pad(x, ((0, pad_h), (0, pad_w), (0, 0)), mode="reflect")  # torch's "reflect" too
+        x = x.transpose(2, 0, 1)[None].astype(np.float32) / np.float32(127.5) - np.float32(1)
+        y = self._run(torch.from_numpy(x).to(self.prec.device))[0, :, :sh, :sw].float().cpu().numpy()
         if self.previous is not None and self.previous.shape == y.shape and self.smooth:
             y = self.smooth * self.previous + (1 - self.smooth) * y
         self.previous = y
-        return to_uint8(y)[0]
+        return np.ascontiguousarray(np.rint((np.clip(y, -1, 1) + 1) * 127.5).astype(np.uint8).transpose(1, 2, 0))
 
 
 def render(
@@ -273,8 +388,8 @@ def render(
     device: str | None = None,
     progress: bool = True,
 ) -> Path:
-    """Every frame of `video` through the Seer, at the source's fps with its audio."""
-    seer = Seer(model_dir, smooth, device)
+    """Every frame of `video` through the Seer's full generator, at the source's fps with its audio."""
+    seer = Seer(model_dir, smooth, device, live=False)
     info = probe(Path(video))
     sw, sh = info.display_size
     if upscale:

@@ -229,3 +229,42 @@ def resize(frame: np.ndarray, width: int, height: int) -> np.ndarray:
         return frame
     interp = cv2.INTER_AREA if width * height < w * h else cv2.INTER_CUBIC
     return cv2.resize(frame, (width, height), interpolation=interp)
+
+
+# --- ONNX Runtime, the CPU's per-frame path ------------------------------------------------
+
+
+def export_onnx(model: torch.nn.Module, path: Path, example: torch.Tensor) -> Path:
+    """`model` (eval mode) to an ONNX file with free batch, height and width; written under a temp name, then renamed."""
+    import warnings
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.partial.onnx")  # two servers exporting at once each get their own
+    axes = {0: "batch", 2: "height", 3: "width"}
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notes, not the user's business
+            torch.onnx.export(model.eval(), example, str(tmp), input_names=["x"], output_names=["y"],
+                              dynamic_axes={"x": axes, "y": axes}, opset_version=17, dynamo=False)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def onnx_session(path: Path):
+    """A CPU ONNX Runtime session on all our cores whose idle workers sleep.
+
+    Sleeping, not spinning: the Seer runs one frame at a time inside the web server, beside
+    other threads; spinning workers steal the core the caller needs (see encoders/effnet.py).
+    """
+    import onnxruntime as ort
+
+    from rereel.device import cpu_threads
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = cpu_threads()
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.log_severity_level = 3
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])

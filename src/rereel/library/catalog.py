@@ -286,6 +286,26 @@ class Catalog:
         ids = np.array([r[0] for r in rows], np.int64)
         return ids, np.stack([np.frombuffer(r[1], np.float32) for r in rows])
 
+    def iter_embeddings(self, kind: str, after_id: int = 0, chunk: int = 16384):
+        """(ids, vectors) of shots or frames with id > after_id, `chunk` rows at a time: a million
+        rows without a million blobs in memory at once (the on-disk index of library/search.py)."""
+        table = {"shots": "shots", "frames": "frames"}[kind]
+        while True:
+            rows = self.db.execute(f"SELECT id, embedding FROM {table} WHERE id>? ORDER BY id LIMIT ?",
+                                   (after_id, chunk)).fetchall()
+            if not rows:
+                return
+            ids = np.array([r[0] for r in rows], np.int64)
+            yield ids, np.stack([np.frombuffer(r[1], np.float32) for r in rows])
+            after_id = int(ids[-1])
+
+    def count(self, kind: str, up_to: int | None = None) -> int:
+        """How many shots or frames there are (with id <= up_to)."""
+        table = {"shots": "shots", "frames": "frames"}[kind]
+        if up_to is None:
+            return self.db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+        return self.db.execute(f"SELECT COUNT(*) FROM {table} WHERE id<=?", (up_to,)).fetchone()[0]
+
     def ids(self, kind: str, up_to: int) -> np.ndarray:
         """Sorted row ids of shots or frames with id <= up_to: what the FAISS cache must hold."""
         table = {"shots": "shots", "frames": "frames"}[kind]

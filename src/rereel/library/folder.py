@@ -7,7 +7,7 @@ from pathlib import Path
 
 from rereel.errors import RereelError
 from rereel.library.catalog import Catalog
-from rereel.library.search import VectorSearch
+from rereel.library.search import ON_DISK_ABOVE, DiskSearch, VectorSearch
 from rereel.library.vectors import VectorIndex, load_vectors
 
 DEFAULT_LIBRARY = "rereel-library"
@@ -36,7 +36,7 @@ class Library:
                 raise RereelError(f"{self.root}: cannot create the library folder ({e.strerror})") from None
         self.catalog = Catalog(db, shared=shared)
         self._vectors: dict[str, VectorIndex] = {}
-        self._searchers: dict[str, VectorSearch] = {}
+        self._searchers: dict[str, VectorSearch | DiskSearch] = {}
 
     def close(self) -> None:
         self.catalog.close()
@@ -105,11 +105,18 @@ class Library:
             self._vectors[kind] = load_vectors(self.root, self.catalog, kind, self.dim, self.encoder or "")
         return self._vectors[kind]
 
-    def searcher(self, kind: str = "shots") -> VectorSearch:
-        """Search over shot (or frame) vectors; its approximate index is cached beside the flat one."""
+    def searcher(self, kind: str = "shots") -> VectorSearch | DiskSearch:
+        """Search over shot (or frame) vectors; its approximate index is cached beside the flat one.
+
+        Above ON_DISK_ABOVE vectors, a DiskSearch: a memory-mapped IVF index and float rows
+        read from disk per query, no flat index (see library/search.py).
+        """
         if kind not in self._searchers:
-            self._searchers[kind] = VectorSearch(self.vectors(kind), root=self.root, catalog=self.catalog, kind=kind,
-                                                 encoder=self.encoder or "")
+            if kind not in self._vectors and self.catalog.count(kind) > ON_DISK_ABOVE:
+                self._searchers[kind] = DiskSearch(self.root, self.catalog, kind, self.dim, self.encoder or "")
+            else:
+                self._searchers[kind] = VectorSearch(self.vectors(kind), root=self.root, catalog=self.catalog,
+                                                     kind=kind, encoder=self.encoder or "")
         return self._searchers[kind]
 
     def search(self, queries, k: int, kind: str = "shots", *, centred: bool = False,
@@ -118,6 +125,8 @@ class Library:
 
         `centred`: cosine around the archive's mean (exact). `approximate`: False exact, True
         through the inverted-file index, None approximate above APPROXIMATE_ABOVE vectors.
+        Above ON_DISK_ABOVE vectors every plain search is approximate, candidates scored exactly
+        (recall@10 measured by bench/bench_scale.py), and centred search is refused.
         See library/search.py.
         """
         return self.searcher(kind).search(queries, k, centred=centred, approximate=approximate)

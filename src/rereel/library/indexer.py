@@ -11,11 +11,13 @@ import os
 import queue
 import tempfile
 import threading
+import time
 import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image
 
@@ -30,6 +32,13 @@ from rereel.shots import create_detector, shots_from_cuts
 from rereel.shots.detector import Shot
 
 SAMPLE_FPS = 4.0  # frames embedded per second of video: several per shot, so matching can follow a shot in time
+# Archives are sampled by change: a frame is embedded when the picture has moved enough since
+# the last embedded one (CHANGE: mean absolute difference of 32x18 RGB thumbnails, 0-255), at
+# most SAMPLE_FPS and at least MIN_SAMPLE_FPS a second. A static stretch is then one frame a
+# second, which matching (the frame shown at each moment, `match.score.place`) reads as four.
+# Targets keep the fixed rate (min_sample_fps None): a target's score averages its frames.
+MIN_SAMPLE_FPS = 1.0
+CHANGE = 6.0
 BATCH = 32
 THUMB_WIDTH = 320
 
@@ -96,6 +105,31 @@ def _prefetch(frames: Iterator, size: int = 48) -> Iterator:
                 t.join(0.05)
 
 
+class _Sampler:
+    """Decides, frame by frame, which frames are embedded (see SAMPLE_FPS and MIN_SAMPLE_FPS)."""
+
+    def __init__(self, fps: float, min_fps: float | None, change: float):
+        self.step = 1.0 / fps
+        self.floor = None if min_fps is None else 1.0 / min_fps
+        self.change = change
+        self.next_t = 0.0  # fixed rate: the next sampling time
+        self.last_t: float | None = None
+        self.last_tiny: np.ndarray | None = None
+
+    def take(self, t: float, small: np.ndarray) -> bool:
+        if t < self.next_t - 1e-6:
+            return False  # the ceiling: a picture that never stops changing is sampled at the fixed rate
+        if self.floor is not None:
+            tiny = cv2.resize(small, (32, 18), interpolation=cv2.INTER_AREA).astype(np.int16)
+            if not (self.last_t is None or t - self.last_t >= self.floor - 1e-6
+                    or float(np.abs(tiny - self.last_tiny).mean()) >= self.change):
+                return False
+            self.last_t, self.last_tiny = t, tiny
+        # On a grid of the fixed step, so a frame rate that is no multiple of it still gives it.
+        self.next_t = max(self.next_t + self.step, t + self.step * 0.5)
+        return True
+
+
 def analyse_video(
     path: Path,
     encoder: Encoder,
@@ -103,25 +137,42 @@ def analyse_video(
     fps: float,
     *,
     sample_fps: float = SAMPLE_FPS,
+    min_sample_fps: float | None = None,
     on_time=None,
+    timings: dict[str, float] | None = None,
 ) -> list[ShotRecord]:
-    """One decode pass over `path`: shots, sampled-frame features and a thumbnail per shot."""
+    """One decode pass over `path`: shots, sampled-frame features and a thumbnail per shot.
+
+    Frames are embedded at a fixed `sample_fps`, or, given `min_sample_fps`, by change between
+    the two rates (what `index_paths` does for archives). `timings`, when given, is added the
+    seconds spent in each stage (decode, scale, detect, encode, thumbs, wait): the decode
+    thread's stages overlap the others.
+    """
     detector = create_detector(detector_name, fps)
     dw, dh = detector.frame_size
     ew, eh = encoder.input_size
-    step = 1.0 / sample_fps
+    sampler = _Sampler(sample_fps, min_sample_fps, CHANGE)
+    clock = {k: 0.0 for k in ("decode", "scale", "detect", "encode", "thumbs", "wait")}
 
     def frames():
-        next_t = 0.0
-        for f in decode_frames(path):
+        tw = th = None
+        frames_in = iter(decode_frames(path))
+        while True:
+            t0 = time.perf_counter()
+            f = next(frames_in, None)
+            t1 = time.perf_counter()
+            clock["decode"] += t1 - t0
+            if f is None:
+                return
             small = f.rgb(dw, dh)
             sample = None
-            if f.time >= next_t - 1e-6:
-                next_t = max(next_t + step, f.time + step * 0.5)
-                w, h = display_size(f.frame)
-                tw = THUMB_WIDTH
-                th = max(2, round(tw * h / w / 2) * 2)
+            if sampler.take(f.time, small):
+                if tw is None:
+                    w, h = display_size(f.frame)
+                    tw = THUMB_WIDTH
+                    th = max(2, round(tw * h / w / 2) * 2)
                 sample = (f.rgb(ew, eh), f.rgb(tw, th))
+            clock["scale"] += time.perf_counter() - t1
             yield f.index, f.time, small, sample
 
     times: list[float] = []
@@ -129,10 +180,27 @@ def analyse_video(
     feats: list[Features] = []
     batch: list[np.ndarray] = []
     spool = tempfile.SpooledTemporaryFile(max_size=64 << 20)  # thumbnails of sampled frames until shots are known
+
+    def embed():
+        t = time.perf_counter()
+        feats.append(encoder.embed(np.stack(batch)))
+        batch.clear()
+        clock["encode"] += time.perf_counter() - t
+
+    source = _prefetch(frames())
     try:
-        for index, t, small, sample in _prefetch(frames()):
+        while True:
+            t0 = time.perf_counter()
+            item = next(source, None)
+            t1 = time.perf_counter()
+            clock["wait"] += t1 - t0
+            if item is None:
+                break
+            index, t, small, sample = item
             detector.push(index, t, small)
             times.append(t)
+            t2 = time.perf_counter()
+            clock["detect"] += t2 - t1
             if sample is not None:
                 enc_rgb, thumb_rgb = sample
                 buf = io.BytesIO()
@@ -141,17 +209,19 @@ def analyse_video(
                 spool.write(buf.getvalue())
                 sampled.append(_Sampled(index, t, offset, buf.tell(), float(thumb_rgb.mean())))
                 batch.append(enc_rgb)
+                clock["thumbs"] += time.perf_counter() - t2
                 if len(batch) >= BATCH:
-                    feats.append(encoder.embed(np.stack(batch)))
-                    batch = []
+                    embed()
             if on_time is not None and index % 12 == 0:
                 on_time(t)
         if batch:
-            feats.append(encoder.embed(np.stack(batch)))
+            embed()
         if not times:
             raise MediaError(path, "no video frame could be decoded")
+        t = time.perf_counter()
         frame_step = (times[-1] - times[0]) / max(1, len(times) - 1) if len(times) > 1 else 1 / (fps or 25)
         shots = shots_from_cuts(detector.finish(), times, times[-1] + frame_step)
+        clock["detect"] += time.perf_counter() - t
         embedding = np.concatenate([f.embedding for f in feats])
         grid = np.concatenate([f.grid for f in feats])
         colour = np.concatenate([f.colour for f in feats])
@@ -177,8 +247,14 @@ def analyse_video(
                     ],
                 )
             )
+        if timings is not None:
+            for k, v in clock.items():
+                timings[k] = timings.get(k, 0.0) + v
+            timings["frames"] = timings.get("frames", 0) + len(times)
+            timings["embedded"] = timings.get("embedded", 0) + len(sampled)
         return records
     finally:
+        source.close()  # stops the decode thread when analysis fails part way
         spool.close()
 
 
@@ -217,8 +293,12 @@ def index_paths(
     progress: ProgressSink | None = None,
     *,
     sample_fps: float = SAMPLE_FPS,
+    min_sample_fps: float | None = MIN_SAMPLE_FPS,
+    timings: dict[str, float] | None = None,
 ) -> IndexReport:
     """Index every video found under `paths`; a bad file is reported and the rest go on.
+    Frames are sampled by change between `min_sample_fps` and `sample_fps` a second (None:
+    fixed at `sample_fps`); `timings` as `analyse_video`'s, plus the catalog writes.
 
     Several processes may index into one library at once: a file another run is analysing
     is put off to the end of the batch, then found indexed (skipped) or done here.
@@ -230,17 +310,18 @@ def index_paths(
     for path, reason in problems:
         report.failed.append((path, reason))
         progress.end_file(path, "failed", reason)
+    sampling = {"sample_fps": sample_fps, "min_sample_fps": min_sample_fps, "timings": timings}
     with FileClaims(library.root) as claims:
         later = []
         for path in files:
-            if _index_one(path, library, encoder, detector_name, progress, report, sample_fps, claims, wait=False):
+            if _index_one(path, library, encoder, detector_name, progress, report, sampling, claims, wait=False):
                 later.append(path)
         for path in later:  # being analysed by another run: wait for it, then most likely skip
-            _index_one(path, library, encoder, detector_name, progress, report, sample_fps, claims, wait=True)
+            _index_one(path, library, encoder, detector_name, progress, report, sampling, claims, wait=True)
     return report
 
 
-def _index_one(path, library, encoder, detector_name, progress, report, sample_fps, claims, *, wait) -> bool:
+def _index_one(path, library, encoder, detector_name, progress, report, sampling, claims, *, wait) -> bool:
     """Index one file into the report; True when another run holds it and `wait` is False."""
     catalog = library.catalog
     reason = not_a_file_reason(path)
@@ -267,10 +348,13 @@ def _index_one(path, library, encoder, detector_name, progress, report, sample_f
             return False
         info = probe(path)  # raises MediaError for missing, empty, non-video, audio-only files
         progress.start_file(path, info.duration)
-        shots = analyse_video(path, encoder, detector_name, info.fps, sample_fps=sample_fps, on_time=progress.advance)
+        shots = analyse_video(path, encoder, detector_name, info.fps, on_time=progress.advance, **sampling)
         # What plays, not what the header states: frames may end a little short of it.
         meta = info.to_dict() | {"size": path.stat().st_size, "duration": shots[-1].end}
+        t = time.perf_counter()
         catalog.add_video(meta, fp, detector_name, encoder.signature, shots)
+        if sampling["timings"] is not None:
+            sampling["timings"]["write"] = sampling["timings"].get("write", 0.0) + time.perf_counter() - t
         report.indexed.append(path)
         progress.end_file(path, "indexed", f"{len(shots)} shots")
     except AlreadyIndexed:  # another run got there first (claims unavailable, e.g. on NFS)

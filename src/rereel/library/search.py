@@ -16,18 +16,29 @@
 
 `approximate=None` chooses: approximate above APPROXIMATE_ABOVE vectors, exact below. The
 numbers behind it (and PROBES) are in bench/bench_webcam.py.
+
+Above ON_DISK_ABOVE vectors a kind is searched by `DiskSearch` instead: no flat index, no
+float held in memory. An IVF index of 8-bit scalar-quantised vectors, memory-mapped from
+`shots.disk.faiss`, proposes candidates and they are scored exactly against the float
+vectors in a file read row by row, never loaded whole (`shots.rows.f32`, catalog order;
+`shots.rows.ids.npy`). Every plain search there is this one,
+`approximate=False` included: exact search would read every float for each query. The
+numbers behind the sizes and settings are in bench/bench_scale.py and docs/scale.md.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
+from rereel.errors import RereelError
 from rereel.library.catalog import Catalog
 from rereel.library.vectors import VectorIndex, locked, save_index
 
@@ -35,6 +46,17 @@ APPROXIMATE_ABOVE = 20_000  # vectors; a flat scan of more costs the mirror its 
 PROBES = 32  # inverted lists read per query: the flat index's first place 99% of the time at 100k
 RETRAIN_GROWTH = 2.0  # trained again when the kind has grown past this times its size at training
 _CHUNK = 16384
+
+# Above this many vectors a kind is searched from disk (DiskSearch): a flat index of 200k
+# 1280-d vectors already holds 1 GB, and loading it from the catalog twice that at its peak.
+ON_DISK_ABOVE = 200_000
+DISK_PQ_BYTES = 64  # PQ code size a vector, for a factory with {m} ("IVF{lists},PQ{m}")
+# sqrt(N) inverted lists of 8-bit scalar-quantised vectors (1.3 GB of codes at 1M 1280-d shots,
+# memory-mapped: only the lists a query reads are paged in). PQ codes are 20x smaller, but
+# FAISS 1.15's PQ training took 755 s for 12k vectors on this loaded 2-core machine (SQ8: none).
+DISK_FACTORY = "IVF{lists},SQ8"
+DISK_PROBES = 16  # inverted lists read per query, of sqrt(N): recall@10 0.998 at 1M (bench_scale.py)
+DISK_REFINE = 200  # candidates re-scored exactly from the float rows on disk (at least; 10 x k above 20)
 
 
 class VectorSearch:
@@ -153,6 +175,176 @@ class VectorSearch:
                     "max_id": int(ids.max()) if len(ids) else 0, "trained": int(meta["trained"])}
             save_index(ivf, path, meta_path, meta)
         return ivf
+
+
+class DiskSearch:
+    """Search over one kind of a large library from disk: IVF candidates (DISK_FACTORY, SQ8
+    codes by default), re-scored exactly against the float vectors on disk. Same interface as VectorSearch (search, vector, count,
+    dim, is_approximate, approximate_index); built, appended to and checked like the IVF cache.
+    """
+
+    def __init__(self, root: Path, catalog: Catalog, kind: str, dim: int, encoder: str, *,
+                 factory: str | None = None, probes: int | None = None, refine: int | None = None):
+        """`factory`: a faiss index_factory string, {lists} and {m} filled in (default DISK_FACTORY)."""
+        self.root, self.catalog, self.kind, self.encoder, self._dim = root, catalog, kind, encoder, dim
+        self.factory = factory or DISK_FACTORY
+        self.probes = probes or DISK_PROBES
+        self.refine = refine or DISK_REFINE
+        self.index_path = root / f"{kind}.disk.faiss"
+        self.meta_path = root / f"{kind}.disk.json"
+        self.rows_path = root / f"{kind}.rows.f32"
+        self.ids_path = root / f"{kind}.rows.ids.npy"
+        self.build_s = 0.0
+        with locked(root):
+            self._sync()
+
+    @property
+    def count(self) -> int:
+        return len(self.ids)
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    def is_approximate(self, approximate: bool | None = None) -> bool:
+        return True  # see the module docstring: exact search is not offered at this size
+
+    def approximate_index(self):
+        return self.index
+
+    def vector(self, row_id: int) -> np.ndarray:
+        at = int(np.searchsorted(self.ids, row_id))
+        if at >= len(self.ids) or self.ids[at] != row_id:
+            raise KeyError(row_id)
+        return self._rows(np.array([at]))[0]
+
+    def search(self, queries: np.ndarray, k: int, *, centred: bool = False,
+               approximate: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, ids) of the k nearest for each query row, exact scores, best first; -1 pads."""
+        if centred:
+            raise RereelError(f"{self.root}: centred search is not offered above {ON_DISK_ABOVE} {self.kind} "
+                              f"(it would read every vector for each query)")
+        q = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
+        k = max(1, min(k, self.count))
+        scores_out = np.full((len(q), k), -np.inf, np.float32)
+        ids_out = np.full((len(q), k), -1, np.int64)
+        if self.count == 0:
+            return scores_out[:, :0], ids_out[:, :0]
+        _, cands = self.index.search(q, min(self.count, max(self.refine, 10 * k)))
+        for row, (query, cand) in enumerate(zip(q, cands)):
+            cand = np.unique(cand[cand >= 0])  # sorted: the memory map is read in order
+            scores = self._rows(np.searchsorted(self.ids, cand)) @ query
+            order = np.argsort(-scores, kind="stable")[:k]
+            scores_out[row, :len(order)], ids_out[row, :len(order)] = scores[order], cand[order]
+        return scores_out, ids_out
+
+    def _rows(self, at: np.ndarray) -> np.ndarray:
+        """Float rows at positions `at` (sorted), read from the rows file."""
+        out = np.empty((len(at), self._dim), np.float32)
+        size = self._dim * 4
+        for i, a in enumerate(at):
+            os.preadv(self._rows_fd, [memoryview(out[i]).cast("B")], int(a) * size)
+        return out
+
+    def close(self) -> None:
+        if getattr(self, "_rows_fd", None) is not None:
+            os.close(self._rows_fd)
+            self._rows_fd = None
+
+    def __del__(self) -> None:
+        self.close()
+
+    # -- on disk --------------------------------------------------------------------------
+    def _sync(self) -> None:
+        """Load the files, append the catalog's new rows, or build them again; then map them."""
+        import faiss
+
+        meta = self._valid_meta()
+        if meta is None:
+            self._build()
+        else:
+            new = self.catalog.count(self.kind) - meta["count"]
+            if new > 0:
+                self._append(meta)
+        self.ids = np.load(self.ids_path)
+        # Rows are read with pread, not memory-mapped: a map pulls in the pages around each row
+        # (fault-around), and after a few hundred queries held the whole 5 GB file (measured).
+        self._rows_fd = os.open(self.rows_path, os.O_RDONLY)
+        self.index = faiss.read_index(str(self.index_path), faiss.IO_FLAG_MMAP)  # codes paged in as read
+        faiss.extract_index_ivf(self.index).nprobe = self.probes
+
+    def _valid_meta(self) -> dict | None:
+        """The files' description when it agrees with them and with the catalog; else None."""
+        try:
+            meta = json.loads(self.meta_path.read_text())
+            ok = (meta.get("generation") == self.catalog.generation() and meta.get("encoder") == self.encoder
+                  and meta.get("dim") == self._dim and meta.get("factory") == self._factory_string(meta["trained"])
+                  and self.catalog.count(self.kind) <= RETRAIN_GROWTH * int(meta["trained"])
+                  and self.index_path.exists()
+                  and self.rows_path.stat().st_size == meta["count"] * self._dim * 4
+                  and len(np.load(self.ids_path, mmap_mode="r")) == meta["count"]
+                  # rows are only appended (a removal bumps the generation): count and highest id tell
+                  and self.catalog.count(self.kind, up_to=meta["max_id"]) == meta["count"])
+            return meta if ok else None
+        except (OSError, ValueError, KeyError, TypeError):
+            return None  # missing or damaged: built again, never trusted
+
+    def _factory_string(self, n: int) -> str:
+        return self.factory.format(lists=max(1, int(math.sqrt(n))), m=DISK_PQ_BYTES)
+
+    def _build(self) -> None:
+        import faiss
+
+        t = time.perf_counter()
+        tmp_rows = self.rows_path.with_suffix(f".{os.getpid()}.tmp")
+        ids = []
+        with open(tmp_rows, "wb") as f:  # the floats go to disk a chunk at a time, never all in memory
+            for chunk_ids, vecs in self.catalog.iter_embeddings(self.kind):
+                f.write(np.ascontiguousarray(vecs, np.float32).tobytes())
+                ids.append(chunk_ids)
+        ids = np.concatenate(ids) if ids else np.zeros(0, np.int64)
+        n = len(ids)
+        rows = np.memmap(tmp_rows, np.float32, "r", shape=(n, self._dim)) if n else np.zeros((0, self._dim), np.float32)
+        factory = self._factory_string(n)
+        index = faiss.index_factory(self._dim, factory, faiss.METRIC_INNER_PRODUCT)
+        ivf = faiss.extract_index_ivf(index)
+        ivf.cp.niter = 10  # k-means iterations (25 by default): training is most of the build; recall measured with 10
+        if hasattr(ivf, "pq"):
+            ivf.pq.cp.niter = 10
+        # k-means needs ~40 vectors a list, PQ's 256 centroids a sub-space ~10k vectors.
+        sample = np.sort(np.random.default_rng(0).choice(n, min(n, max(40 * ivf.nlist, 16384)), replace=False))
+        index.train(np.ascontiguousarray(rows[sample]))
+        for at in range(0, n, _CHUNK):
+            index.add_with_ids(np.ascontiguousarray(rows[at:at + _CHUNK]), ids[at:at + _CHUNK])
+        del rows
+        self._save(index, tmp_rows, ids, {"trained": n, "factory": factory})
+        self.build_s = time.perf_counter() - t
+
+    def _append(self, meta: dict) -> None:
+        import faiss
+
+        index = faiss.read_index(str(self.index_path))  # in memory, to add to: codes are small
+        ids = [np.load(self.ids_path)]
+        tmp_rows = self.rows_path.with_suffix(f".{os.getpid()}.tmp")
+        os.replace(self.rows_path, tmp_rows)  # back under its name only with the description that counts it
+        with open(tmp_rows, "ab") as f:
+            for chunk_ids, vecs in self.catalog.iter_embeddings(self.kind, after_id=meta["max_id"]):
+                vecs = np.ascontiguousarray(vecs, np.float32)
+                f.write(vecs.tobytes())
+                index.add_with_ids(vecs, chunk_ids)
+                ids.append(chunk_ids)
+        self._save(index, tmp_rows, np.concatenate(ids), {"trained": meta["trained"], "factory": meta["factory"]})
+
+    def _save(self, index, tmp_rows: Path, ids: np.ndarray, meta: dict) -> None:
+        # Description last: any crash before it leaves files that _valid_meta refuses (rebuilt).
+        self.meta_path.unlink(missing_ok=True)
+        tmp_ids = self.ids_path.with_suffix(f".{os.getpid()}.tmp.npy")
+        np.save(tmp_ids, ids)
+        os.replace(tmp_ids, self.ids_path)
+        os.replace(tmp_rows, self.rows_path)
+        save_index(index, self.index_path, self.meta_path, meta | {
+            "generation": self.catalog.generation(), "encoder": self.encoder, "dim": self._dim,
+            "count": len(ids), "max_id": int(ids.max()) if len(ids) else 0})
 
 
 def flat_contents(flat: VectorIndex) -> tuple[np.ndarray, np.ndarray]:

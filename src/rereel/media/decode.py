@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from rereel.errors import MediaError
 from rereel.media.image import centre_crop, cover_size
@@ -55,10 +58,33 @@ def frame_to_rgb(frame: av.VideoFrame, width: int, height: int) -> np.ndarray:
     rot = clockwise_rotation(frame)
     if rot % 180:
         width, height = height, width
-    rgb = frame.reformat(width=width, height=height, format="rgb24", interpolation="AREA").to_ndarray()
+    rgb = _reformatter(width, height).reformat(frame, width, height, "rgb24", interpolation="AREA").to_ndarray()
     if rot:
         rgb = np.ascontiguousarray(np.rot90(rgb, k=-(rot // 90)))  # np.rot90 turns counter-clockwise for k > 0
     return rgb
+
+
+_scalers = threading.local()
+_SCALERS_PER_THREAD = 8  # output sizes in use at once: detector, encoder, thumbnail, render's fits
+
+
+def _reformatter(width: int, height: int) -> VideoReformatter:
+    """A reformatter kept per thread and output size. `frame.reformat` builds a new FFmpeg
+    scaler context for every frame, which for a 720p frame costs 5-6x the scaling itself; a
+    kept one is rebuilt only when the input changes (same pixels out: same scaler, same
+    settings). One per size, since a context is reused only for identical parameters; per
+    thread, since a context must not be shared between threads."""
+    cache = getattr(_scalers, "cache", None)
+    if cache is None:
+        cache = _scalers.cache = OrderedDict()
+    r = cache.get((width, height))
+    if r is None:
+        r = cache[(width, height)] = VideoReformatter()
+        if len(cache) > _SCALERS_PER_THREAD:
+            cache.popitem(last=False)
+    else:
+        cache.move_to_end((width, height))
+    return r
 
 
 def fit_frame(frame: av.VideoFrame, width: int, height: int, fit: str) -> np.ndarray:

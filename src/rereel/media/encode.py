@@ -1,16 +1,68 @@
-"""Write H.264 + AAC MP4 files with PyAV, atomically: a temporary name, renamed when complete."""
+"""Write videos with PyAV, atomically: a temporary name, renamed when complete.
+
+Two containers, three codecs: H.264 + AAC in MP4 (to watch and share), and for editors an
+intermediate they can grade, in MOV with the audio as 16-bit PCM: ProRes 422 (FFmpeg's
+prores_ks) or DNxHR HQ (dnxhd with the dnxhr_hq profile), both 4:2:2.
+"""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
 
-from rereel.errors import MediaError
+from rereel.errors import MediaError, RereelError
 from rereel.media.probe import open_container
+
+
+@dataclass(frozen=True)
+class Codec:
+    encoder: str  # FFmpeg's name
+    pix_fmt: str
+    options: dict
+    container: str  # the one suffix it is written in
+    audio: str  # the audio encoder beside it
+    audio_format: str  # the sample format that audio encoder takes
+    what: str  # for messages
+
+
+CODECS = {
+    "h264": Codec("libx264", "yuv420p", {"preset": "veryfast"}, ".mp4", "aac", "fltp", "H.264 + AAC"),
+    "prores": Codec("prores_ks", "yuv422p10le", {"profile": "2"}, ".mov", "pcm_s16le", "s16",
+                    "ProRes 422 + PCM"),
+    "dnxhr": Codec("dnxhd", "yuv422p", {"profile": "dnxhr_hq"}, ".mov", "pcm_s16le", "s16", "DNxHR HQ + PCM"),
+}
+SUFFIX_DEFAULT = {".mp4": "h264", ".mov": "prores"}
+
+
+def output_codec(path: Path | str, codec: str | None = None) -> str:
+    """The codec a video output is written with: `codec` if its container fits, else the one its
+    suffix implies (.mp4 H.264, .mov ProRes). Raises a one-line error naming the file otherwise."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if codec is not None and codec not in CODECS:
+        raise RereelError(f"unknown codec {codec!r}; use h264, prores or dnxhr")
+    if suffix not in SUFFIX_DEFAULT:
+        raise RereelError(f"{path}: a video is written as .mp4 (H.264 + AAC) or .mov "
+                          "(ProRes or DNxHR with PCM audio, for editing); name it so")
+    if codec is None or suffix == ".mp4" and codec == "h264":
+        return SUFFIX_DEFAULT[suffix]
+    if CODECS[codec].container != suffix:
+        raise RereelError(f"{path}: {CODECS[codec].what} is written in a {CODECS[codec].container} file, "
+                          f"not {suffix}; name it {path.stem}{CODECS[codec].container}")
+    return codec
+
+
+def size_problem(codec: str, width: int, height: int) -> str | None:
+    """Why `codec` cannot encode a width x height picture, or None (FFmpeg's DNxHR encoder wants
+    at least 256x120)."""
+    if codec == "dnxhr" and (width < 256 or height < 120):
+        return f"DNxHR needs a picture of at least 256x120, not {width}x{height}; use --codec prores"
+    return None
 
 
 def as_rate(fps: float | Fraction) -> Fraction:
@@ -25,9 +77,10 @@ def as_rate(fps: float | Fraction) -> Fraction:
 
 
 class VideoWriter:
-    """Encode RGB frames (H, W, 3 uint8) to an MP4; optionally mux audio from another file.
+    """Encode RGB frames (H, W, 3 uint8) to an MP4 or MOV (`codec`: see CODECS, default from the
+    suffix); optionally mux audio from another file.
 
-    Output goes to `.<name>.<pid>.partial.mp4` beside `path` (hidden, unique per process, so two
+    Output goes to `.<name>.<pid>.partial.<suffix>` beside `path` (hidden, unique per process, so two
     jobs never share one) and is renamed to `path` only by `close()`, so an interrupted or
     failed job never leaves a file that looks finished. Use it as a context manager, or call
     `abort()`: an exception inside the block (KeyboardInterrupt included: the CLI turns SIGTERM
@@ -46,20 +99,30 @@ class VideoWriter:
         audio_from: Path | str | None = None,
         audio_start: float = 0.0,
         audio_end: float | None = None,
+        codec: str | None = None,
     ):
         self.path = Path(path)
-        self.tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.partial.mp4")
-        self.width, self.height = width - width % 2, height - height % 2  # yuv420p needs even sizes
+        self.codec_name = output_codec(self.path, codec)
+        self.codec = CODECS[self.codec_name]
+        suffix = self.codec.container
+        self.tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.partial{suffix}")
+        self.width, self.height = width - width % 2, height - height % 2  # subsampled chroma needs even sizes
+        problem = size_problem(self.codec_name, self.width, self.height)
+        if problem:
+            raise MediaError(self.path, problem)
         self.rate = as_rate(fps)
         self.audio_from = Path(audio_from) if audio_from else None
         self.audio_start, self.audio_end = audio_start, audio_end
         self.frames = 0
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._out = av.open(str(self.tmp), "w", format="mp4")
-        self._v = self._out.add_stream("libx264", rate=self.rate)
+        self._out = av.open(str(self.tmp), "w", format=suffix[1:])
+        self._v = self._out.add_stream(self.codec.encoder, rate=self.rate)
         self._v.width, self._v.height = self.width, self.height
-        self._v.pix_fmt = "yuv420p"
-        self._v.options = {"crf": str(crf), "preset": preset}
+        self._v.pix_fmt = self.codec.pix_fmt
+        options = dict(self.codec.options)
+        if self.codec.encoder == "libx264":
+            options |= {"crf": str(crf), "preset": preset}
+        self._v.options = options
         self._v.codec_context.time_base = 1 / self.rate
         self._a = None
         self._audio_in = None
@@ -79,9 +142,11 @@ class VideoWriter:
         ref = src.streams.video[0] if src.streams.video else ain
         self._origin = float(ref.start_time * ref.time_base) if ref.start_time is not None else 0.0
         rate = ain.codec_context.sample_rate or 48000
-        self._a = self._out.add_stream("aac", rate=rate)
-        self._a.bit_rate = 192_000
+        self._a = self._out.add_stream(self.codec.audio, rate=rate)
+        if self.codec.audio == "aac":
+            self._a.bit_rate = 192_000
         self._a.layout = "stereo" if (ain.codec_context.channels or 2) >= 2 else "mono"
+        self._a.format = self.codec.audio_format
 
     def write(self, rgb: np.ndarray) -> None:
         if rgb.shape[0] != self.height or rgb.shape[1] != self.width:
@@ -98,6 +163,7 @@ class VideoWriter:
         if self.audio_start > 0:
             src.seek(int((self.audio_start + self._origin) * 1_000_000), backward=True)
         resampler = av.AudioResampler(format="fltp", layout=self._a.layout.name, rate=self._a.rate)
+        pcm = self.codec.audio_format == "s16"
         # The audio lasts as long as the video written, whatever the source's length.
         end = self.audio_start + self.frames / float(self.rate)
         if self.audio_end is not None:
@@ -127,6 +193,8 @@ class VideoWriter:
                         out.sample_rate = self._a.rate
                     if pts is None:  # audio that starts after the first video frame keeps its delay
                         pts = max(0, round((t + lo / out.sample_rate - self.audio_start) * self._a.rate))
+                    if pcm:  # PCM takes packed 16-bit samples; the trimming above works on planar floats
+                        out = _s16(out)
                     out.pts = pts
                     out.time_base = Fraction(1, self._a.rate)
                     pts += out.samples
@@ -165,3 +233,12 @@ class VideoWriter:
             self.close()
         else:
             self.abort()
+
+
+def _s16(frame: av.AudioFrame) -> av.AudioFrame:
+    """A planar float frame as packed 16-bit samples (what pcm_s16le takes), sample for sample."""
+    planar = frame.to_ndarray()  # (channels, samples), floats in [-1, 1]
+    packed = np.clip(np.round(planar.T * 32767.0), -32768, 32767).astype(np.int16).reshape(1, -1)
+    out = av.AudioFrame.from_ndarray(np.ascontiguousarray(packed), format="s16", layout=frame.layout.name)
+    out.sample_rate = frame.sample_rate
+    return out

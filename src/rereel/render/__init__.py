@@ -3,7 +3,8 @@
 One pass writes every requested output (stand-alone and side by side) together: the target
 is decoded once (only when a side-by-side is asked for), each archive segment once, from a
 seek to its start. Cuts land on the target's own frame boundaries because every output frame
-k is filled from the timeline item that covers frame k.
+k is filled from the timeline item that covers frame k. Each output is an MP4 (H.264) or, for
+editors, a MOV (ProRes or DNxHR with PCM audio): see media/encode.py.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import opentimelineio as otio
 from rereel.errors import MediaError, RereelError
 from rereel.media import VideoWriter, decode_frames
 from rereel.media.decode import DecodedFrame, fit_frame
+from rereel.media.encode import output_codec
 from rereel.timeline import KEY, is_freeze, media_path, remake_track
 
 FITS = ("cover", "letterbox")
@@ -72,23 +74,69 @@ def archive_frames(seg: Segment, rate: float, width: int, height: int, fit: str)
     source.close()
 
 
+def _is_mov(path) -> bool:
+    return Path(path).suffix.lower() == ".mov"
+
+
+def _codec_for(path, codec: str | None) -> str | None:
+    """--codec names the editing codec of the .mov outputs; an .mp4 beside them stays H.264."""
+    return None if codec in ("prores", "dnxhr") and not _is_mov(path) else codec
+
+
+def timeline_sources(tl: otio.schema.Timeline) -> set[Path]:
+    """The files a render of `tl` reads (the target, the archive files); raises if one is missing."""
+    target = Path(tl.metadata[KEY]["target"]["path"])
+    if not target.exists():
+        raise MediaError(target, "target video named in the timeline is missing")
+    sources = {target.resolve()}
+    for seg in segments(tl, float(tl.metadata[KEY]["target"]["fps"])):
+        if seg.path is not None:
+            if not Path(seg.path).exists():
+                raise MediaError(seg.path, "archive file named in the timeline is missing")
+            sources.add(Path(seg.path).resolve())
+    return sources
+
+
+def check_outputs(outputs: list[tuple[Path, bool]], codec: str | None = None, sources: set[Path] = frozenset()) -> None:
+    """Refuse, before any frame is made, what a render could not finish or should not do: an
+    output name with no codec for it, two outputs on one file, an output over a source."""
+    if codec not in (None, "h264") and outputs and not any(_is_mov(p) for p, _ in outputs):
+        output_codec(outputs[0][0], codec)  # ProRes asked for, and no .mov to write it in: says so
+    seen = set()
+    for path, _ in outputs:
+        output_codec(path, _codec_for(path, codec))
+        key = Path(path).resolve()
+        if key in sources:
+            raise RereelError(f"{path}: the remake reads this file; writing the output there would replace it")
+        if key in seen:
+            raise RereelError(f"{path}: named for two outputs")
+        if Path(path).is_dir():
+            raise RereelError(f"{path}: is a folder; name the video file to write")
+        seen.add(key)
+
+
 def render_timeline(tl: otio.schema.Timeline, outputs: list[tuple[Path, bool]], *, fit: str = "cover",
-                    on_frame=None) -> list[Path]:
-    """Render to each (path, side_by_side) in `outputs`; returns the paths written."""
+                    on_frame=None, codec: str | None = None) -> list[Path]:
+    """Render to each (path, side_by_side) in `outputs`; returns the paths written. `codec`:
+    h264, prores or dnxhr for the .mov outputs (default: each output's suffix decides)."""
     if fit not in FITS:
         raise RereelError(f"unknown fit {fit!r}; use one of {', '.join(FITS)}")
+    check_outputs(outputs, codec, timeline_sources(tl))
     target = tl.metadata[KEY]["target"]
     tpath, rate = target["path"], float(target["fps"])
     width, height = int(target["width"]) // 2 * 2, int(target["height"]) // 2 * 2
     segs = segments(tl, rate)
     total = sum(s.frames for s in segs)
     need_target = any(sbs for _, sbs in outputs)
-    if not Path(tpath).exists():
-        raise MediaError(tpath, "target video named in the timeline is missing")
-    writers = [
-        VideoWriter(path, width * (2 if sbs else 1), height, rate, audio_from=tpath)
-        for path, sbs in outputs
-    ]
+    writers = []
+    try:
+        for path, sbs in outputs:
+            writers.append(VideoWriter(path, width * (2 if sbs else 1), height, rate, audio_from=tpath,
+                                       codec=_codec_for(path, codec)))
+    except BaseException:
+        for w in writers:
+            w.abort()
+        raise
     try:
         target_iter = decode_frames(tpath) if need_target else None
         last_target = np.zeros((height, width, 3), np.uint8)

@@ -28,6 +28,33 @@ MONO_SHARE = 0.9  # share of lit frames that must be monochrome for the film to 
 LOOP_MATCH = 4.0
 
 
+class _Scored(ContentDetector):
+    """PySceneDetect's ContentDetector fed the frame's score instead of the frame.
+
+    Its own scoring converts each frame to HSV and splits it, once per detector; the colour and
+    luma detectors would do that twice, after a BGR copy of the frame, for one frame. `push`
+    converts once and scores both with PySceneDetect's formula (`_frame_scores`); the cut
+    logic (threshold, flash filter, minimum scene length) stays PySceneDetect's own."""
+
+    def _calculate_frame_score(self, timecode: FrameTimecode, frame_img) -> float:
+        return frame_img
+
+
+def _frame_scores(hsv: np.ndarray, last: np.ndarray | None) -> tuple[float, float]:
+    """(colour, luma) scores of ContentDetector between two HSV frames: the mean absolute
+    difference of hue, saturation and value averaged (default weights 1, 1, 1, 0), and of
+    value alone (`luma_only`). 0.0 for the first frame, as PySceneDetect gives."""
+    if last is None:
+        return 0.0, 0.0
+    n = float(hsv.shape[0] * hsv.shape[1])
+    # Integer sums of |a - b| per channel, exact in float64: the same numbers as
+    # scenedetect's `_mean_pixel_distance`, in one pass over the three planes.
+    dh, ds, dl = (v / n for v in cv2.sumElems(cv2.absdiff(hsv, last))[:3])
+    w = ContentDetector.DEFAULT_COMPONENT_WEIGHTS
+    colour = (dh * w.delta_hue + ds * w.delta_sat + dl * w.delta_lum + 0.0 * w.delta_edges) / sum(abs(x) for x in w)
+    return colour, dl
+
+
 @register_detector("content")
 class ContentFadeDetector(ShotDetector):
     frame_size = (256, 144)
@@ -35,8 +62,9 @@ class ContentFadeDetector(ShotDetector):
     def __init__(self, fps: float, threshold: float = 27.0, fade_threshold: int = 12, min_shot_s: float = 0.5):
         super().__init__(fps)
         self.min_len = max(2, round(min_shot_s * self.fps))
-        self._colour = ContentDetector(threshold=threshold, min_scene_len=self.min_len)
-        self._luma = ContentDetector(threshold=threshold, min_scene_len=self.min_len, luma_only=True)
+        self._colour = _Scored(threshold=threshold, min_scene_len=self.min_len)
+        self._luma = _Scored(threshold=threshold, min_scene_len=self.min_len, luma_only=True)
+        self._hsv: np.ndarray | None = None  # the previous frame's
         # add_final_scene: a film that fades out and stays dark (logo, credits) still gets that cut.
         self._fades = ThresholdDetector(threshold=fade_threshold, min_scene_len=self.min_len, add_final_scene=True)
         self._cuts: dict[str, list[int]] = {"colour": [], "luma": [], "fades": []}
@@ -47,13 +75,26 @@ class ContentFadeDetector(ShotDetector):
 
     def push(self, index: int, time: float, rgb: np.ndarray) -> None:
         tc = FrameTimecode(index, fps=self.fps)
-        bgr = np.ascontiguousarray(rgb[..., ::-1])  # PySceneDetect works on OpenCV's BGR
-        for key, det in (("colour", self._colour), ("luma", self._luma), ("fades", self._fades)):
-            self._cuts[key] += [c.frame_num for c in det.process_frame(tc, bgr)]
-        self._tiny.append(cv2.resize(rgb.mean(axis=2, dtype=np.float32), (16, 9), interpolation=cv2.INTER_AREA))
-        if index % 4 == 0 and rgb.mean() > 24:  # a sample of lit frames is enough to judge
+        # RGB2HSV on RGB is PySceneDetect's BGR2HSV on its BGR copy, pixel for pixel.
+        hsv = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2HSV)
+        colour, luma = _frame_scores(hsv, self._hsv)
+        self._hsv = hsv
+        self._cuts["colour"] += [c.frame_num for c in self._colour.process_frame(tc, colour)]
+        self._cuts["luma"] += [c.frame_num for c in self._luma.process_frame(tc, luma)]
+        # ThresholdDetector reads only `numpy.mean` of the frame: handed a one-element array of
+        # that mean, worked out once here, it reads the very same number.
+        mean = float(np.mean(rgb))
+        self._cuts["fades"] += [c.frame_num for c in self._fades.process_frame(tc, np.array([mean]))]
+        # Area scaling is linear, so scaling the three channels then averaging them is the
+        # grey average scaled (to float rounding), at a tenth of the cost of averaging first.
+        self._tiny.append(cv2.resize(rgb.astype(np.float32), (16, 9), interpolation=cv2.INTER_AREA).mean(axis=2))
+        if index % 4 == 0 and mean > 24:  # a sample of lit frames is enough to judge
             self._lit += 1
-            self._mono += float((rgb.max(-1).astype(np.int16) - rgb.min(-1)).mean()) < MONO_SATURATION
+            # max(RGB) - min(RGB) per pixel with OpenCV: NumPy's reductions over a 3-long last
+            # axis cost more than the rest of the detector.
+            r, g, b = cv2.split(rgb)
+            spread = cv2.subtract(cv2.max(cv2.max(r, g), b), cv2.min(cv2.min(r, g), b))
+            self._mono += float(np.mean(spread)) < MONO_SATURATION
         self._last = tc
 
     @property

@@ -5,11 +5,18 @@ Structure of a remake timeline (rate = the target's frame rate):
                its source range), or a Gap where the target is black. A segment shorter than
                its target shot is followed by a hold clip: its last frame under an OTIO
                FreezeFrame effect (see layout.py for which frames a segment may fill). Each
-               shot's first item has metadata "rereel": target shot index, frames, score and
-               the K suggestions; a hold clip has only {"hold_of": index}.
+               shot's first item has metadata "rereel": target shot index, number and timecode,
+               frames, score and the K suggestions; a hold clip has only {"hold_of": index}.
   V2 "target"  the target video, whole, as a reference.
   A1 "target audio"  the target's soundtrack, whole.
 Timeline metadata "rereel" names the target, its size and rate, the library and encoder.
+
+One numbering everywhere (CLI, page, OTIO, EDL): shot N is the N-th target shot in time order,
+black ones included, from 1, labelled with the timecode of its start in the target at the
+target's rate (HH:MM:SS:FF, non-drop); suggestions count from 1 (1 = the best). Metadata keeps
+`target_shot` (the detector's index) and `chosen` (from 0) for the code; `number` and
+`timecode` are what a person reads, rewritten by `number_shots` whenever a timeline is built
+or written, so an edited cut list is numbered afresh.
 Each archive reference records its media's frame rate (metadata "rereel": {"fps": ...}), which
 the FCP XML export needs (export.py).
 """
@@ -18,6 +25,7 @@ from __future__ import annotations
 
 import os
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import opentimelineio as otio
@@ -58,6 +66,111 @@ def shot_bounds(library: str | None, shot_id: int | None) -> tuple[float, float]
     finally:
         cat.close()
     return (float(row["start"]), float(row["end"])) if row is not None else None
+
+
+def timecode(frame: int, rate: float) -> str:
+    """HH:MM:SS:FF, non-drop: how rereel labels frame `frame` of a target at `rate` (OTIO's
+    to_timecode; 23.976 counts as 24, 29.97 as 30). Rates SMPTE has no timecode for (12.5,
+    28.47) count at the nearest whole rate, the same way."""
+    try:
+        return otio.opentime.to_timecode(otio.opentime.RationalTime(frame, rate), rate, drop_frame=False)
+    except ValueError:
+        nominal = max(1, int(rate + 0.5))
+        s, f = divmod(int(frame), nominal)
+        return f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}:{f:02d}"
+
+
+def timecode_frame(text: str, rate: float) -> int | None:
+    """The frame a timecode names at `rate` (the inverse of `timecode`), or None if `text` is not one."""
+    parts = text.strip().replace(";", ":").split(":")
+    if len(parts) != 4 or not all(p.isdigit() for p in parts):
+        return None
+    if ";" in text:  # drop-frame, as some editors write 29.97
+        try:
+            return round(otio.opentime.from_timecode(text.strip(), rate).value)
+        except ValueError:
+            return None
+    h, m, s, f = (int(p) for p in parts)
+    nominal = max(1, int(rate + 0.5))
+    if m > 59 or s > 59 or f >= nominal:
+        return None
+    return ((h * 60 + m) * 60 + s) * nominal + f
+
+
+@dataclass(frozen=True)
+class Shot:
+    """One target shot as a person names it."""
+
+    number: int  # from 1, in time order, black shots included
+    index: int  # `target_shot` in the metadata: the code's key
+    first: int  # its first frame in the target
+    frames: int
+    timecode: str
+    item: object  # its first item on the remake track (a Clip or a Gap)
+
+    @property
+    def info(self) -> dict:
+        return self.item.metadata.get(KEY, {})
+
+    @property
+    def label(self) -> str:
+        return f"shot {self.number} ({self.timecode})"
+
+
+def shots(tl: otio.schema.Timeline) -> list[Shot]:
+    """Every target shot in time order, numbered from 1; a hold clip counts with its shot."""
+    rate = float(tl.metadata[KEY]["target"]["fps"])
+    out: list[Shot] = []
+    k = 0
+    for item in remake_track(tl):
+        n = round(item.source_range.duration.rescaled_to(rate).value)
+        if is_hold(item) and out:
+            last = out[-1]
+            out[-1] = Shot(last.number, last.index, last.first, last.frames + n, last.timecode, last.item)
+        else:
+            info = item.metadata.get(KEY, {})
+            out.append(Shot(len(out) + 1, info.get("target_shot", len(out)), k, n, timecode(k, rate), item))
+        k += n
+    return out
+
+
+def number_shots(tl: otio.schema.Timeline) -> None:
+    """Write each shot's `number` and `timecode` into its metadata and name its items after them."""
+    numbers = {}
+    for shot in shots(tl):
+        shot.item.metadata[KEY] = dict(shot.info) | {"number": shot.number, "timecode": shot.timecode}
+        numbers[shot.index] = shot.number
+    for item in remake_track(tl):
+        info = item.metadata.get(KEY, {})
+        n = numbers.get(info.get("hold_of") if is_hold(item) else info.get("target_shot"))
+        if n is None:
+            continue
+        if isinstance(item, otio.schema.Clip) and not isinstance(item.media_reference, otio.schema.MissingReference):
+            item.name = f"shot {n}: {Path(media_path(item.media_reference)).name}" + (" (hold)" if is_hold(item) else "")
+        else:
+            item.name = f"shot {n} (black)"
+
+
+def find_shot(tl: otio.schema.Timeline, ref: str | int, path: Path | str = "the timeline") -> Shot:
+    """The shot a person means: its number (from 1; "#3" as the editor writes it) or any timecode
+    inside it (HH:MM:SS:FF)."""
+    all_shots = shots(tl)
+    rate = float(tl.metadata[KEY]["target"]["fps"])
+    text = str(ref).strip().removeprefix("#")
+    if text.isdigit():
+        n = int(text)
+        if not 1 <= n <= len(all_shots):
+            raise RereelError(f"{path}: there is no shot {n}; shots are numbered 1 to {len(all_shots)}, in time order")
+        return all_shots[n - 1]
+    frame = timecode_frame(text, rate)
+    if frame is None:
+        raise RereelError(f"{path}: {text!r} is neither a shot number (1 to {len(all_shots)}) nor a timecode "
+                          f"HH:MM:SS:FF at {rate:g} fps")
+    for shot in all_shots:
+        if shot.first <= frame < shot.first + shot.frames:
+            return shot
+    end = all_shots[-1].first + all_shots[-1].frames if all_shots else 0
+    raise RereelError(f"{path}: {text} is past the end of the target ({timecode(end, rate)})")
 
 
 def segment_items(index: int, name: str, path: str, start: float, end: float, media_fps: float,
@@ -135,20 +248,29 @@ def build_timeline(name: str, target: dict, matches, meta: dict) -> otio.schema.
         audio.append(otio.schema.Clip(name=tname, media_reference=_ref(target["path"], target["duration"], rate, rate),
                                       source_range=whole))
         tl.tracks.append(audio)
+    number_shots(tl)
     return tl
 
 
 def choose_suggestion(tl: otio.schema.Timeline, shot: int, suggestion: int) -> None:
-    """Swap suggestion number `suggestion` (0 = best) into target shot `shot`."""
+    """Swap suggestion `suggestion` (from 0 = the best) into the target shot whose `target_shot`
+    is `shot`. Errors name the shot and suggestion as a person counts them (from 1)."""
     track = remake_track(tl)
     rate = float(tl.metadata[KEY]["target"]["fps"])
+    label = {s.index: s.label for s in shots(tl)}.get(shot, f"shot index {shot}")
     for i, item in enumerate(track):
         info = item.metadata.get(KEY, {})
-        if info.get("target_shot") != shot:
+        if info.get("target_shot") != shot or is_hold(item):
             continue
         sugg = info.get("suggestions") or []
+        if not sugg and info.get("black"):
+            raise RereelError(f"{label} is black in the target, so it has no suggestions; "
+                              "fill it from the archive in the remake editor (`rereel serve`), or pick another shot")
+        if not sugg:
+            raise RereelError(f"{label} has no suggestions: nothing in the archive was close enough; pick another shot")
         if not 0 <= suggestion < len(sugg):
-            raise RereelError(f"shot {shot} has {len(sugg)} suggestions; there is no number {suggestion}")
+            raise RereelError(f"{label} has {len(sugg)} suggestions, numbered 1 to {len(sugg)}; "
+                              f"there is no suggestion {suggestion + 1}")
         s = sugg[suggestion]
         frames = info["target_end_frame"] - info["target_start_frame"]
         fps = s.get("fps")
@@ -165,8 +287,9 @@ def choose_suggestion(tl: otio.schema.Timeline, shot: int, suggestion: int) -> N
         track[i] = items[0]
         for k, extra in enumerate(items[1:], start=1):
             track.insert(i + k, extra)
+        number_shots(tl)
         return
-    raise RereelError(f"the timeline has no target shot {shot}")
+    raise RereelError(f"the timeline has no target shot with index {shot}")
 
 
 def remake_track(tl: otio.schema.Timeline) -> otio.schema.Track:
@@ -176,24 +299,56 @@ def remake_track(tl: otio.schema.Timeline) -> otio.schema.Track:
     return tl.video_tracks()[0]
 
 
-def write_timeline(tl: otio.schema.Timeline, path: Path) -> Path:
-    """Write .otio (or .edl / .xml through the OTIO adapters), atomically."""
-    from rereel.timeline.export import edl_timeline, fcp_timeline
-
+def timeline_format(path: Path | str) -> str:
+    """The OTIO adapter a timeline file is written with, from its suffix; refuses any other name."""
     path = Path(path)
     adapter = {".otio": "otio_json", ".edl": "cmx_3600", ".xml": "fcp_xml"}.get(path.suffix.lower())
     if adapter is None:
         raise RereelError(f"{path}: timeline files end in .otio, .edl (CMX 3600) or .xml (FCP XML)")
+    if path.is_dir():
+        raise RereelError(f"{path}: is a folder; name the timeline file to write")
+    return adapter
+
+
+def require_target(path: Path | str):
+    """The probe of a video a remake can follow: moving pictures, two frames at least. A still image
+    (PNG, JPEG...) opens as a one-frame video and would remake into a black frame: refused."""
+    from rereel.media import probe
+    from rereel.media.probe import open_container
+
+    path = Path(path)
+    info = probe(path)  # not a video at all: a one-line MediaError naming the file
+    with open_container(path) as c:
+        demuxer = c.format.name
+    # FFmpeg reads a lone image through its image demuxers (image2, png_pipe, jpeg_pipe...).
+    if demuxer == "image2" or demuxer.endswith("_pipe"):
+        raise RereelError(f"{path}: a still image ({info.codec}), not a video; a remake follows the shots of "
+                          "a video (a trailer, a film)")
+    if info.duration and info.duration * info.fps < 1.5:
+        raise RereelError(f"{path}: a video of a single frame; a remake follows the shots of a moving video")
+    return info
+
+
+def write_timeline(tl: otio.schema.Timeline, path: Path) -> Path:
+    """Write .otio (or .edl / .xml through the OTIO adapters), atomically."""
+    from rereel.timeline.export import edl_text, fcp_timeline
+
+    path = Path(path)
+    adapter = timeline_format(path)
+    number_shots(tl)  # an edited cut list is numbered afresh
     path.parent.mkdir(parents=True, exist_ok=True)
     # Unique per process and thread: the web app may write the same timeline from two threads.
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
-        if adapter == "cmx_3600":
-            otio.adapters.write_to_file(edl_timeline(tl), str(tmp), adapter_name=adapter)
-        elif adapter == "fcp_xml":
-            tmp.write_text(fcp_timeline(tl))
-        else:
-            otio.adapters.write_to_file(tl, str(tmp), adapter_name=adapter)
+        try:
+            if adapter == "cmx_3600":
+                tmp.write_text(edl_text(tl))
+            elif adapter == "fcp_xml":
+                tmp.write_text(fcp_timeline(tl))
+            else:
+                otio.adapters.write_to_file(tl, str(tmp), adapter_name=adapter)
+        except RereelError as e:  # the file is what a user needs named
+            raise RereelError(f"{path}: {e}") from None
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -7,26 +7,90 @@ has written it: every <file> gets its media's rate (timebase + NTSC flag: 29.97 
 media frames, the sequence a <format>; DaVinci Resolve refuses or misreads files without them.
 The adapter writes no clip effects, so a hold becomes a one-frame clipitem slowed with FCP's
 Time Remap to fill its place. CMX 3600 has one rate per EDL: source timecodes there count
-frames at the record (target) rate, whatever the media's own rate.
+frames at the record (target) rate, whatever the media's own rate. The EDL has an event for
+every target shot, a black one as a BL (black) event, each under a comment "* shot N
+HH:MM:SS:FF" in rereel's one numbering, and its timecodes are non-drop (FCM: NON-DROP FRAME)
+like every timecode rereel shows, also at 29.97 where the adapter would write drop-frame.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import xml.etree.ElementTree as ET
 
 import opentimelineio as otio
 
-from rereel.timeline import KEY, is_freeze, media_path, remake_track
+from rereel.timeline import KEY, is_freeze, is_hold, media_path, remake_track, shots, timecode
 
 EPS = 1e-6
+EVENT = re.compile(r"^\d{3,}\s")
+DROP_TC = re.compile(r"\b(\d\d):(\d\d):(\d\d);(\d\d)\b")
 
 
 def edl_timeline(tl: otio.schema.Timeline) -> otio.schema.Timeline:
-    """EDLs hold one video track; the remake is the edit, the target stays in the .otio."""
+    """EDLs hold one video track; the remake is the edit, the target stays in the .otio. A black
+    shot (a Gap, which the adapter would drop) becomes a clip of the BL source, so it has an event."""
     edl = otio.schema.Timeline(name=tl.name)
-    edl.tracks.append(remake_track(tl).deepcopy())
+    track = remake_track(tl).deepcopy()
+    for i, item in enumerate(track):
+        if isinstance(item, otio.schema.Gap):
+            black = otio.schema.Clip(name=item.name, source_range=item.source_range,
+                                     media_reference=otio.schema.GeneratorReference(generator_kind="black"))
+            black.metadata["cmx_3600"] = {"reel": "BL"}
+            track[i] = black
+    edl.tracks.append(track)
     return edl
+
+
+def timecode_rate_problem(rate: float, suffix: str) -> str | None:
+    """Why a timeline file ending in `suffix` cannot be written at `rate`, or None: a CMX 3600 EDL,
+    and the FCP XML the OTIO adapter writes, count SMPTE timecode, which exists for 23.976, 24, 25,
+    29.97, 30, 48, 50, 59.94 and 60 fps, not for 10, 12.5 or 15 (webcams, GIFs)."""
+    if suffix.lower() not in (".edl", ".xml"):
+        return None
+    try:
+        otio.opentime.to_timecode(otio.opentime.RationalTime(1, rate), rate)
+        return None
+    except ValueError:
+        what = "a CMX 3600 EDL" if suffix.lower() == ".edl" else "FCP XML"
+        return (f"{what} counts SMPTE timecode, which has no {rate:g} fps (the target's rate); "
+                "keep the timeline as OpenTimelineIO (.otio)")
+
+
+def edl_text(tl: otio.schema.Timeline) -> str:
+    """The CMX 3600 EDL: the adapter's, with each event labelled by its shot, timecodes non-drop."""
+    from rereel.errors import RereelError
+
+    rate = float(tl.metadata[KEY]["target"]["fps"])
+    problem = timecode_rate_problem(rate, ".edl")
+    if problem:
+        raise RereelError(problem)
+    text = otio.adapters.write_to_string(edl_timeline(tl), adapter_name="cmx_3600")
+    # The adapter writes 29.97 and 59.94 drop-frame (HH:MM:SS;FF); rereel counts non-drop.
+    text = DROP_TC.sub(lambda m: timecode(round(otio.opentime.from_timecode(m.group(0), rate).value), rate), text)
+    numbered = iter(shots(tl))  # in track order, as the events are
+    labels = []  # one per item, in event order
+    current = None
+    for item in remake_track(tl):
+        if is_hold(item):
+            labels.append(f"* shot {current.number} hold" if current else None)
+        else:
+            current = next(numbered)
+            labels.append(f"* shot {current.number} {current.timecode}")
+    lines, events = [], 0
+    for line in text.splitlines():
+        if line.startswith("TITLE:"):
+            lines += [line, "FCM: NON-DROP FRAME"]
+            continue
+        lines.append(line)
+        if EVENT.match(line):
+            if events < len(labels) and labels[events]:
+                lines.append(labels[events])
+            events += 1
+    if events != len(labels):
+        raise ValueError(f"EDL: {events} events written for {len(labels)} items")
+    return "\n".join(lines) + "\n"
 
 
 def _rate(parent: ET.Element, fps: float) -> ET.Element:
@@ -129,7 +193,12 @@ def _conform_clip(clip_e: ET.Element, clip: otio.schema.Clip, rate: float, files
 
 
 def fcp_timeline(tl: otio.schema.Timeline) -> str:
+    from rereel.errors import RereelError
+
     rate = float(tl.metadata[KEY]["target"]["fps"])
+    problem = timecode_rate_problem(rate, ".xml")
+    if problem:
+        raise RereelError(problem)
     target = tl.metadata[KEY]["target"]
     root = ET.fromstring(otio.adapters.write_to_string(tl, adapter_name="fcp_xml"))
     seq = root.find(".//sequence")

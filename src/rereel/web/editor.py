@@ -1,4 +1,5 @@
-"""Remake editor routes: choose a target, match it (a job), swap suggestions, render (a job), download."""
+"""Remake editor routes: choose a target, match it (a job), edit the remake (swap, lock, re-match, more
+suggestions, fill or black out, split and join, undo and redo), render (a job), download."""
 
 from __future__ import annotations
 
@@ -6,17 +7,19 @@ import shutil
 from pathlib import Path
 
 from fastapi import APIRouter, Form, Request, UploadFile
-from fastapi.responses import FileResponse
-from pydantic import BaseModel
+from fastapi.responses import FileResponse, Response
+from pydantic import BaseModel, Field
 
 from rereel.errors import MediaError, RereelError
 from rereel.explore.pairs import timeline_pair
 from rereel.library import Library
 from rereel.match.choose import MatchOptions
+from rereel.match.score import Weights
 from rereel.media import VIDEO_EXTENSIONS, find_videos, probe
 from rereel.render import render_timeline
-from rereel.pipeline import remake
+from rereel.pipeline import ANALYSIS, analysed_shots, load_analysis, more_suggestions, rematch, remake, save_analysis
 from rereel.timeline import KEY
+from rereel.timeline.edit import join, set_black, set_locked, shot_at_frame, shot_info, split
 from rereel.web.app import not_found, state_of
 from rereel.web.jobs import Job, StagesAdapter
 from rereel.web.projects import RENDERS, TIMELINE, project_meta
@@ -33,6 +36,21 @@ class Choice(BaseModel):
 
 class RenderRequest(BaseModel):
     side_by_side: bool = False
+
+
+class Lock(BaseModel):
+    locked: bool = True
+
+
+class Rematch(BaseModel):
+    seed: int = Field(0, ge=0, le=2**32 - 1)
+    semantic: float = Field(Weights.semantic, ge=0, le=100)
+    composition: float = Field(Weights.composition, ge=0, le=100)
+    colour: float = Field(Weights.colour, ge=0, le=100)
+
+
+class Split(BaseModel):
+    frame: int  # the target frame the new shot starts on (the playhead's)
 
 
 def _folder(request: Request, pid: str) -> Path:
@@ -115,6 +133,7 @@ def _match(state, folder: Path, target: Path, suggestions: int, job: Job) -> dic
     with Library(state.settings.library) as lib:
         result = remake(target, lib, [], timelines=[folder / TIMELINE], opts=MatchOptions(suggestions=suggestions),
                         stages=StagesAdapter(job))
+    save_analysis(result.shots, folder / ANALYSIS)  # for matching again (split, join, re-match) without decoding
     thumbs = folder / "thumbs"
     thumbs.mkdir(exist_ok=True)
     for shot in result.shots:  # made in the analysis's own decode pass: the target is not read again
@@ -141,14 +160,132 @@ def project(request: Request, pid: str):
     return out
 
 
-@router.post("/api/projects/{pid}/choose")
-def choose(request: Request, pid: str, choice: Choice):
+def _idle(request: Request, pid: str):
     state = state_of(request)
     _folder(request, pid)
     if state.jobs.running(pid):
-        raise refuse(409, f"project {pid} is busy (matching or rendering); swap when it has finished")
+        raise refuse(409, f"project {pid} is busy (matching or rendering); edit it when that has finished")
+    return state
+
+
+def _done(state, pid: str, message: str) -> dict:
+    return state.projects.describe(pid) | {"message": message}
+
+
+@router.post("/api/projects/{pid}/choose")
+def choose(request: Request, pid: str, choice: Choice):
+    """Swap suggestion `suggestion` (0-based) into shot `shot` (0-based); on a black shot, this fills it."""
+    state = _idle(request, pid)
     state.projects.choose(pid, choice.shot, choice.suggestion)
-    return state.projects.describe(pid)
+    return _done(state, pid, f"shot {choice.shot + 1}: suggestion {choice.suggestion + 1} swapped in")
+
+
+@router.post("/api/projects/{pid}/undo")
+def undo(request: Request, pid: str):
+    state = _idle(request, pid)
+    return _done(state, pid, f"undone: {state.projects.undo(pid)}")
+
+
+@router.post("/api/projects/{pid}/redo")
+def redo(request: Request, pid: str):
+    state = _idle(request, pid)
+    return _done(state, pid, f"redone: {state.projects.undo(pid, forward=True)}")
+
+
+@router.post("/api/projects/{pid}/shots/{index}/lock")
+def lock(request: Request, pid: str, index: int, body: Lock):
+    state = _idle(request, pid)
+    word = "lock" if body.locked else "unlock"
+    state.projects.edit(pid, f"{word} shot {index + 1}", lambda tl: set_locked(tl, index, body.locked))
+    return _done(state, pid, f"shot {index + 1} {word}ed" + (": re-matching leaves it as it is" if body.locked else ""))
+
+
+@router.post("/api/projects/{pid}/shots/{index}/black")
+def black(request: Request, pid: str, index: int):
+    state = _idle(request, pid)
+    state.projects.edit(pid, f"set shot {index + 1} to black", lambda tl: set_black(tl, index))
+    return _done(state, pid, f"shot {index + 1} is black again; its suggestions stay")
+
+
+def _analysis(state, pid: str):
+    return load_analysis(state.projects.folder(pid) / ANALYSIS)
+
+
+def _options(state, pid: str, **kw) -> MatchOptions:
+    return MatchOptions(suggestions=int(state.projects.meta(pid).get("suggestions", 5)), **kw)
+
+
+@router.post("/api/projects/{pid}/rematch")
+def rematch_unlocked(request: Request, pid: str, body: Rematch):
+    """Match every unlocked shot again, with this seed and these weights; locked shots keep their choice."""
+    state = _idle(request, pid)
+    weights = Weights(body.semantic, body.composition, body.colour)
+    if sum(vars(weights).values()) <= 0:
+        raise refuse(400, "weights: meaning, layout and colour are all 0; give at least one some weight")
+    analysis = _analysis(state, pid)
+    opts = _options(state, pid, seed=body.seed, weights=weights.normalised())
+
+    def change(tl):
+        shots = [i["target_shot"] for i in shot_info(tl) if not i.get("locked")]
+        if not shots:
+            raise RereelError("every shot is locked; unlock one to re-match it")
+        with state.lock:  # the library's shared connection
+            changed = rematch(tl, state.lib, analysis, shots, opts)
+        meta = tl.metadata[KEY]
+        meta["seed"], meta["weights"] = body.seed, vars(opts.weights)
+        return changed
+
+    changed = state.projects.edit(pid, f"re-match unlocked shots (seed {body.seed})", change)
+    return _done(state, pid, f"re-matched {len(changed)} unlocked shots with seed {body.seed}")
+
+
+@router.post("/api/projects/{pid}/shots/{index}/more")
+def more(request: Request, pid: str, index: int):
+    state = _idle(request, pid)
+    analysis = _analysis(state, pid)
+
+    def change(tl):
+        if not 0 <= index < len(shot_info(tl)):
+            raise RereelError(f"there is no shot {index + 1}: the remake has shots 1 to {len(shot_info(tl))}")
+        with state.lock:
+            return more_suggestions(tl, state.lib, analysis, index, _options(state, pid))
+
+    added = state.projects.edit(pid, f"more suggestions for shot {index + 1}", change)
+    return _done(state, pid, f"shot {index + 1}: {added} more suggestions" if added
+                 else f"shot {index + 1}: the archive has no other suggestions for it")
+
+
+@router.post("/api/projects/{pid}/split")
+def split_at(request: Request, pid: str, body: Split):
+    """Cut the target shot under frame `frame` there; both pieces are matched, nothing else is."""
+    state = _idle(request, pid)
+    analysis = _analysis(state, pid)
+
+    def change(tl):
+        shot = shot_at_frame(tl, body.frame)
+        pieces = split(tl, shot, body.frame)
+        with state.lock:
+            rematch(tl, state.lib, analysis, list(pieces), _options(state, pid))
+        return shot
+
+    shot = state.projects.edit(pid, f"split at frame {body.frame}", change)
+    return _done(state, pid, f"shot {shot + 1} split in two (shots {shot + 1} and {shot + 2}); the shots after it "
+                             "are numbered one up")
+
+
+@router.post("/api/projects/{pid}/shots/{index}/join")
+def join_next(request: Request, pid: str, index: int):
+    """Join shot `index` with the shot after it; the joined shot is matched, nothing else is."""
+    state = _idle(request, pid)
+    analysis = _analysis(state, pid)
+
+    def change(tl):
+        shot = join(tl, index)
+        with state.lock:
+            rematch(tl, state.lib, analysis, [shot], _options(state, pid))
+
+    state.projects.edit(pid, f"join shots {index + 1} and {index + 2}", change)
+    return _done(state, pid, f"shots {index + 1} and {index + 2} joined; the shots after them are numbered one down")
 
 
 @router.post("/api/projects/{pid}/delete")
@@ -201,12 +338,49 @@ def download(request: Request, pid: str, name: str, download: bool = False):
                         headers={"Cache-Control": "no-cache"})
 
 
+PLAYABLE = {".mp4": "video/mp4", ".m4v": "video/mp4", ".webm": "video/webm", ".ogg": "video/ogg", ".ogv": "video/ogg",
+            ".mov": "video/quicktime"}
+
+
+@router.get("/api/projects/{pid}/target")
+def target_media(request: Request, pid: str):
+    """The project's target itself (byte ranges served), for the monitor's sound: the remake's
+    soundtrack is the target's. Only containers a browser plays."""
+    state = state_of(request)
+    _folder(request, pid)
+    target = Path(state.projects.meta(pid)["target"])
+    kind = PLAYABLE.get(target.suffix.lower())
+    if kind is None:
+        raise refuse(404, f"{target.name}: a browser cannot play {target.suffix or 'this'} files; the monitor is silent")
+    if not target.is_file():
+        raise refuse(404, f"{target.name}: the target is gone")
+    return FileResponse(target, media_type=kind)
+
+
 @router.get("/api/projects/{pid}/shots/{index}/thumb.jpg")
 def target_thumb(request: Request, pid: str, index: int):
-    path = _folder(request, pid) / "thumbs" / f"{index}.jpg"
-    if not path.exists():
-        raise not_found(f"thumbnail of target shot {index}")
-    return FileResponse(path, media_type="image/jpeg")
+    """The analysis's thumbnail of a target shot; a shot made by a split or a join has none, so its
+    middle frame is decoded (and cached)."""
+    state = state_of(request)
+    folder = _folder(request, pid)
+    tl = state.projects.timeline(pid) if (folder / TIMELINE).exists() else None  # kept: OTIO frees items with it
+    infos = shot_info(tl) if tl is not None else []
+    if not 0 <= index < len(infos):
+        raise not_found(f"thumbnail of target shot {index + 1}")
+    info = {k: infos[index][k] for k in ("target_start_frame", "target_end_frame", "target_start", "target_end")}
+    analysed = folder / "thumbs"
+    if (folder / ANALYSIS).exists():
+        for s in analysed_shots(folder / ANALYSIS):
+            if (s["start_frame"], s["end_frame"]) == (info["target_start_frame"], info["target_end_frame"]):
+                return FileResponse(analysed / f"{s['idx']}.jpg", media_type="image/jpeg")
+    elif (analysed / f"{index}.jpg").exists():  # a project from before the editor could cut
+        return FileResponse(analysed / f"{index}.jpg", media_type="image/jpeg")
+    target = Path(tl.metadata[KEY]["target"]["path"])
+    mid = (float(info["target_start"]) + float(info["target_end"])) / 2
+    try:
+        return Response(state.previews.frame(target, mid, width=320), media_type="image/jpeg")
+    except (FileNotFoundError, RereelError) as e:
+        raise refuse(404, f"thumbnail of shot {index + 1}: {e}") from None
 
 
 @router.get("/api/projects/{pid}/shots/{index}/preview.mp4")
@@ -218,7 +392,9 @@ def pair_preview(request: Request, pid: str, index: int):
     if pair is None:
         raise not_found(f"target shot {index} of project {pid}")
     shot, match = pair  # a short archive piece is held in the remake; the preview just ends sooner
+    # As long as the target shot, however long: the program monitor plays these one after another.
+    seconds = max(30.0, shot.end - shot.start + 1.0)
     try:
-        return FileResponse(state.previews.clip(shot, pair=match, width=320, seconds=30.0), media_type="video/mp4")
+        return FileResponse(state.previews.clip(shot, pair=match, width=320, seconds=seconds), media_type="video/mp4")
     except RereelError as e:
         raise refuse(404, str(e)) from None

@@ -25,7 +25,7 @@ from rereel.explore.footage import Footage, decode_footage
 from rereel.explore.gif import MAX_RATE, make_gif
 from rereel.explore.pairs import MATCH_FIT, side_by_side
 from rereel.web.app import finite, not_found, state_of
-from rereel.web.archive import ROW_ID
+from rereel.web.archive import ROW_ID, match_hint
 from rereel.web.mirror import decode_jpeg
 from rereel.media.image import even
 from rereel.web.previews import jpeg
@@ -80,8 +80,11 @@ def _mirror_match(state, session, data: bytes) -> dict:
         m = session.match(rgb)
         row = session.mirror.catalog.shot(m.shot_id)
     t = float(m.time if m.time is not None else row["start"])
+    # server_ms is this frame's whole stay in the worker (JPEG decode + embed + search + names);
+    # the page measures its round trip around it, so the two are comparable frame by frame.
     return {"shot_id": m.shot_id, "video_id": row["video_id"], "name": row["name"], "time": round(t, 3),
-            "score": round(float(m.score), 4), "switched": bool(getattr(m, "switched", True)),
+            "fps": float(row["fps"]), "score": round(float(m.score), 4), "match": match_hint(float(m.score), "mirror"),
+            "switched": bool(getattr(m, "switched", True)),
             "embed_ms": round(m.embed_ms, 2), "search_ms": round(m.search_ms, 2),
             "server_ms": round((time.perf_counter() - t0) * 1000, 2),
             "frame": f"/api/frame?shot={m.shot_id}&t={t:.2f}"}
@@ -151,7 +154,9 @@ def models(request: Request):
     for name, path in found.items():
         cfg = json.loads((path / "config.json").read_text())
         out.append({"name": name, "size": cfg.get("size"), "recipe": cfg.get("recipe"), "step": cfg.get("step")})
-    return {"models": out}
+    # The folders searched and the library let the page's hint give the real commands when none is found.
+    settings = state_of(request).settings
+    return {"models": out, "folders": [str(f) for f in settings.models], "library": str(settings.library)}
 
 
 @router.websocket("/ws/see")

@@ -2,16 +2,20 @@
 
     WORK/projects/<id>/project.json     name, target path, created (written once)
                       target.<ext>      an uploaded target (a target chosen by path stays where it is)
-                      remake.otio       the timeline: every swap is written here at once (atomically)
+                      remake.otio       the timeline: every change is written here at once (atomically)
+                      history.json      the undo and redo steps: (what changed, its timeline in history/)
+                      history/<hash>.otio  the timeline before (undo) or after (redo) each change
+                      analysis.npz      the target's analysed features, to match again without decoding it
                       thumbs/<n>.jpg    the target's shots, from the analysis's own decode pass
                       remake.mp4, remake_side_by_side.mp4   renders
 
-Because edits live in remake.otio, they survive a restart, and the same file opens in an editor
-or in `rereel render`.
+Because edits live in remake.otio (and their history in history.json), they survive a restart,
+and the same file opens in an editor or in `rereel render`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import secrets
@@ -25,9 +29,12 @@ import opentimelineio as otio
 from rereel.errors import RereelError
 from rereel.credits import write_credits
 from rereel.timeline import KEY, choose_suggestion, read_timeline, shot_items, write_timeline
+from rereel.timeline import timecode as frame_timecode
+from rereel.timeline.edit import History
 
 PROJECT_ID = re.compile(r"^[0-9a-f]{12}$")
 TIMELINE = "remake.otio"
+HISTORY = "history.json"
 RENDERS = {False: "remake.mp4", True: "remake_side_by_side.mp4"}
 # remake.credits.txt: the licences and credit lines of the footage used (CC BY needs them).
 DOWNLOADS = {"remake.mp4", "remake_side_by_side.mp4", "remake.otio", "remake.edl", "remake.xml", "remake.credits.txt"}
@@ -86,11 +93,80 @@ class Projects:
         return read_timeline(path)
 
     def choose(self, pid: str, shot: int, suggestion: int) -> otio.schema.Timeline:
+        def swap(tl):
+            info = _shot(tl, shot)
+            count = len(info.get("suggestions") or [])
+            if count == 0:
+                why = "is black in the target and " if info.get("black") else ""
+                raise RereelError(f"shot {shot + 1} {why}has no suggestions yet; ask for more suggestions to fill it")
+            if not 0 <= suggestion < count:
+                raise RereelError(f"shot {shot + 1} has suggestions 1 to {count}; there is no number {suggestion + 1}")
+            choose_suggestion(tl, shot, suggestion)
+            return tl
+        return self.edit(pid, f"swap suggestion {suggestion + 1} into shot {shot + 1}", swap)
+
+    # -- changes and their history -----------------------------------------------------------------
+    def edit(self, pid: str, label: str, change):
+        """Apply `change(timeline)` and save it, with the timeline before it on the undo list.
+        A change that raises saves nothing."""
         with self._lock:
             tl = self.timeline(pid)
-            choose_suggestion(tl, shot, suggestion)
+            history = self.history(pid)
+            before = tl.deepcopy()
+            result = change(tl)
+            history.record(label, before)
             write_timeline(tl, self.folder(pid) / TIMELINE)
-            return tl
+            self._save_history(pid, history)
+            return result
+
+    # history.json lists (label, file) per step; each timeline is a file of its own in history/,
+    # named by its content and written once, so a change writes one timeline, not the history.
+    def history(self, pid: str) -> History:
+        folder = self.folder(pid)
+        path = folder / HISTORY
+        if not path.exists():
+            return History()
+        try:
+            index = json.loads(path.read_text())
+            read = lambda steps: [(label, (folder / "history" / name).read_text()) for label, name in steps]  # noqa: E731
+            return History(read(index.get("undo", [])), read(index.get("redo", [])))
+        except (OSError, ValueError) as e:
+            raise RereelError(f"{path}: the undo history cannot be read ({e})") from None
+
+    def _save_history(self, pid: str, history: History) -> None:
+        folder = self.folder(pid)
+        steps = folder / "history"
+        steps.mkdir(exist_ok=True)
+
+        def store(entries):
+            out = []
+            for label, text in entries:
+                name = hashlib.blake2b(text.encode(), digest_size=12).hexdigest() + ".otio"
+                if not (steps / name).exists():
+                    tmp = steps / f".{name}.{threading.get_ident()}.tmp"
+                    tmp.write_text(text)
+                    tmp.replace(steps / name)
+                out.append([label, name])
+            return out
+
+        index = {"undo": store(history.undo), "redo": store(history.redo)}
+        tmp = folder / f".{HISTORY}.{threading.get_ident()}.tmp"
+        tmp.write_text(json.dumps(index))
+        tmp.replace(folder / HISTORY)
+        used = {name for _, name in index["undo"] + index["redo"]}
+        for old in steps.glob("*.otio"):  # steps dropped off the end, or redo steps a change replaced
+            if old.name not in used:
+                old.unlink(missing_ok=True)
+
+    def undo(self, pid: str, forward: bool = False) -> str:
+        """Undo (or redo) the last change; returns what it was."""
+        with self._lock:
+            history = self.history(pid)
+            now = self.timeline(pid)
+            label, tl = history.step_forward(now) if forward else history.step_back(now)
+            write_timeline(tl, self.folder(pid) / TIMELINE)
+            self._save_history(pid, history)
+            return label
 
     def describe(self, pid: str) -> dict:
         """The editor's view of a project: per target shot, its timecode, choice and suggestions."""
@@ -107,16 +183,22 @@ class Projects:
         target = tl.metadata[KEY]["target"]
         out["target"] = {k: target[k] for k in ("fps", "width", "height", "duration", "frames", "has_audio")}
         out["timeline_mtime"] = (folder / TIMELINE).stat().st_mtime
+        index = json.loads((folder / HISTORY).read_text()) if (folder / HISTORY).exists() else {}
+        undo, redo = index.get("undo") or [], index.get("redo") or []  # the labels only, not the timelines
+        out["history"] = {"undo": undo[-1][0] if undo else None, "redo": redo[-1][0] if redo else None}
+        out["editable"] = (folder / "analysis.npz").exists()  # matching again needs the analysis
         for item in shot_items(tl):  # hold clips belong to the shot before them
             info = dict(item.metadata.get(KEY, {}))
             suggestions = [
                 {"shot_id": s["shot_id"], "name": Path(s["path"]).name, "start": s["start"], "end": s["end"],
                  "score": s["score"]} for s in info.get("suggestions") or []]
             out["shots"].append({
-                "index": info.get("target_shot"), "start": info.get("target_start"), "end": info.get("target_end"),
-                "timecode": timecode(info.get("target_start", 0.0), float(target["fps"])),
+                "index": info.get("target_shot"), "number": info.get("target_shot", 0) + 1,
+                "start": info.get("target_start"), "end": info.get("target_end"),
+                "start_frame": info.get("target_start_frame"), "end_frame": info.get("target_end_frame"),
+                "timecode": frame_timecode(info.get("target_start_frame", 0), float(target["fps"])),
                 "black": bool(info.get("black")), "chosen": info.get("chosen"), "score": info.get("score"),
-                "shot_id": info.get("shot_id"), "suggestions": suggestions,
+                "shot_id": info.get("shot_id"), "suggestions": suggestions, "locked": bool(info.get("locked")),
             })
         return out
 
@@ -140,11 +222,21 @@ class Projects:
 
 
 def timecode(seconds: float, fps: float) -> str:
-    """HH:MM:SS:FF at the target's (rounded) frame rate, as editors show it."""
+    """HH:MM:SS:FF of the frame at `seconds`, non-drop at the (rounded) rate, for times that are
+    not shot starts. The same as the shots' labels (rereel.timeline.timecode, OTIO's) up to 24 h,
+    where OTIO's wrap to 00 and these count on."""
     rate = max(1, round(fps))
     frames = round(seconds * fps)
     f, s = frames % rate, frames // rate
     return f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}:{f:02d}"
+
+
+def _shot(tl, shot: int) -> dict:
+    for item in shot_items(tl):
+        info = item.metadata.get(KEY, {})
+        if info.get("target_shot") == shot:
+            return info
+    raise RereelError(f"there is no shot {shot + 1}: the remake has shots 1 to {len(shot_items(tl))}")
 
 
 def project_meta(pid: str, name: str, target: Path, uploaded: bool, suggestions: int) -> dict:

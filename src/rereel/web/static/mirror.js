@@ -4,18 +4,22 @@
 const camera = document.getElementById("camera"), grab = document.getElementById("grab");
 const layers = [document.getElementById("layer-a"), document.getElementById("layer-b")];
 const stats = document.getElementById("stats"), label = document.getElementById("match-label");
-const meter = new Meter();
+const meter = new Meter(), stills = new Meter(10000);  // stills: archive frames loaded, when the match moves
 const recent = [];  // the last frames sent, [{blob, time}], for the GIF
 let running = true, socket = null, front = 0, match = null, sentAt = 0, shownKey = null;
 let inFlight = false;  // one frame at a time: the next goes when this one is answered
+// A connection's first answer waits for the server to load the network (seconds): shown on its own,
+// not mixed into the round-trip percentiles of the frames that follow.
+let firstMs = null, warm = false;
 
 function show(m) {
   // Cross-fade to a new archive frame only when the match moved; preloading avoids a flash of nothing.
   const key = `${m.shot_id}@${m.time.toFixed(1)}`;
   if (key === shownKey) return;
   shownKey = key;
-  const next = new Image();
+  const next = new Image(), asked = performance.now();
   next.onload = () => {
+    stills.tick(performance.now() - asked);
     const back = layers[1 - front];
     back.src = next.src;
     back.style.opacity = 1;
@@ -23,7 +27,7 @@ function show(m) {
     front = 1 - front;
   };
   next.src = m.frame;
-  label.textContent = `#${m.shot_id} ${m.name} ${fmt(m.time)} · ${m.score.toFixed(2)}`;
+  label.textContent = `#${m.shot_id} ${m.name} ${timecode(m.time, m.fps)} · ${m.match ? MATCH_WORDS[m.match] + " " : ""}${m.score.toFixed(2)}`;
 }
 
 async function sendFrame() {
@@ -36,22 +40,39 @@ async function sendFrame() {
   socket.send(blob);
 }
 
+// Every figure from the same frames (the last 3 s): the server's share is part of each round trip.
+function showStats() {
+  const ms = (x) => `<b>${x.toFixed(0)} ms</b>`;
+  const still = stills.times.length ? ` · still p50 ${ms(stills.pct(0.5))}` : "";
+  const first = firstMs === null ? "" : ` · first match <b>${(firstMs / 1000).toFixed(1)} s</b>`;
+  if (meter.times.length < 2) { stats.innerHTML = `first match <b>${(firstMs / 1000).toFixed(1)} s</b> · measuring…`; return; }
+  stats.innerHTML = `<b>${meter.fps.toFixed(1)}</b> frames/s · round trip p50 ${ms(meter.pct(0.5))} p95 ${ms(meter.pct(0.95))}`
+    + ` · server p50 ${ms(meter.pct(0.5, "server"))} p95 ${ms(meter.pct(0.95, "server"))}`
+    + ` (embed ${meter.pct(0.5, "embed").toFixed(0)}, search ${meter.pct(0.5, "search").toFixed(1)})${still}${first}`;
+  Object.assign(stats.dataset, {
+    fps: meter.fps.toFixed(2), latency: meter.pct(0.5).toFixed(1), latency95: meter.pct(0.95).toFixed(1),
+    server: meter.pct(0.5, "server").toFixed(1), server95: meter.pct(0.95, "server").toFixed(1),
+    embed: meter.pct(0.5, "embed").toFixed(1), search: meter.pct(0.5, "search").toFixed(2),
+    still: stills.pct(0.5).toFixed(1), frames: String(meter.times.length), first: (firstMs ?? 0).toFixed(1),
+  });
+}
+
 function connect() {
   socket = new WebSocket(socketURL("/ws/mirror"));
+  warm = false;
   socket.onopen = () => { inFlight = false; sendFrame(); };
   socket.onmessage = (event) => {
     inFlight = false;
     const m = JSON.parse(event.data);
     if (m.fatal) { stats.textContent = m.error; running = false; }
     const roundTrip = performance.now() - sentAt;
-    if (m.error) { toast(m.error); } else {
+    if (m.error) { toast(m.error, "error"); } else {
       match = m;
-      meter.tick(roundTrip);
+      if (warm) meter.tick(roundTrip, { server: m.server_ms, embed: m.embed_ms, search: m.search_ms });
+      else { warm = true; firstMs = roundTrip; }
       show(m);
       document.getElementById("capture").disabled = false;
-      stats.innerHTML = `<b>${meter.fps.toFixed(1)}</b> frames/s · latency p50 <b>${meter.pct(0.5).toFixed(0)} ms</b> p95 <b>${meter.pct(0.95).toFixed(0)} ms</b> · server ${m.server_ms.toFixed(0)} ms (embed ${m.embed_ms.toFixed(0)}, search ${m.search_ms.toFixed(1)})`;
-      stats.dataset.fps = meter.fps.toFixed(2);
-      stats.dataset.latency = meter.pct(0.5).toFixed(1);
+      showStats();
     }
     sendFrame();
   };
@@ -89,9 +110,10 @@ document.getElementById("capture").addEventListener("click", async (e) => {
     const link = document.getElementById("gif-link");
     link.href = gif.gif;
     link.textContent = `download (${(gif.bytes / 1e6).toFixed(2)} MB, ${gif.width}×${gif.height})`;
+    toast("reaction GIF ready", "success");
   } finally {
     e.target.disabled = false;
   }
 });
 
-startCamera(camera).then(connect).catch((err) => { stats.textContent = `camera: ${err.message}`; toast(`camera: ${err.message}`); });
+startCamera(camera).then(connect).catch((err) => { stats.textContent = `camera: ${err.message}`; toast(`camera: ${err.message}`, "error"); });

@@ -29,33 +29,53 @@ function connect() {
   socket.onmessage = (event) => {
     if (typeof event.data === "string") {
       const m = JSON.parse(event.data);
-      if (m.error) { toast(m.error); setTimeout(sendFrame, 500); return; }
+      if (m.error) { toast(m.error, "error"); setTimeout(sendFrame, 500); return; }
       if (m.server_ms !== undefined) { serverMs = m.server_ms; return; }  // the image follows
       document.getElementById("seen-label").textContent = `${m.model} · smoothing ${m.smooth.toFixed(2)}`;
       if (!sendFrame.started) { sendFrame.started = true; sendFrame(); }
       return;
     }
-    meter.tick(performance.now() - sentAt);
+    meter.tick(performance.now() - sentAt, { server: serverMs });
     if (lastURL) URL.revokeObjectURL(lastURL);
     lastURL = URL.createObjectURL(event.data);
     seen.src = lastURL;
-    stats.innerHTML = `<b>${meter.fps.toFixed(1)}</b> frames/s · latency p50 <b>${meter.pct(0.5).toFixed(0)} ms</b> · model ${serverMs.toFixed(0)} ms`;
+    // Both from the same frames: the model's time is part of each round trip.
+    stats.innerHTML = `<b>${meter.fps.toFixed(1)}</b> frames/s · round trip p50 <b>${meter.pct(0.5).toFixed(0)} ms</b> · model p50 <b>${meter.pct(0.5, "server").toFixed(0)} ms</b>`;
     stats.dataset.fps = meter.fps.toFixed(2);
     sendFrame();
   };
   socket.onclose = () => setTimeout(connect, 1000);
 }
 
+// No model: say how to make one, at the top, and leave the camera alone (nothing to show it to).
+function noModel(data) {
+  const models = data.folders.length ? data.folders[0] : "models";
+  const where = data.folders.length
+    ? `No learning-to-see model in ${data.folders.join(", ")} (a model is a folder holding config.json and checkpoint.pt).`
+    : "No learning-to-see model: the server was started without --models.";
+  // The folders are read on each request: a model trained into one shows up on a reload.
+  const then = data.folders.length ? "then reload this page:" : "then restart the server with its folder:";
+  const serve = data.folders.length ? "" : `\nrereel serve --library ${data.library} --models ${models}`;
+  document.getElementById("no-model").replaceChildren(
+    el("b", {}, where), el("div", {}, `Train one on footage of one kind of thing (photos, videos, or folders of them), ${then}`),
+    el("pre", { id: "train-command" }, `rereel see train PHOTOS_OR_VIDEOS... --model ${models}/NAME${serve}`),
+    el("div", { class: "dim" }, "--steps sets how long it trains (default 10000); the model is saved every 1000 steps, so it can be tried before the end."));
+  document.getElementById("no-model").classList.remove("hidden");
+  for (const id of ["controls", "panes", "see-note"]) document.getElementById(id).classList.add("hidden");
+}
+
 async function loadModels() {
   const data = await api("/api/see/models");
   modelSelect.replaceChildren(...data.models.map((m) => el("option", { value: m.name }, `${m.name} (${m.recipe}, ${m.size}px, step ${m.step ?? "?"})`)));
-  if (!data.models.length) {
-    modelSelect.append(el("option", { value: "" }, "no models: start the server with --models DIR"));
-    stats.textContent = "no learning-to-see model loaded";
-  }
+  if (!data.models.length) noModel(data);
+  return data.models.length > 0;
 }
 
 modelSelect.addEventListener("change", configure);
 smooth.addEventListener("input", configure);
 
-loadModels().then(() => startCamera(camera)).then(connect).catch((err) => { stats.textContent = err.message; toast(err.message); });
+loadModels().then(async (any) => {
+  if (!any) return;
+  await startCamera(camera);
+  connect();
+}).catch((err) => { stats.textContent = err.message; toast(err.message, "error"); });
