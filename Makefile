@@ -49,7 +49,9 @@ serve: install
 # The tests drive Debian's Chromium and MLT's melt: installed here (apt) when missing.
 test: install
 	./scripts/install-test-programs
-	$(PY) -m pytest -q --durations=15
+	@# Two workers, a file each at a time: the suite waits on browsers, servers and subprocesses as
+	@# much as it computes (16 min in one process on 2 cores, 12 in two).
+	$(PY) -m pytest -q -n 2 --dist loadfile --durations=15
 
 bench: install
 	$(PY) bench/bench_index.py

@@ -60,6 +60,12 @@ def require_program(path: str, why: str) -> str:
     return found
 
 
+def pytest_collection_modifyitems(items):
+    """The Ray tests run first: ray.init forks its daemons with a Python preexec_fn, which can
+    deadlock in a process that already runs threads (later tests leave servers and thread pools)."""
+    items.sort(key=lambda item: item.path.name != "test_ray.py")  # stable: the rest keep their order
+
+
 @pytest.fixture(scope="session")
 def media() -> Path:
     return require_media()

@@ -188,9 +188,12 @@ def test_rematch_keeps_locked_shots_and_split_join_touch_only_their_shots(editor
     post(client, f"/api/projects/{pid}/choose", {"shot": 0, "suggestion": len(first["suggestions"]) - 1})
     locked = post(client, f"/api/projects/{pid}/shots/0/lock", {"locked": True})["shots"][0]
     assert locked["locked"]
+    assert p["shots"][1]["chosen"] is not None and not p["shots"][1]["black"]
+    post(client, f"/api/projects/{pid}/shots/1/black")  # the user wants this one dark
     rem = post(client, f"/api/projects/{pid}/rematch", {"seed": 7, "semantic": 0.2, "composition": 0.6, "colour": 0.2})
     assert rem["shots"][0]["shot_id"] == locked["shot_id"] and rem["shots"][0]["chosen"] == locked["chosen"]
-    assert all(s["chosen"] == 0 for s in rem["shots"][1:] if not s["black"])  # matched again: the new best
+    assert rem["shots"][1]["chosen"] is None and rem["shots"][1]["suggestions"]  # stays black, can be filled
+    assert all(s["chosen"] == 0 for s in rem["shots"][2:] if not s["black"])  # matched again: the new best
 
     longest = max(rem["shots"], key=lambda s: s["end_frame"] - s["start_frame"])
     cut = (longest["start_frame"] + longest["end_frame"]) // 2

@@ -63,6 +63,8 @@ def ray_session():
     from rereel.library.ray_engine import connect
 
     cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests/
+    # ray.init forks its daemons with a Python preexec_fn, which can deadlock in a process that
+    # already runs threads: conftest runs this file first, before the suite's servers and pools.
     connect(None, num_cpus=2)
     yield ray
     ray.shutdown()

@@ -128,15 +128,17 @@ def test_learning_to_see_live_shows_the_model_output(camera_page, app_url):
     page.locator("#smooth").fill("0.8")
     page.wait_for_function("() => document.querySelector('#seen-label').textContent.includes('0.80')")
     # What it shows is the model's picture: as tall as the model (64 px), and not blank.
-    size, spread = page.evaluate("""() => {
+    # Each frame replaces the image's source: measure one that has loaded (naturalWidth > 0).
+    size, spread = page.wait_for_function("""() => {
         const img = document.querySelector('#seen'), c = document.createElement('canvas');
+        if (!img.complete || !img.naturalWidth) return false;
         c.width = img.naturalWidth; c.height = img.naturalHeight;
         const g = c.getContext('2d'); g.drawImage(img, 0, 0);
         const d = g.getImageData(0, 0, c.width, c.height).data;
         let s = 0, s2 = 0, n = d.length / 4;
         for (let i = 0; i < d.length; i += 4) { const y = (d[i] + d[i + 1] + d[i + 2]) / 3; s += y; s2 += y * y; }
         return [[img.naturalWidth, img.naturalHeight], Math.sqrt(s2 / n - (s / n) ** 2)];
-    }""")
+    }""", timeout=30_000).json_value()
     assert min(size) == 64 and spread > 2, (size, spread)
     shoot(page, "see")
     assert "pageerror" not in console_log(page), console_log(page)

@@ -120,11 +120,14 @@ def save_analysis(shots: list[ShotRecord], path: Path) -> Path:
     meta = [{"idx": s.idx, "start_frame": s.start_frame, "end_frame": s.end_frame, "start": s.start, "end": s.end,
              "luma": s.luma} for s in shots]
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
-    np.savez(tmp, frame_index=np.array([f.frame_index for f in frames], np.int64),
-             time=np.array([f.time for f in frames], np.float64),
-             embedding=np.stack([f.embedding for f in frames]), grid=np.stack([f.grid for f in frames]),
-             colour=np.stack([f.colour for f in frames]), shots=np.array(json.dumps(meta)))
-    os.replace(tmp, path)
+    try:
+        np.savez(tmp, frame_index=np.array([f.frame_index for f in frames], np.int64),
+                 time=np.array([f.time for f in frames], np.float64),
+                 embedding=np.stack([f.embedding for f in frames]), grid=np.stack([f.grid for f in frames]),
+                 colour=np.stack([f.colour for f in frames]), shots=np.array(json.dumps(meta)))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 
@@ -174,7 +177,8 @@ def rematch(tl, library: Library, analysis: Analysis, shots: list[int], opts: Ma
     """Match target shots `shots` (0-based) of timeline `tl` again and swap in the new choice; a shot
     black in the remake gets suggestions and stays black (one filled from the archive is filled
     again). Returns the shots changed."""
-    fields = ("target_shot", "target_start_frame", "target_end_frame", "target_start", "target_end", "black", "chosen")
+    fields = ("target_shot", "target_start_frame", "target_end_frame", "target_start", "target_end", "black", "chosen",
+              "user_black")
     infos = shot_info(tl)  # copied: swapping a shot in frees its item's metadata
     wanted = [{k: infos[i].get(k) for k in fields} for i in shots]
     if not wanted:
@@ -182,7 +186,8 @@ def rematch(tl, library: Library, analysis: Analysis, shots: list[int], opts: Ma
     target = Path(tl.metadata[KEY]["target"]["path"])
     found = match_shots(analysis.records(wanted), library, opts, exclude_paths=_exclude(target, library))
     for info, m in zip(wanted, found):
-        black = bool(info.get("black")) and info.get("chosen") is None
+        # Black in the target and never filled, or set black by the user: it stays black.
+        black = (bool(info.get("black")) or bool(info.get("user_black"))) and info.get("chosen") is None
         set_suggestions(tl, info["target_shot"], [_suggestion(c) for c in m.suggestions],
                         None if black or m.chosen is None else 0)
     return [info["target_shot"] for info in wanted]

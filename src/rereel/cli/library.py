@@ -156,8 +156,9 @@ def index(
     with Library(library, create=True) as lib:
         lib.require_encoder_name(encoder)
         if engine == "ray":
-            from rereel.library.ray_engine import index_paths_ray
+            from rereel.library.ray_engine import connect, index_paths_ray
 
+            connect(ray_address)  # before the progress bars' thread: Ray forks its daemons with a preexec_fn
             with RichProgress(len(files) + len(problems)) as progress:
                 report = index_paths_ray(paths, lib, encoder, detector, progress, sample_fps=sample_fps,
                                          address=ray_address, device=device)

@@ -292,7 +292,14 @@ def index_paths_ray(
             for k in ("analyse_s", "pickle_s", "load_s"):
                 t[k] += row[k]
             t["wait_s"] += max(0.0, received - row["done_at"])  # worker done -> row on the driver
-            status, detail = _write(row, path, library, detector_name, report, t)
+            try:
+                status, detail = _write(row, path, library, detector_name, report, t)
+            except RereelError:
+                raise  # the library refuses these vectors (another encoder): nothing more can be written
+            except Exception as e:  # noqa: BLE001 - this video's write failed (e.g. the disk): name it, go on
+                detail = f"not written: {type(e).__name__}: {str(e).strip()[:200]}"
+                report.failed.append((path, detail))
+                status = "failed"
             with lock:
                 progress.end_file(path, status, detail)
             show(shown["done"], shown["total"], restart=True)  # the sink's seconds bar ends with each file
@@ -313,7 +320,10 @@ def index_paths_ray(
             report.retried = [given.get(p, Path(p)) for p, n in attempts.items() if n > 1]
         except Exception:  # noqa: BLE001 - the cluster is gone: nothing more to learn
             pass
-        ray.kill(board)
+        try:
+            ray.kill(board)
+        except Exception:  # noqa: BLE001 - the cluster went away first: the actor went with it
+            pass
     t["wall_s"] = time.perf_counter() - start
     t["workers"] = workers
     return report

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import opentimelineio as otio
 
 from rereel.errors import RereelError
-from rereel.timeline import KEY, choose_suggestion, is_hold, remake_track
+from rereel.timeline import KEY, choose_suggestion, is_hold, number_shots, remake_track
 
 MIN_PIECE_S = 0.25  # a piece shorter than the analysis's sampling step has no features to match with
 
@@ -66,12 +66,13 @@ def set_locked(tl: otio.schema.Timeline, shot: int, locked: bool) -> None:
 
 
 def set_black(tl: otio.schema.Timeline, shot: int) -> None:
-    """Shot `shot` shows black (a Gap); its suggestions stay, to fill it again."""
+    """Shot `shot` shows black (a Gap); its suggestions stay, to fill it again. It is marked
+    `user_black`, so that re-matching leaves it black until someone fills it."""
     track = remake_track(tl)
     info = dict(track[_span(tl, shot)[0]].metadata[KEY])
     for k in ("path", "start", "end", "hold", "shot_id"):
         info.pop(k, None)
-    _replace(tl, shot, [_gap(info | {"chosen": None, "score": None}, _rate(tl))])
+    _replace(tl, shot, [_gap(info | {"chosen": None, "score": None, "user_black": True}, _rate(tl))])
 
 
 def set_suggestions(tl: otio.schema.Timeline, shot: int, suggestions: list[dict], chosen: int | None) -> None:
@@ -82,6 +83,7 @@ def set_suggestions(tl: otio.schema.Timeline, shot: int, suggestions: list[dict]
         set_black(tl, shot)
     else:
         choose_suggestion(tl, shot, chosen)
+        track[_span(tl, shot)[0]].metadata[KEY].pop("user_black", None)
 
 
 def _renumber(tl: otio.schema.Timeline) -> None:
@@ -99,6 +101,7 @@ def _renumber(tl: otio.schema.Timeline) -> None:
             new = n
             meta["target_shot"] = n
         item.name = re.sub(r"^shot \d+", f"shot {new}", item.name)
+    number_shots(tl)  # `number`, `timecode` and item names as people see them (from 1)
 
 
 def split(tl: otio.schema.Timeline, shot: int, frame: int) -> tuple[int, int]:

@@ -89,7 +89,7 @@ def edl_text(tl: otio.schema.Timeline) -> str:
                 lines.append(labels[events])
             events += 1
     if events != len(labels):
-        raise ValueError(f"EDL: {events} events written for {len(labels)} items")
+        raise RereelError(f"EDL: the adapter wrote {events} events for {len(labels)} timeline items; not written")
     return "\n".join(lines) + "\n"
 
 

@@ -211,7 +211,14 @@ def _analysis(state, pid: str):
     return load_analysis(state.projects.folder(pid) / ANALYSIS)
 
 
-def _options(state, pid: str, **kw) -> MatchOptions:
+def _options(state, pid: str, tl=None, **kw) -> MatchOptions:
+    """Matching options for project `pid`; with its timeline `tl`, the seed and weights it was last
+    re-matched with, so that split pieces, joins and more suggestions rank as the rest did."""
+    meta = tl.metadata.get(KEY, {}) if tl is not None else {}
+    if "seed" in meta and "seed" not in kw:
+        kw["seed"] = int(meta["seed"])
+    if isinstance(meta.get("weights"), dict) and "weights" not in kw:
+        kw["weights"] = Weights(**meta["weights"])
     return MatchOptions(suggestions=int(state.projects.meta(pid).get("suggestions", 5)), **kw)
 
 
@@ -248,7 +255,7 @@ def more(request: Request, pid: str, index: int):
         if not 0 <= index < len(shot_info(tl)):
             raise RereelError(f"there is no shot {index + 1}: the remake has shots 1 to {len(shot_info(tl))}")
         with state.lock:
-            return more_suggestions(tl, state.lib, analysis, index, _options(state, pid))
+            return more_suggestions(tl, state.lib, analysis, index, _options(state, pid, tl))
 
     added = state.projects.edit(pid, f"more suggestions for shot {index + 1}", change)
     return _done(state, pid, f"shot {index + 1}: {added} more suggestions" if added
@@ -265,7 +272,7 @@ def split_at(request: Request, pid: str, body: Split):
         shot = shot_at_frame(tl, body.frame)
         pieces = split(tl, shot, body.frame)
         with state.lock:
-            rematch(tl, state.lib, analysis, list(pieces), _options(state, pid))
+            rematch(tl, state.lib, analysis, list(pieces), _options(state, pid, tl))
         return shot
 
     shot = state.projects.edit(pid, f"split at frame {body.frame}", change)
@@ -282,7 +289,7 @@ def join_next(request: Request, pid: str, index: int):
     def change(tl):
         shot = join(tl, index)
         with state.lock:
-            rematch(tl, state.lib, analysis, [shot], _options(state, pid))
+            rematch(tl, state.lib, analysis, [shot], _options(state, pid, tl))
 
     state.projects.edit(pid, f"join shots {index + 1} and {index + 2}", change)
     return _done(state, pid, f"shots {index + 1} and {index + 2} joined; the shots after them are numbered one down")
@@ -393,7 +400,7 @@ def pair_preview(request: Request, pid: str, index: int):
         raise not_found(f"target shot {index} of project {pid}")
     shot, match = pair  # a short archive piece is held in the remake; the preview just ends sooner
     # As long as the target shot, however long: the program monitor plays these one after another.
-    seconds = max(30.0, shot.end - shot.start + 1.0)
+    seconds = min(600.0, max(30.0, shot.end - shot.start + 1.0))  # a long take, within reason
     try:
         return FileResponse(state.previews.clip(shot, pair=match, width=320, seconds=seconds), media_type="video/mp4")
     except RereelError as e:
