@@ -175,6 +175,11 @@ def connect(address: str | None, *, num_cpus: int | None = None):
         kwargs = {"log_to_driver": False, "logging_level": logging.WARNING, "configure_logging": True}
         try:
             if address:
+                # Ray 2.60's `ray start --head` turns token authentication on and keeps the token in
+                # ~/.ray/auth_token, but a driver joining with ray.init(address=...) only sends it
+                # when RAY_AUTH_MODE says so: without it the join fails ("Failed to connect").
+                if "RAY_AUTH_MODE" not in os.environ and (Path.home() / ".ray" / "auth_token").exists():
+                    os.environ["RAY_AUTH_MODE"] = "token"
                 ray.init(address=address, **kwargs)
             else:
                 ray.init(num_cpus=num_cpus or os.cpu_count(), object_store_memory=LOCAL_OBJECT_STORE,
