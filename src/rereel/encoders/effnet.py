@@ -18,7 +18,7 @@ import numpy as np
 
 from rereel.encoders.base import Encoder, Features, l2_normalise
 from rereel.encoders.colour import colour_signature
-from rereel.device import best_device, cache_dir, cpu_threads
+from rereel.device import best_device, cache_dir, cpu_threads, onnx_cpu_session
 from rereel.encoders.registry import register
 
 # The TF-converted Lite weights expect (x - 127) / 128, not torchvision's ImageNet mean/std:
@@ -81,21 +81,10 @@ class EffNetLite0(Encoder):
         return cache_dir() / f"effnet-lite0-{stamp}.onnx"
 
     def _onnx_session(self):
-        import onnxruntime as ort
-
         path = self._onnx_path()
         if not path.exists():
             self._export_onnx(path)
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = cpu_threads()
-        # Idle worker threads sleep instead of spinning. Spinning buys nothing for batches (67 vs
-        # 61-69 img/s, batch 32, 2 cores) but steals a core from whatever runs beside a single-frame
-        # caller: the webcam mirror's frame took 57 ms p50 spinning against 25 ms not, with one busy
-        # process beside it (16-17 ms either way when idle).
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.log_severity_level = 3
-        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        return onnx_cpu_session(path)  # idle workers sleep: see device.onnx_cpu_session
 
     def _export_onnx(self, path: Path) -> None:
         import warnings

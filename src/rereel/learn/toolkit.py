@@ -253,18 +253,8 @@ def export_onnx(model: torch.nn.Module, path: Path, example: torch.Tensor) -> Pa
 
 
 def onnx_session(path: Path):
-    """A CPU ONNX Runtime session on all our cores whose idle workers sleep.
+    """The Seer's ONNX Runtime session: the encoder's CPU recipe (idle workers sleep, since the
+    Seer runs one frame at a time beside the web server's threads)."""
+    from rereel.device import onnx_cpu_session
 
-    Sleeping, not spinning: the Seer runs one frame at a time inside the web server, beside
-    other threads; spinning workers steal the core the caller needs (see encoders/effnet.py).
-    """
-    import onnxruntime as ort
-
-    from rereel.device import cpu_threads
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = cpu_threads()
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    opts.log_severity_level = 3
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    return onnx_cpu_session(path)

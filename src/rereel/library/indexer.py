@@ -154,14 +154,19 @@ def analyse_video(
     sampler = _Sampler(sample_fps, min_sample_fps, CHANGE)
     clock = {k: 0.0 for k in ("decode", "scale", "detect", "encode", "thumbs", "wait")}
 
+    def timed_next(it, key: str):
+        """next(it, None), its seconds added to clock[key]; returns (item, when it came)."""
+        t0 = time.perf_counter()
+        item = next(it, None)
+        t1 = time.perf_counter()
+        clock[key] += t1 - t0
+        return item, t1
+
     def frames():
         tw = th = None
         frames_in = iter(decode_frames(path))
         while True:
-            t0 = time.perf_counter()
-            f = next(frames_in, None)
-            t1 = time.perf_counter()
-            clock["decode"] += t1 - t0
+            f, t1 = timed_next(frames_in, "decode")
             if f is None:
                 return
             small = f.rgb(dw, dh)
@@ -190,10 +195,7 @@ def analyse_video(
     source = _prefetch(frames())
     try:
         while True:
-            t0 = time.perf_counter()
-            item = next(source, None)
-            t1 = time.perf_counter()
-            clock["wait"] += t1 - t0
+            item, t1 = timed_next(source, "wait")
             if item is None:
                 break
             index, t, small, sample = item
