@@ -49,12 +49,13 @@ serve: install
 # The tests drive Debian's Chromium and MLT's melt: installed here (apt) when missing.
 test: install
 	./scripts/install-test-programs
-	@# Two workers, a file each at a time: the suite waits on browsers, servers and subprocesses as
-	@# much as it computes (16 min in one process on 2 cores, 12 in two).
+	@# Two workers, a file each at a time, the longest files first (tests/conftest.py orders them;
+	@# xdist would deal them out by their number of tests): the suite waits on browsers, servers
+	@# and subprocesses as much as it computes.
 	@# Ray's tests in a process of their own, first: ray.init forks its daemons with a Python
 	@# preexec_fn, which deadlocked in a worker process that already ran the suite's threads.
 	$(PY) -m pytest -q tests/test_ray.py
-	$(PY) -m pytest -q -n 2 --dist loadfile --durations=15 --ignore=tests/test_ray.py
+	$(PY) -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder --durations=15 --ignore=tests/test_ray.py
 
 bench: install
 	$(PY) bench/bench_index.py

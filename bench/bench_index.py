@@ -119,6 +119,7 @@ def main() -> None:
           "encoder {encode:.1f}, thumbnails {thumbs:.1f}, waiting for frames {wait:.1f} | writes {write:.1f}".format(**tm))
     print(f"load average {os.getloadavg()[0]:.1f} at the end (other jobs share the cores: compare ratios, not seconds)")
 
+    print(f"encoder cpu openvino: {encoder_rate('cpu', 'openvino'):7.1f} images/s")
     print(f"encoder cpu onnx: {encoder_rate('cpu', 'onnx'):7.1f} images/s")
     print(f"encoder cpu torch:{encoder_rate('cpu', 'torch'):7.1f} images/s")
     import torch

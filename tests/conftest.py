@@ -60,10 +60,46 @@ def require_program(path: str, why: str) -> str:
     return found
 
 
+def pytest_configure(config):
+    """One cache of target analyses for the whole run, shared by the xdist workers (started after
+    this, they inherit it) and the `rereel` subprocesses: a trailer that several tests remake is
+    analysed once a run, never from a cache an earlier run's code left."""
+    import shutil
+    import tempfile
+
+    if hasattr(config, "workerinput"):  # an xdist worker: the controller made it
+        return
+    path = tempfile.mkdtemp(prefix="rereel-analyses-")
+    os.environ["REREEL_ANALYSIS_CACHE"] = path
+    config.add_cleanup(lambda: shutil.rmtree(path, ignore_errors=True))
+
+
+# The longest files (minutes under two workers), started first so that neither worker is left
+# with one of them at the end while the other waits (`make test` keeps this order for xdist,
+# which would otherwise deal out files by their number of tests).
+LONGEST_FIRST = ["test_remake.py", "test_web_api.py", "test_see.py", "test_autoencoder.py", "test_library.py",
+                 "test_explore.py", "test_target_cuts.py", "test_web_browser.py"]
+
+
 def pytest_collection_modifyitems(items):
     """The Ray tests run first: ray.init forks its daemons with a Python preexec_fn, which can
-    deadlock in a process that already runs threads (later tests leave servers and thread pools)."""
-    items.sort(key=lambda item: item.path.name != "test_ray.py")  # stable: the rest keep their order
+    deadlock in a process that already runs threads (later tests leave servers and thread pools).
+    Then the longest files; the rest keep their order (the sort is stable)."""
+    def rank(item) -> int:
+        name = item.path.name
+        if name == "test_ray.py":
+            return -1
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)
+
+
+# Under xdist each worker has one core's worth of the machine: a second PyTorch thread per
+# worker only spins against the other worker (a 15 s training took 86 s that way). rereel's
+# subprocesses inherit the setting.
+TORCH_THREADS = 1 if os.environ.get("PYTEST_XDIST_WORKER") else 2
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["OMP_NUM_THREADS"] = "1"
 
 
 @pytest.fixture(scope="session")
@@ -85,17 +121,38 @@ WEB_CLIPS = [
 ]
 
 
+def built_once(tmp_path_factory, name: str, build) -> Path:
+    """A folder `build(folder)` fills once a run, shared by the xdist workers (each would build
+    its own session fixture): the first to come builds it under a lock, the others wait and
+    reuse it. Callers must not change what is in it."""
+    import fcntl
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the run's folder, above each worker's own
+    folder, done = root / f"shared-{name}", root / f"shared-{name}.done"
+    with open(root / f"shared-{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            folder.mkdir(exist_ok=True)
+            build(folder)
+            done.touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
 def web_library(archive, tmp_path_factory) -> Path:
-    """A small library of real clips for the web app's tests (API, browser, mirror)."""
+    """A small library of real clips for the web app's tests (API, browser, mirror). Shared by
+    the workers: tests that add footage copy it first."""
     import subprocess
     import sys
 
-    lib = tmp_path_factory.mktemp("web") / "library"
-    proc = subprocess.run([sys.executable, "-m", "rereel", "index", *[archive / n for n in WEB_CLIPS], "--library", lib],
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr
-    return lib
+    def build(folder: Path) -> None:
+        proc = subprocess.run([sys.executable, "-m", "rereel", "index", *[archive / n for n in WEB_CLIPS],
+                               "--library", folder / "library"], capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr
+
+    return built_once(tmp_path_factory, "web", build) / "library"
 
 
 @pytest.fixture(scope="session")
@@ -106,7 +163,7 @@ def see_models(archive, tmp_path_factory) -> Path:
     from rereel.learn import see
     from rereel.learn.frames import sample_corpus
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(TORCH_THREADS)
     models = tmp_path_factory.mktemp("models")
     flower = archive / "cc0_mdn_flower_bloom.mp4"
     frames = sample_corpus([flower], 84, max_frames=16)

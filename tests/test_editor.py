@@ -38,16 +38,16 @@ def make_target(archive: Path, folder: Path) -> Path:
     return path
 
 
-_MATCHED: dict = {}  # one matching per session, shared with test_editor_browser (module globals are)
-
-
 def matched_copy(web_library: Path, archive: Path, tmp_path_factory) -> tuple[Path, str, Path]:
     """A fresh copy of a work folder holding one matched project on the target:
-    (workdir, project id, target). The matching is done once a session; each caller edits its own copy."""
+    (workdir, project id, target). The matching is done once a run (shared with
+    test_editor_browser, on whichever worker); each caller edits its own copy."""
+    import json
     import shutil
 
-    if not _MATCHED:
-        folder = tmp_path_factory.mktemp("matched")
+    from conftest import built_once
+
+    def build(folder: Path) -> None:
         target = make_target(archive, folder)
         client = TestClient(create_app(Settings(library=web_library, workdir=folder / "work", allow=[folder],
                                                 extra_hosts=("testserver",))))
@@ -58,10 +58,13 @@ def matched_copy(web_library: Path, archive: Path, tmp_path_factory) -> tuple[Pa
             assert time.time() < deadline
             time.sleep(0.3)
         assert job["state"] == "done", job["error"]
-        _MATCHED.update(work=folder / "work", pid=started.json()["project"], target=target)
+        (folder / "matched.json").write_text(json.dumps({"pid": started.json()["project"], "target": str(target)}))
+
+    folder = built_once(tmp_path_factory, "matched", build)
+    matched = json.loads((folder / "matched.json").read_text())
     work = tmp_path_factory.mktemp("work") / "work"
-    shutil.copytree(_MATCHED["work"], work)
-    return work, _MATCHED["pid"], _MATCHED["target"]
+    shutil.copytree(folder / "work", work)
+    return work, matched["pid"], Path(matched["target"])
 
 
 def _cand(archive: Path, name: str, start: float, end: float, score: float) -> Candidate:

@@ -41,12 +41,27 @@ def test_classifies_real_photos(encoder):
     assert probs[1, 967] > 0.5
 
 
-def test_onnx_matches_torch(encoder):
+def test_cpu_backends_match_torch(encoder):
+    """OpenVINO (the CPU default) and ONNX Runtime give PyTorch's features: one library, any backend."""
+    assert encoder.backend == ("openvino" if encoder.device == "cpu" else "torch")
     torch_enc = create_encoder("effnet-lite0", backend="torch", device="cpu")
     frames = np.stack([center_crop_224(skimage_data.astronaut()), center_crop_224(skimage_data.rocket())])
-    a, b = encoder.embed(frames), torch_enc.embed(frames)
-    assert np.abs(a.embedding - b.embedding).max() < 1e-3
-    assert np.abs(a.grid.astype(np.float32) - b.grid.astype(np.float32)).max() < 2e-2
+    b = torch_enc.embed(frames)
+    for backend in ("openvino", "onnx"):
+        a = create_encoder("effnet-lite0", backend=backend, device="cpu").embed(frames)
+        assert np.abs(a.embedding - b.embedding).max() < 1e-3, backend
+        assert np.abs(a.grid.astype(np.float32) - b.grid.astype(np.float32)).max() < 2e-2, backend
+        assert np.array_equal(a.colour, b.colour), backend
+
+
+def test_without_openvino_the_cpu_runs_onnx_runtime(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "openvino", None)  # an import of it now fails, as where it is not installed
+    enc = create_encoder("effnet-lite0", device="cpu")
+    assert enc.backend == "onnx"
+    frames = np.stack([center_crop_224(skimage_data.chelsea())])
+    assert int(enc.classify(frames)[0].argmax()) in range(281, 286)
 
 
 def test_feature_shapes_and_norms(encoder):

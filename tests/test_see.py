@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import TORCH_THREADS
 from typer.testing import CliRunner
 
 from rereel.errors import RereelError
@@ -31,7 +32,7 @@ def corpus(archive):
 
 @pytest.fixture(scope="module")
 def trained(archive, corpus, tmp_path_factory):
-    torch.set_num_threads(2)
+    torch.set_num_threads(TORCH_THREADS)
     model_dir = tmp_path_factory.mktemp("see") / "model"
     result = see.train([archive / FLOWER], model_dir, tiny(), device="cpu", progress=False, frames=corpus[0])
     return model_dir, result
@@ -103,7 +104,7 @@ def test_patchgan_sees_70_pixel_patches():
 
 
 def test_resume_continues_exactly(corpus, tmp_path):
-    torch.set_num_threads(2)
+    torch.set_num_threads(TORCH_THREADS)
     frames = corpus[0][:6]
     kw = dict(size=32, base=8, batch=2, sample_every=0)
     see.train([], tmp_path / "a", tiny(steps=6, **kw), device="cpu", progress=False, frames=frames)

@@ -64,11 +64,14 @@ def remake(
     detector: Annotated[str, typer.Option(metavar="NAME", help="Shot detector for the target: target (content + TransNetV2 + black pauses), content or transnetv2.")] = "target",
     device: Annotated[Optional[str], typer.Option(metavar="cuda|mps|cpu", help="Where the network runs (default: the best present).")] = None,
     encoder: Annotated[Optional[str], typer.Option(metavar="NAME", help="Must match the library's encoder (default: the library's).")] = None,
+    reanalyse: Annotated[bool, typer.Option("--reanalyse", help="Analyse VIDEO afresh instead of reusing the cached analysis.")] = False,
 ) -> None:
     """Remake VIDEO with archive shots, cut on its frames, under its own audio.
 
     Each target shot is replaced by the archive segment the network finds most alike, compared
-    through time on what is in the frame, where it is, and tone and colour.
+    through time on what is in the frame, where it is, and tone and colour. The analysis of
+    VIDEO is cached (in ~/.cache/rereel/analyses, or $REREEL_ANALYSIS_CACHE): remaking the
+    same file again, with other options or another library, skips it.
     """
     from rereel.library import Library
     from rereel.match.choose import MatchOptions
@@ -102,7 +105,7 @@ def remake(
     fit = "letterbox" if letterbox else "cover"
     with Library(library) as lib, RichStages() as stages:
         result = run(target, lib, [], timelines=timeline or [], opts=opts, detector=detector,
-                     fit=fit, device=device, encoder=encoder, stages=stages)
+                     fit=fit, device=device, encoder=encoder, stages=stages, reuse=not reanalyse)
         frames = result.timeline.metadata["rereel"]["target"]["frames"]
         stages.stage("rendering (frames)", frames)
         written = render_timeline(result.timeline, outputs, fit=fit, codec=codec, on_frame=lambda k, _: stages.advance(k))
