@@ -114,7 +114,8 @@ def run(mirror, jpegs: list[bytes], own: list[set[int]], label: str) -> dict:
 
 
 def onnx_single_image(encoder, frames: np.ndarray) -> None:
-    """Where embed's time goes: ONNX Runtime on one image, at the encoder's threads and at 1."""
+    """Where embed's time goes: ONNX Runtime on one image, at the encoder's threads and at 1, then
+    the encoder itself (OpenVINO on a CPU where installed)."""
     import onnxruntime as ort
 
     from rereel.device import cpu_threads
@@ -140,7 +141,7 @@ def onnx_single_image(encoder, frames: np.ndarray) -> None:
         t = time.perf_counter()
         encoder.embed(f[None])
         ms.append((time.perf_counter() - t) * 1000)
-    print(f"  encoder.embed (network + grid + colour signature):    p50 p95 {pct(ms)} ms")
+    print(f"  encoder.embed ({encoder.backend}: network + grid + colour): p50 p95 {pct(ms)} ms")
 
 
 def flat_scan(shots, queries: np.ndarray) -> None:

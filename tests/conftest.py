@@ -134,7 +134,10 @@ def built_once(tmp_path_factory, name: str, build) -> Path:
     with open(root / f"shared-{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not done.exists():
-            folder.mkdir(exist_ok=True)
+            import shutil
+
+            shutil.rmtree(folder, ignore_errors=True)  # what a failed build left
+            folder.mkdir()
             build(folder)
             done.touch()
     return folder

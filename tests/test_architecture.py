@@ -32,12 +32,13 @@ ALLOWED: dict[str, set[str]] = {
     "device": {"errors"},
     **{layer: _flow_before(layer) for layer in FLOW},
     "render": BASE | {"media", "timeline"},  # plays a timeline; it chooses nothing
-    "pipeline": BASE | set(FLOW) | {"render"},  # the remake: analyse -> match -> timeline -> render
+    "target_cache": BASE | {"media", "shots", "encoders", "library"},  # analyses kept between remakes
+    "pipeline": BASE | set(FLOW) | {"render", "target_cache"},  # the remake: analyse -> match -> timeline -> render
     "explore": BASE | set(FLOW) | {"render"},
     "learn": BASE | {"media"},
     "sample_footage": {"errors"},
     "credits": {"errors", "sample_footage", "timeline"},
-    "web": BASE | set(FLOW) | {"render", "pipeline", "explore", "learn", "sample_footage", "credits"},
+    "web": BASE | set(FLOW) | {"render", "pipeline", "target_cache", "explore", "learn", "sample_footage", "credits"},
     "cli": BASE | set(FLOW) | {"render", "pipeline", "explore", "learn", "sample_footage", "credits", "web"},
     "__main__": {"cli"},
 }

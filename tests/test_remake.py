@@ -364,7 +364,16 @@ def test_silent_target_gives_silent_remake_and_its_analysis_is_reused(trailer_li
     # Without it, the cached analysis is read (the entry is left as it was), to the same remake.
     with Library(trailer_library) as lib:
         remake(target, lib, [], timelines=[tmp_path / "c.otio"])
-    assert entry.stat().st_ino == second and cuts("c.otio") == cuts("a.otio")
+        assert entry.stat().st_ino == second and cuts("c.otio") == cuts("a.otio")
+        # A damaged entry (empty, as a crash can leave one) is analysed again, not a failed remake;
+        # so is a cache folder that cannot be made (here under a file): no caching, same remake.
+        entry.write_bytes(b"")
+        remake(target, lib, [], timelines=[tmp_path / "d.otio"])
+        assert entry.stat().st_size > 0 and cuts("d.otio") == cuts("a.otio")
+        (tmp_path / "a-file").write_text("")
+        monkeypatch.setenv("REREEL_ANALYSIS_CACHE", str(tmp_path / "a-file" / "analyses"))
+        remake(target, lib, [], timelines=[tmp_path / "e.otio"])
+        assert cuts("e.otio") == cuts("a.otio")
 
 
 def test_bad_inputs(trailer_library, media, tmp_path):

@@ -71,8 +71,12 @@ def openvino_cpu_model(path: Path, nchw: list[int], mean: float, std: float):
     config = {"INFERENCE_NUM_THREADS": cpu_threads(), "PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
     try:
         return core.compile_model(model, "CPU", {**config, "CACHE_DIR": str(path.parent / "openvino")})
-    except RuntimeError:  # a cached blob another process was still writing: compile afresh
+    except RuntimeError:  # the cache folder cannot be written: compile without it
+        pass
+    try:
         return core.compile_model(model, "CPU", config)
+    except RuntimeError:  # a CPU the plugin cannot compile for: the caller falls back to ONNX Runtime
+        return None
 
 
 def cache_dir() -> Path:

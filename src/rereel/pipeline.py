@@ -7,30 +7,26 @@ Black target shots get suggestions too (matched as if seen; they stay black unti
 one). The web editor keeps the target's analysis (`save_analysis`) so that it can match again
 without decoding the target: with another seed or weights, more suggestions for one shot, or
 the pieces of a shot it split or joined (`rematch`), since the cut list lives in the timeline.
-The same analysis is cached between remakes (`analyse_target`): remaking a target again skips it.
+The same analysis is cached between remakes (`target_cache`): remaking a target again skips it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import fcntl
-import hashlib
 import json
-import os
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from rereel.encoders import create_encoder
-from rereel.device import cache_dir
 from rereel.errors import RereelError
-from rereel.library import FrameRecord, Library, ShotRecord, analyse_video
+from rereel.library import FrameRecord, Library, ShotRecord
 from rereel.match.choose import MatchOptions, ShotMatch, match_shots, target_paths
 from rereel.media import fingerprint
 from rereel.render import check_outputs, render_timeline
 from rereel.shots import TARGET_DETECTOR
+from rereel.target_cache import analyse_target
 from rereel.timeline import KEY, build_timeline, remake_track, require_target, write_timeline
 from rereel.timeline.edit import set_suggestions, shot_info
 
@@ -118,100 +114,8 @@ def _suggest_for_black(shots: list[ShotRecord], matches: list[ShotMatch], librar
         matches[i].suggestions = m.suggestions
 
 
-# -- the target's analysis, kept ------------------------------------------------------------------
-ANALYSIS = "analysis.npz"
-# The cache of target analyses: an artist remakes one trailer many times (another seed, other
-# weights, another archive), and its analysis (TransNetV2, the encoder) is most of a remake's
-# time on a CPU. Entries are keyed by the file's content, the detector, the encoder and a digest
-# of the code that analyses, so an edited file or a changed detector is analysed afresh.
-CACHE_ENTRIES = 64  # the most recently used are kept; one is a few MB for a trailer
-_ANALYSING = ("shots", "encoders", "library/indexer.py", "media/decode.py")  # the code the digest covers
-
-
-def analysis_cache() -> Path:
-    """Where target analyses are kept: $REREEL_ANALYSIS_CACHE, else `analyses` in rereel's cache."""
-    path = Path(os.environ.get("REREEL_ANALYSIS_CACHE") or cache_dir() / "analyses")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def _code_digest() -> str:
-    root = Path(__file__).parent
-    h = hashlib.blake2b(digest_size=8)
-    for part in _ANALYSING:
-        for f in sorted((root / part).rglob("*.py")) if (root / part).is_dir() else [root / part]:
-            h.update(f.read_bytes())
-    return h.hexdigest()
-
-
-def analyse_target(target: Path, encoder, detector: str, fps: float, stages: Stages, duration: float, *,
-                   reuse: bool = True) -> list[ShotRecord]:
-    """The target's shots with their features: from the cache, else one decode (then cached).
-
-    Two remakes of the same target at once (two web projects) analyse it once: the second waits
-    on the entry's lock and reads what the first wrote."""
-    key = hashlib.blake2b(f"{fingerprint(target)} {detector} {encoder.signature} {_code_digest()}".encode(),
-                          digest_size=16).hexdigest()
-    entry = analysis_cache() / f"{key}.npz"
-    with open(entry.with_suffix(".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if reuse and entry.exists():
-            try:
-                shots = load_shots(entry)
-            except (OSError, ValueError, KeyError, zipfile.BadZipFile):  # damaged: analysed again
-                shots = None
-            if shots:
-                os.utime(entry)  # recently used: kept when the cache is trimmed
-                stages.stage(f"analysis of {target.name} reused (s)", duration)
-                stages.advance(duration)
-                return shots
-        stages.stage(f"analysing {target.name} (s)", duration)
-        shots = analyse_video(target, encoder, detector, fps, on_time=stages.advance)
-        save_analysis(shots, entry)
-    _trim(entry.parent)
-    return shots
-
-
-def _trim(folder: Path) -> None:
-    entries = sorted(folder.glob("*.npz"), key=lambda p: p.stat().st_mtime, reverse=True)
-    for old in entries[CACHE_ENTRIES:]:
-        old.unlink(missing_ok=True)
-        old.with_suffix(".lock").unlink(missing_ok=True)
-
-
-def save_analysis(shots: list[ShotRecord], path: Path) -> Path:
-    """The target's shots with their sampled-frame features and thumbnails, atomically."""
-    frames = [f for s in shots for f in s.frames]
-    meta = [{"idx": s.idx, "start_frame": s.start_frame, "end_frame": s.end_frame, "start": s.start, "end": s.end,
-             "luma": s.luma, "frames": len(s.frames), "thumb": len(s.thumb)} for s in shots]
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
-    try:
-        np.savez(tmp, frame_index=np.array([f.frame_index for f in frames], np.int64),
-                 time=np.array([f.time for f in frames], np.float64),
-                 embedding=np.stack([f.embedding for f in frames]), grid=np.stack([f.grid for f in frames]),
-                 colour=np.stack([f.colour for f in frames]), shots=np.array(json.dumps(meta)),
-                 thumbs=np.frombuffer(b"".join(s.thumb for s in shots), np.uint8))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
-
-
-def load_shots(path: Path) -> list[ShotRecord]:
-    """The shot records `save_analysis` wrote, thumbnails and all."""
-    with np.load(path) as z:
-        meta, thumbs = json.loads(str(z["shots"])), z["thumbs"].tobytes()
-        fi, tm, emb, grid, col = z["frame_index"], z["time"], z["embedding"], z["grid"], z["colour"]
-    shots, i, j = [], 0, 0
-    for m in meta:
-        frames = [FrameRecord(int(fi[k]), float(tm[k]), emb[k], grid[k], col[k]) for k in range(i, i + m["frames"])]
-        shots.append(ShotRecord(m["idx"], m["start_frame"], m["end_frame"], m["start"], m["end"], m["luma"],
-                                thumbs[j : j + m["thumb"]], frames))
-        i, j = i + m["frames"], j + m["thumb"]
-    return shots
-
-
 # -- matching again, in the editor ---------------------------------------------------------------
+ANALYSIS = "analysis.npz"  # a project's copy of its target's analysis (`target_cache.save_analysis`)
 
 
 @dataclass

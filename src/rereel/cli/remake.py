@@ -70,8 +70,9 @@ def remake(
 
     Each target shot is replaced by the archive segment the network finds most alike, compared
     through time on what is in the frame, where it is, and tone and colour. The analysis of
-    VIDEO is cached (in ~/.cache/rereel/analyses, or $REREEL_ANALYSIS_CACHE): remaking the
-    same file again, with other options or another library, skips it.
+    VIDEO is cached ($REREEL_ANALYSIS_CACHE, else `analyses` in rereel's cache folder,
+    ~/.cache/rereel by default): remaking the same file again, with other options or another
+    library, skips it.
     """
     from rereel.library import Library
     from rereel.match.choose import MatchOptions

@@ -126,7 +126,7 @@ class EffNetLite0(Encoder):
             if request is None:
                 request = self._requests.request = self._compiled.create_infer_request()
             out = request.infer([np.ascontiguousarray(frames)])
-            return tuple(np.array(out[o]) for o in self._compiled.outputs)  # copies: the request reuses its buffers
+            return tuple(out[o] for o in self._compiled.outputs)  # copies (share_outputs=False): the request reuses its own
         if self._session is not None:
             x = (frames.astype(np.float32) - MEAN) / STD
             fmap, head, logits = self._session.run(None, {"x": np.ascontiguousarray(x.transpose(0, 3, 1, 2))})

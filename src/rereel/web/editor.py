@@ -17,7 +17,8 @@ from rereel.match.choose import MatchOptions
 from rereel.match.score import Weights
 from rereel.media import VIDEO_EXTENSIONS, find_videos, probe
 from rereel.render import render_timeline
-from rereel.pipeline import ANALYSIS, analysed_shots, load_analysis, more_suggestions, rematch, remake, save_analysis
+from rereel.pipeline import ANALYSIS, analysed_shots, load_analysis, more_suggestions, rematch, remake
+from rereel.target_cache import save_analysis
 from rereel.timeline import KEY
 from rereel.timeline.edit import join, set_black, set_locked, shot_at_frame, shot_info, split
 from rereel.web.app import not_found, state_of
