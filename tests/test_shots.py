@@ -41,6 +41,23 @@ def test_rapid_montage(archive, name):
         assert min(abs(t - expected) for t in cut_times) < 0.25, (name, expected, cut_times)
 
 
+def test_transnetv2_in_bfloat16_cuts_as_in_float32(archive):
+    """Where the CPU has bfloat16 TransNetV2 runs in it (shots/transnet.py); the montage's cuts
+    (the by-eye times above) and its per-frame probabilities must not move. Run both ways on
+    any CPU (emulated where it has no bfloat16)."""
+    path = archive / "pd_pixwarp_nasa_we_are_going.mov"
+    frames = [(f.index, f.time, f.rgb(48, 27)) for f in decode_frames(path)]
+    runs = {}
+    for bf16 in (False, True):
+        det = create_detector("transnetv2", probe(path).fps)
+        det.bf16 = bf16
+        for index, t, rgb in frames:
+            det.push(index, t, rgb)
+        runs[bf16] = det.finish(), det.predictions
+    assert runs[True][0] == runs[False][0] and len(runs[False][0]) >= 6
+    assert abs(runs[True][1] - runs[False][1]).max() < 0.03
+
+
 def test_black_and_white_cuts(archive):
     # Nosferatu (1922): hue and saturation never change, so only luma can show its cuts.
     cut_times, shots = detect(archive / "pd_nosferatu_1922_excerpt.mp4", "content")

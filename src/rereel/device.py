@@ -24,6 +24,17 @@ def cpu_threads() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether the CPU computes bfloat16 itself (AVX-512 BF16 or AMX, read from Linux's
+    /proc/cpuinfo). Elsewhere PyTorch would emulate it, slower than float32."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line for line in f if line.startswith("flags")), "").split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 def onnx_cpu_session(path: Path):
     """An ONNX Runtime session on the CPU, on all our cores, whose idle workers sleep.
 

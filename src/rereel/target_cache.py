@@ -57,7 +57,8 @@ def analyse_target(target: Path, encoder, detector: str, fps: float, stages, dur
 
     Two remakes of one target at once (two web projects) analyse it once: the second waits on
     the entry's lock, then reads what the first wrote."""
-    key = f"{fingerprint(target)} {detector} {encoder.signature} {getattr(encoder, 'device', 'cpu')} {_versions()}"
+    key = (f"{fingerprint(target)} {detector} {encoder.signature} {getattr(encoder, 'device', 'cpu')} {_versions()}"
+           f" {os.environ.get('REREEL_TRANSNET_FP32', '')}")  # TransNetV2's precision (shots/transnet.py)
     name = hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
     try:
         folder = cache_folder()
