@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from pathlib import Path
@@ -33,6 +34,7 @@ def cpu_threads() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
+@functools.cache  # read once a process: every TransNetV2 detector asks
 def cpu_has_native_bf16() -> bool:
     """Whether the CPU computes bfloat16 itself (AVX-512 BF16 or AMX, read from Linux's
     /proc/cpuinfo). Elsewhere PyTorch would emulate it, slower than float32."""

@@ -13,6 +13,7 @@ packages that analyse. A change anywhere else that altered an analysis would be 
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -38,6 +39,7 @@ def cache_folder() -> Path:
     return Path(os.environ.get("REREEL_ANALYSIS_CACHE") or cache_dir() / "analyses")
 
 
+@functools.cache  # the code and packages do not change while a process runs
 def _versions() -> str:
     root, h = Path(__file__).parent, hashlib.blake2b(digest_size=8)
     for part in _CODE:

@@ -190,15 +190,15 @@ class History:
 
     def step_back(self, now: otio.schema.Timeline) -> tuple[str, otio.schema.Timeline]:
         """(what is undone, the timeline before it); `now` goes onto the redo list."""
-        if not self.undo:
-            raise RereelError("nothing to undo")
-        label, text = self.undo.pop()
-        self.redo.append((label, now.to_json_string(indent=-1)))
-        return label, otio.adapters.read_from_string(text, "otio_json")
+        return self._step(self.undo, self.redo, now, "undo")
 
     def step_forward(self, now: otio.schema.Timeline) -> tuple[str, otio.schema.Timeline]:
-        if not self.redo:
-            raise RereelError("nothing to redo")
-        label, text = self.redo.pop()
-        self.undo.append((label, now.to_json_string(indent=-1)))
+        return self._step(self.redo, self.undo, now, "redo")
+
+    @staticmethod
+    def _step(take: list, keep: list, now: otio.schema.Timeline, word: str) -> tuple[str, otio.schema.Timeline]:
+        if not take:
+            raise RereelError(f"nothing to {word}")
+        label, text = take.pop()
+        keep.append((label, now.to_json_string(indent=-1)))
         return label, otio.adapters.read_from_string(text, "otio_json")
