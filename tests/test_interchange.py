@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import xml.etree.ElementTree as ET
 from fractions import Fraction
@@ -23,6 +24,7 @@ import numpy as np
 import opentimelineio as otio
 import pytest
 
+from rereel.errors import MediaError
 from rereel.library.catalog import Catalog
 from rereel.match.choose import Candidate, ShotMatch
 from rereel.match.score import Placement
@@ -286,6 +288,22 @@ def test_interrupted_render_leaves_no_file(small, tmp_path, sig):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode != 0, "the render finished before the signal; the test needs a longer render"
     assert sorted(p.name for p in tmp_path.iterdir()) == [], err[-1000:]
+
+
+def test_a_file_failing_mid_render_is_named_and_nothing_is_left(small, tmp_path):
+    """An archive file that cannot be read when the render reaches it (its second segment; the
+    frames are decoded in the render's prefetch thread, render/) stops the render with an error
+    naming it: no output file, no rereel thread left running."""
+    tl = small["tl"].deepcopy()
+    clip = next(i for i in remake_track(tl) if isinstance(i, otio.schema.Clip)
+                and media_path(i.media_reference).endswith(FIT_END))
+    bad = tmp_path / f"damaged_{FIT_END}"
+    bad.write_bytes(b"\0" * 65536)  # not a video any more: replaced after the timeline was made
+    clip.media_reference = otio.schema.ExternalReference(target_url=str(bad))
+    with pytest.raises(MediaError, match=bad.name):
+        render_timeline(tl, [(tmp_path / "re.mp4", False), (tmp_path / "sbs.mp4", True)], fit="letterbox")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [bad.name]
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("rereel-")]
 
 
 def test_choose_rebuilds_the_hold_once(small):

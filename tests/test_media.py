@@ -1,5 +1,8 @@
 """Probe, decode, encode and the one-line errors for bad files, on real footage."""
 
+import threading
+
+import av
 import numpy as np
 import pytest
 
@@ -86,6 +89,35 @@ def test_writer_keeps_fps_frames_and_audio(archive, tmp_path):
     assert abs(got.fps - info.fps) < 0.01
     assert abs(sum(1 for _ in decode_frames(out)) - w.frames) == 0
     assert not (tmp_path / "copy.partial.mp4").exists()
+
+
+def test_writer_audio_ends_with_the_video_written(archive, tmp_path):
+    """The audio is encoded in a thread beside the video (media/encode.py) and must still end,
+    to the sample, where the video written ends: 50 frames at 25 fps are 2 s. PCM in a MOV,
+    counted by an independent decode, has no codec padding to blur the count."""
+    src = archive / "pd_chaplin_excerpt.mp4"  # 25 fps, with audio, longer than 2 s
+    out = tmp_path / "short.mov"
+    with VideoWriter(out, 160, 120, 25, audio_from=src) as w:
+        for f in decode_frames(src):
+            if f.index == 50:
+                break
+            w.write(f.rgb(160, 120))
+    with av.open(str(out)) as c:
+        rate, channels = c.streams.audio[0].rate, c.streams.audio[0].channels
+        pcm = np.concatenate([fr.to_ndarray().reshape(-1) for fr in c.decode(c.streams.audio[0])])
+    assert len(pcm) == 2 * rate * channels
+    assert np.abs(pcm.astype(np.int32)).max() > 1000  # sound, not silence
+
+
+def test_writer_with_audio_stops_its_thread_on_failure(archive, tmp_path):
+    out = tmp_path / "broken.mp4"
+    with pytest.raises(RuntimeError):
+        with VideoWriter(out, 64, 64, 25, audio_from=archive / "pd_chaplin_excerpt.mp4") as w:
+            for _ in range(30):
+                w.write(np.zeros((64, 64, 3), np.uint8))
+            raise RuntimeError("boom")
+    assert not list(tmp_path.iterdir())
+    assert not [t for t in threading.enumerate() if t.name == "rereel-audio"]
 
 
 def test_writer_leaves_nothing_on_failure(tmp_path):

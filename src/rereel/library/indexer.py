@@ -8,12 +8,9 @@ import errno
 import fcntl
 import io
 import os
-import queue
 import tempfile
-import threading
 import time
 import traceback
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +25,7 @@ from rereel.library.folder import Library
 from rereel.media import decode_frames, fingerprint, probe
 from rereel.media.find import not_a_file_reason, scan_videos
 from rereel.media.decode import display_size
+from rereel.media.prefetch import prefetch
 from rereel.shots import create_detector, shots_from_cuts
 from rereel.shots.detector import Shot
 
@@ -65,44 +63,6 @@ class _Sampled:
     offset: int  # thumbnail JPEG position in the spool
     length: int
     luma: float
-
-
-def _prefetch(frames: Iterator, size: int = 48) -> Iterator:
-    """Run a generator in a thread so decoding overlaps detection and embedding.
-
-    PyAV and FFmpeg's scaler release the GIL, so on two cores this nearly hides the decode.
-    """
-    q: queue.Queue = queue.Queue(maxsize=size)
-    done = object()
-    stop = threading.Event()
-
-    def work():
-        try:
-            for item in frames:
-                if stop.is_set():
-                    return
-                q.put(item)
-            q.put(done)
-        except BaseException as e:  # handed to the consumer, raised there
-            q.put(e)
-
-    t = threading.Thread(target=work, daemon=True)
-    t.start()
-    try:
-        while True:
-            item = q.get()
-            if item is done:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        while t.is_alive():  # unblock the producer so the thread ends
-            try:
-                q.get_nowait()
-            except queue.Empty:
-                t.join(0.05)
 
 
 class _Sampler:
@@ -192,7 +152,7 @@ def analyse_video(
         batch.clear()
         clock["encode"] += time.perf_counter() - t
 
-    source = _prefetch(frames())
+    source = prefetch(frames())  # decoding overlaps detection and embedding
     try:
         while True:
             item, t1 = timed_next(source, "wait")

@@ -8,6 +8,8 @@ prores_ks) or DNxHR HQ (dnxhd with the dnxhr_hq profile), both 4:2:2.
 from __future__ import annotations
 
 import os
+import queue
+import threading
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -126,6 +128,7 @@ class VideoWriter:
         self._v.codec_context.time_base = 1 / self.rate
         self._a = None
         self._audio_in = None
+        self._track: _AudioTrack | None = None
         if self.audio_from is not None:
             self._open_audio()
 
@@ -147,6 +150,10 @@ class VideoWriter:
             self._a.bit_rate = 192_000
         self._a.layout = "stereo" if (ain.codec_context.channels or 2) >= 2 else "mono"
         self._a.format = self.codec.audio_format
+        # The header is written (every codec opened) here, in this thread, before the audio
+        # thread touches its codec: a container is not thread-safe, two codecs are.
+        self._out.start_encoding()
+        self._track = _AudioTrack(self)
 
     def write(self, rgb: np.ndarray) -> None:
         if rgb.shape[0] != self.height or rgb.shape[1] != self.width:
@@ -157,66 +164,26 @@ class VideoWriter:
         for packet in self._v.encode(frame):
             self._out.mux(packet)
         self.frames += 1
-
-    def _mux_audio(self) -> None:
-        src, ain = self._audio_in, self._audio_in.streams.audio[0]
-        if self.audio_start > 0:
-            src.seek(int((self.audio_start + self._origin) * 1_000_000), backward=True)
-        resampler = av.AudioResampler(format="fltp", layout=self._a.layout.name, rate=self._a.rate)
-        pcm = self.codec.audio_format == "s16"
-        # The audio lasts as long as the video written, whatever the source's length.
-        end = self.audio_start + self.frames / float(self.rate)
-        if self.audio_end is not None:
-            end = min(end, self.audio_end)
-        pts = None
-        try:
-            for frame in src.decode(ain):
-                if frame.pts is None:
-                    continue
-                t = float(frame.pts * frame.time_base) - self._origin
-                dur = frame.samples / frame.sample_rate
-                if t + dur <= self.audio_start:
-                    continue
-                if t >= end:
-                    break
-                for out in resampler.resample(frame):
-                    # Trim the first and last frame to the exact range, sample-accurately.
-                    arr = out.to_ndarray()
-                    t0 = t
-                    lo = max(0, int(round((self.audio_start - t0) * out.sample_rate)))
-                    hi = min(arr.shape[1], int(round((end - t0) * out.sample_rate)))
-                    if hi <= lo:
-                        continue
-                    if lo or hi < arr.shape[1]:
-                        arr = np.ascontiguousarray(arr[:, lo:hi])
-                        out = av.AudioFrame.from_ndarray(arr, format="fltp", layout=self._a.layout.name)
-                        out.sample_rate = self._a.rate
-                    if pts is None:  # audio that starts after the first video frame keeps its delay
-                        pts = max(0, round((t + lo / out.sample_rate - self.audio_start) * self._a.rate))
-                    if pcm:  # PCM takes packed 16-bit samples; the trimming above works on planar floats
-                        out = _s16(out)
-                    out.pts = pts
-                    out.time_base = Fraction(1, self._a.rate)
-                    pts += out.samples
-                    for packet in self._a.encode(out):
-                        self._out.mux(packet)
-        except av.error.FFmpegError as e:
-            raise MediaError(self.audio_from, f"cannot decode its audio ({str(e).strip()})") from None
-        for packet in self._a.encode(None):
-            self._out.mux(packet)
+        if self._track is not None:
+            self._track.video_at(self.frames / float(self.rate))
+            for packet in self._track.ready():  # muxed as they come: the file stays interleaved
+                self._out.mux(packet)
 
     def close(self) -> Path:
-        """Flush, add the audio, and move the finished file into place."""
+        """Flush, finish the audio, and move the finished file into place."""
         for packet in self._v.encode(None):
             self._out.mux(packet)
-        if self._a is not None:
-            self._mux_audio()
+        if self._track is not None:
+            for packet in self._track.finish(self.frames / float(self.rate)):
+                self._out.mux(packet)
             self._audio_in.close()
         self._out.close()
         os.replace(self.tmp, self.path)
         return self.path
 
     def abort(self) -> None:
+        if self._track is not None:
+            self._track.stop()
         try:
             self._out.close()
         except Exception:
@@ -233,6 +200,146 @@ class VideoWriter:
             self.close()
         else:
             self.abort()
+
+
+class _AudioTrack:
+    """The output's audio, decoded, resampled and encoded in a thread of its own while the video
+    is encoded: AAC costs about 1 s a minute of sound, which as a last step after the video
+    was a fifth of a plain re-encode's time. (PyAV releases the GIL in its codecs.)
+
+    The audio lasts as long as the video written, a length known only at `finish`, so the thread
+    follows the video: it encodes a sound frame once the video has passed its end, and trims
+    the last one sample-accurately once the length is final. Packets come back through a
+    bounded queue; only the writer's thread muxes them (a container is not thread-safe)."""
+
+    _DONE = object()
+
+    def __init__(self, writer: VideoWriter):
+        self.w = writer
+        self.packets: queue.Queue = queue.Queue(maxsize=256)  # about 5 s of AAC
+        self.cond = threading.Condition()
+        self.video_end = 0.0
+        self.final = False
+        self.stopped = False
+        self.thread = threading.Thread(target=self._run, daemon=True, name="rereel-audio")
+        self.thread.start()
+
+    def video_at(self, seconds: float) -> None:
+        with self.cond:
+            self.video_end = seconds
+            self.cond.notify()
+
+    def ready(self) -> list:
+        """Packets encoded so far (none waited for)."""
+        out = []
+        while True:
+            try:
+                item = self.packets.get_nowait()
+            except queue.Empty:
+                return out
+            if item is self._DONE or isinstance(item, BaseException):
+                self.packets.put(item)  # for `finish`
+                return out
+            out.append(item)
+
+    def finish(self, seconds: float) -> list:
+        """Every packet left, once the video's length is `seconds`; raises what the thread met."""
+        with self.cond:
+            self.video_end, self.final = seconds, True
+            self.cond.notify()
+        out = []
+        while (item := self.packets.get()) is not self._DONE:
+            if isinstance(item, BaseException):
+                self.thread.join()
+                raise item
+            out.append(item)
+        self.thread.join()
+        return out
+
+    def stop(self) -> None:
+        """Abandon the audio (the write failed): end the thread without waiting for the video."""
+        with self.cond:
+            self.stopped = True
+            self.cond.notify()
+        while self.thread.is_alive():
+            try:
+                self.packets.get(timeout=0.05)  # unblocks a full queue
+            except queue.Empty:
+                pass
+
+    def _put(self, item) -> None:
+        while not self.stopped:
+            try:
+                self.packets.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def _until(self, t: float) -> float | None:
+        """Wait until the video reaches `t` s or its length is final; the end the audio may
+        reach then, or None when stopped."""
+        with self.cond:
+            while not (self.stopped or self.final or self.video_end >= t):
+                self.cond.wait()
+            if self.stopped:
+                return None
+            return self.video_end if self.final else max(self.video_end, t)
+
+    def _run(self) -> None:
+        try:
+            self._encode()
+            self._put(self._DONE)
+        except av.error.FFmpegError as e:
+            self._put(MediaError(self.w.audio_from, f"cannot decode its audio ({str(e).strip()})"))
+        except BaseException as e:  # a bug: raised in the writer's thread, at finish
+            self._put(e)
+
+    def _encode(self) -> None:
+        w = self.w
+        src, ain, aout = w._audio_in, w._audio_in.streams.audio[0], w._a
+        if w.audio_start > 0:
+            src.seek(int((w.audio_start + w._origin) * 1_000_000), backward=True)
+        resampler = av.AudioResampler(format="fltp", layout=aout.layout.name, rate=aout.rate)
+        pcm = w.codec.audio_format == "s16"
+        pts = None
+        for frame in src.decode(ain):
+            if frame.pts is None:
+                continue
+            t = float(frame.pts * frame.time_base) - w._origin
+            dur = frame.samples / frame.sample_rate
+            if t + dur <= w.audio_start:
+                continue
+            # The audio lasts as long as the video written, whatever the source's length.
+            end = self._until(t + dur - w.audio_start)
+            if end is None:
+                return
+            end += w.audio_start
+            if w.audio_end is not None:
+                end = min(end, w.audio_end)
+            if t >= end:
+                break
+            for out in resampler.resample(frame):
+                # Trim the first and last frame to the exact range, sample-accurately.
+                arr = out.to_ndarray()
+                lo = max(0, int(round((w.audio_start - t) * out.sample_rate)))
+                hi = min(arr.shape[1], int(round((end - t) * out.sample_rate)))
+                if hi <= lo:
+                    continue
+                if lo or hi < arr.shape[1]:
+                    arr = np.ascontiguousarray(arr[:, lo:hi])
+                    out = av.AudioFrame.from_ndarray(arr, format="fltp", layout=aout.layout.name)
+                    out.sample_rate = aout.rate
+                if pts is None:  # audio that starts after the first video frame keeps its delay
+                    pts = max(0, round((t + lo / out.sample_rate - w.audio_start) * aout.rate))
+                if pcm:  # PCM takes packed 16-bit samples; the trimming above works on planar floats
+                    out = _s16(out)
+                out.pts = pts
+                out.time_base = Fraction(1, aout.rate)
+                pts += out.samples
+                for packet in aout.encode(out):
+                    self._put(packet)
+        for packet in aout.encode(None):
+            self._put(packet)
 
 
 def _s16(frame: av.AudioFrame) -> av.AudioFrame:

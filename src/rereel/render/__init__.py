@@ -2,7 +2,7 @@
 
 One pass writes every requested output (stand-alone and side by side) together: the target
 is decoded once (only when a side-by-side is asked for), each archive segment once, from a
-seek to its start. Cuts land on the target's own frame boundaries because every output frame
+seek to its start, in a thread a few frames ahead of the encoder. Cuts land on the target's own frame boundaries because every output frame
 k is filled from the timeline item that covers frame k. Each output is an MP4 (H.264) or, for
 editors, a MOV (ProRes or DNxHR with PCM audio): see media/encode.py.
 """
@@ -20,6 +20,7 @@ from rereel.errors import MediaError, RereelError
 from rereel.media import VideoWriter, decode_frames
 from rereel.media.decode import DecodedFrame, fit_frame
 from rereel.media.encode import output_codec
+from rereel.media.prefetch import prefetch
 from rereel.timeline import KEY, is_freeze, media_path, remake_track
 
 FITS = ("cover", "letterbox")
@@ -137,27 +138,39 @@ def render_timeline(tl: otio.schema.Timeline, outputs: list[tuple[Path, bool]], 
         for w in writers:
             w.abort()
         raise
+    # Decoding and fitting run a few frames ahead, in a thread of their own, while this one
+    # encodes: on two cores the render then costs about the larger of the two, not their sum.
+    frames = prefetch(_output_frames(segs, tpath if need_target else None, rate, width, height, fit), size=8)
     try:
-        target_iter = decode_frames(tpath) if need_target else None
-        last_target = np.zeros((height, width, 3), np.uint8)
-        black = np.zeros((height, width, 3), np.uint8)
-        k = 0
-        for seg in segs:
-            frames = archive_frames(seg, rate, width, height, fit) if seg.path else (black for _ in range(seg.frames))
-            for rgb in frames:
-                if target_iter is not None:
-                    tf = next(target_iter, None)
-                    if tf is not None:
-                        last_target = fit_frame(tf.frame, width, height, "letterbox")
-                for (path, sbs), w in zip(outputs, writers):
-                    w.write(np.concatenate([last_target, rgb], axis=1) if sbs else rgb)
-                k += 1
-                if on_frame is not None:
-                    on_frame(k, total)
-        if target_iter is not None:
-            target_iter.close()
+        for k, (rgb, target_rgb) in enumerate(frames, 1):
+            for (path, sbs), w in zip(outputs, writers):
+                w.write(np.concatenate([target_rgb, rgb], axis=1) if sbs else rgb)
+            if on_frame is not None:
+                on_frame(k, total)
         return [w.close() for w in writers]
     except BaseException:
         for w in writers:
             w.abort()
         raise
+    finally:
+        frames.close()
+
+
+def _output_frames(segs: list[Segment], target: str | None, rate: float, width: int, height: int,
+                   fit: str) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+    """Each output frame's archive picture, with the target's beside it when `target` is given
+    (for the side-by-side; its last frame held should the target end first)."""
+    target_iter = decode_frames(target) if target else None
+    last_target = np.zeros((height, width, 3), np.uint8) if target else None
+    black = np.zeros((height, width, 3), np.uint8)
+    try:
+        for seg in segs:
+            for rgb in archive_frames(seg, rate, width, height, fit) if seg.path else (black for _ in range(seg.frames)):
+                if target_iter is not None:
+                    tf = next(target_iter, None)
+                    if tf is not None:
+                        last_target = fit_frame(tf.frame, width, height, "letterbox")
+                yield rgb, last_target
+    finally:
+        if target_iter is not None:
+            target_iter.close()
