@@ -120,6 +120,16 @@ def test_writer_with_audio_stops_its_thread_on_failure(archive, tmp_path):
     assert not [t for t in threading.enumerate() if t.name == "rereel-audio"]
 
 
+def test_writer_given_no_frame_says_so_and_leaves_nothing(archive, tmp_path):
+    # With audio, `close` fails while the audio thread waits for video: it must be stopped.
+    for audio in (None, archive / "pd_chaplin_excerpt.mp4"):
+        with pytest.raises(MediaError, match="no video frame was written"):
+            with VideoWriter(tmp_path / "empty.mp4", 64, 64, 25, audio_from=audio):
+                pass
+    assert not list(tmp_path.iterdir())
+    assert not [t for t in threading.enumerate() if t.name == "rereel-audio"]
+
+
 def test_writer_leaves_nothing_on_failure(tmp_path):
     out = tmp_path / "broken.mp4"
     with pytest.raises(RuntimeError):

@@ -130,7 +130,14 @@ class VideoWriter:
         self._audio_in = None
         self._track: _AudioTrack | None = None
         if self.audio_from is not None:
-            self._open_audio()
+            try:
+                self._open_audio()
+            except av.error.FFmpegError as e:  # e.g. a sample rate the audio encoder refuses
+                self.abort()
+                raise MediaError(self.audio_from, f"cannot encode its audio ({str(e).strip()})") from None
+            except BaseException:
+                self.abort()
+                raise
 
     def _open_audio(self) -> None:
         src = open_container(self.audio_from)
@@ -170,16 +177,23 @@ class VideoWriter:
                 self._out.mux(packet)
 
     def close(self) -> Path:
-        """Flush, finish the audio, and move the finished file into place."""
-        for packet in self._v.encode(None):
-            self._out.mux(packet)
-        if self._track is not None:
-            for packet in self._track.finish(self.frames / float(self.rate)):
+        """Flush, finish the audio, and move the finished file into place. Should that fail or
+        be interrupted, the partial file is removed and the audio thread stopped (`abort`)."""
+        try:
+            if self.frames == 0:
+                raise MediaError(self.path, "no video frame was written; nothing to save")
+            for packet in self._v.encode(None):
                 self._out.mux(packet)
-            self._audio_in.close()
-        self._out.close()
-        os.replace(self.tmp, self.path)
-        return self.path
+            if self._track is not None:
+                for packet in self._track.finish(self.frames / float(self.rate)):
+                    self._out.mux(packet)
+                self._audio_in.close()
+            self._out.close()
+            os.replace(self.tmp, self.path)
+            return self.path
+        except BaseException:
+            self.abort()
+            raise
 
     def abort(self) -> None:
         if self._track is not None:

@@ -140,8 +140,9 @@ def render_timeline(tl: otio.schema.Timeline, outputs: list[tuple[Path, bool]], 
         raise
     # Decoding and fitting run a few frames ahead, in a thread of their own, while this one
     # encodes: on two cores the render then costs about the larger of the two, not their sum.
-    frames = prefetch(_output_frames(segs, tpath if need_target else None, rate, width, height, fit), size=8)
+    frames = None
     try:
+        frames = prefetch(_output_frames(segs, tpath if need_target else None, rate, width, height, fit), size=8)
         for k, (rgb, target_rgb) in enumerate(frames, 1):
             for (path, sbs), w in zip(outputs, writers):
                 w.write(np.concatenate([target_rgb, rgb], axis=1) if sbs else rgb)
@@ -153,7 +154,8 @@ def render_timeline(tl: otio.schema.Timeline, outputs: list[tuple[Path, bool]], 
             w.abort()
         raise
     finally:
-        frames.close()
+        if frames is not None:
+            frames.close()
 
 
 def _output_frames(segs: list[Segment], target: str | None, rate: float, width: int, height: int,
