@@ -9,6 +9,7 @@ import numpy as np
 
 from rereel.explore.footage import Footage, decode_footage, footage_frames
 from rereel.media import VideoWriter, probe
+from rereel.media.prefetch import prefetch
 
 GRID_CELL = (320, 180)
 GRID_GAP = 4
@@ -58,11 +59,22 @@ def compilation_size(paths: list[Path], width: int) -> tuple[int, int]:
 
 def write_compilation(pieces: list[Footage], path: Path, *, width: int, height: int, rate: float, fit: str,
                       on_piece: Callable[[int], None] | None = None) -> Path:
-    """The pieces cut one after another at a common size and rate, silent."""
+    """The pieces cut one after another at a common size and rate, silent. The frames are
+    decoded and fitted in a thread a few ahead of the encoder (media/prefetch.py)."""
     with VideoWriter(path, width, height, rate) as writer:
-        for i, piece in enumerate(pieces):
-            for frame in footage_frames(piece, rate, writer.width, writer.height, fit):
-                writer.write(frame)
-            if on_piece is not None:
-                on_piece(i + 1)
+
+        def frames():  # (piece, frame), and (piece, None) once a piece is done
+            for i, piece in enumerate(pieces):
+                yield from ((i, frame) for frame in footage_frames(piece, rate, writer.width, writer.height, fit))
+                yield i, None
+
+        ahead = prefetch(frames(), size=8)
+        try:
+            for i, frame in ahead:
+                if frame is not None:
+                    writer.write(frame)
+                elif on_piece is not None:
+                    on_piece(i + 1)
+        finally:
+            ahead.close()
     return path
