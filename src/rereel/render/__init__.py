@@ -140,6 +140,8 @@ def render_timeline(tl: otio.schema.Timeline, outputs: list[tuple[Path, bool]], 
         raise
     # Decoding and fitting run a few frames ahead, in a thread of their own, while this one
     # encodes: on two cores the render then costs about the larger of the two, not their sum.
+    # Eight frames (with the target's: 100 MB at 1080p) ran as fast as any deeper queue; three
+    # were slower in two runs of three.
     frames = None
     try:
         frames = prefetch(_output_frames(segs, tpath if need_target else None, rate, width, height, fit), size=8)
