@@ -2,8 +2,9 @@
 
 One pass writes every requested output (stand-alone and side by side) together: the target
 is decoded once (only when a side-by-side is asked for), each archive segment once, from a
-seek to its start, in a thread a few frames ahead of the encoder. Cuts land on the target's own frame boundaries because every output frame
-k is filled from the timeline item that covers frame k. Each output is an MP4 (H.264) or, for
+seek to its start, in a thread a few frames ahead of the encoder. Cuts land on the target's
+own frame boundaries because every output frame k is filled from the timeline item that
+covers frame k. Each output is an MP4 (H.264) or, for
 editors, a MOV (ProRes or DNxHR with PCM audio): see media/encode.py.
 """
 
@@ -140,8 +141,8 @@ def render_timeline(tl: otio.schema.Timeline, outputs: list[tuple[Path, bool]], 
         raise
     # Decoding and fitting run a few frames ahead, in a thread of their own, while this one
     # encodes: on two cores the render then costs about the larger of the two, not their sum.
-    # Eight frames (with the target's: 100 MB at 1080p) ran as fast as any deeper queue; three
-    # were slower in two runs of three.
+    # Eight frames ahead (with the target's, 100 MB at 1080p): three were slower in two runs
+    # of three on the Sintel remake.
     frames = None
     try:
         frames = prefetch(_output_frames(segs, tpath if need_target else None, rate, width, height, fit), size=8)
