@@ -4,8 +4,8 @@ One pass writes every requested output (stand-alone and side by side) together: 
 is decoded once (only when a side-by-side is asked for), each archive segment once, from a
 seek to its start, in a thread a few frames ahead of the encoder. Cuts land on the target's
 own frame boundaries because every output frame k is filled from the timeline item that
-covers frame k. Each output is an MP4 (H.264) or, for
-editors, a MOV (ProRes or DNxHR with PCM audio): see media/encode.py.
+covers frame k. Each output is an MP4 (H.264) or, for editors, a MOV (ProRes or DNxHR with
+PCM audio): see media/encode.py.
 """
 
 from __future__ import annotations
