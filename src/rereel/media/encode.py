@@ -18,6 +18,7 @@ import av
 import numpy as np
 
 from rereel.errors import MediaError, RereelError
+from rereel.media.prefetch import drain
 from rereel.media.probe import open_container
 
 
@@ -275,11 +276,7 @@ class _AudioTrack:
         with self.cond:
             self.stopped = True
             self.cond.notify()
-        while self.thread.is_alive():
-            try:
-                self.packets.get(timeout=0.05)  # unblocks a full queue
-            except queue.Empty:
-                pass
+        drain(self.packets, self.thread)
 
     def _put(self, item) -> None:
         while not self.stopped:

@@ -41,8 +41,14 @@ def prefetch(items: Iterator, size: int = 48) -> Iterator:
             yield item
     finally:
         stop.set()
-        while t.is_alive():  # unblock the producer so the thread ends
-            try:
-                q.get_nowait()
-            except queue.Empty:
-                t.join(0.05)
+        drain(q, t)
+
+
+def drain(q: queue.Queue, thread: threading.Thread) -> None:
+    """Empty `q` until `thread` ends: a producer blocked on a full queue, told to stop, can then
+    see that it should."""
+    while thread.is_alive():
+        try:
+            q.get_nowait()
+        except queue.Empty:
+            thread.join(0.05)

