@@ -4,16 +4,21 @@ Prints, from one run on this machine (2 cores where the figures in the issue wer
 machine is shared, so the load average is printed beside them):
   - bare decode of every archive video (all frames, threaded, no conversion): wall and CPU time;
   - indexing the same files into a fresh library, in a fresh process as `rereel index` runs
-    (imports and model loading included): wall and CPU time;
+    (imports, worker processes and model loading included; one worker process a core, the
+    encoder in the CPU's precision): wall and CPU time, workers' included;
   - their ratios (how far indexing is above the floor), wall and CPU;
-  - the split of the indexing time: in the decode thread, decoding and scaling; in the main
-    thread, detection, encoder, thumbnails and waiting for frames; the catalog writes. The two
-    threads overlap, so the stages add up to more than the wall time;
+  - the split of the indexing time: with worker processes, each stage summed over them (each
+    worker does all in its one thread); with one process (`--jobs 1`), in the decode thread
+    decoding and scaling, in the main thread detection, encoder, thumbnails and waiting for
+    frames (the two threads overlap, so the stages add up to more than the wall time); and the
+    catalog writes;
   - frames decoded and embedded (sampled by change, `library.indexer`);
   - encoder throughput (images/s, batch 32) on the CPU backend in use, and on CUDA if present.
 
-Usage: python bench/bench_index.py [ARCHIVE_DIR] [--detector content|transnetv2] [--fixed]
+Usage: python bench/bench_index.py [ARCHIVE_DIR] [--detector content|transnetv2] [--fixed] [--jobs N]
   --fixed embeds a fixed 4 frames/s, as indexing did before sampling by change.
+  --jobs N indexes with N worker processes (1: in one process, with threads).
+  REREEL_PRECISION=f32 runs the encoder in float32 where the CPU would take bfloat16.
 """
 
 from __future__ import annotations
@@ -62,16 +67,20 @@ def encoder_rate(device: str | None, backend: str | None = None, n: int = 256) -
     return n / (time.perf_counter() - t)
 
 
-def worker(archive: str, library: str, detector: str, fixed: bool) -> None:
+def worker(archive: str, library: str, detector: str, fixed: bool, jobs: int | None) -> None:
     """Index as `rereel index` does, in this (fresh) process; print the timings as JSON."""
     from rereel.encoders import create_encoder
     from rereel.library import Library, index_paths
+    from rereel.library.workers import default_jobs
 
     timings: dict[str, float] = {}
+    encoder = create_encoder()
+    jobs = jobs or default_jobs(encoder.device)
     with Library(library, create=True) as lib:
-        report = index_paths([Path(archive)], lib, create_encoder(), detector, timings=timings,
+        report = index_paths([Path(archive)], lib, encoder, detector, timings=timings, jobs=jobs,
                              **({"min_sample_fps": None} if fixed else {}))
-    timings |= {"indexed": len(report.indexed), "failed": len(report.failed)}
+    timings |= {"indexed": len(report.indexed), "failed": len(report.failed), "jobs": jobs,
+                "precision": getattr(encoder, "precision", "?")}
     print(json.dumps(timings))
 
 
@@ -80,10 +89,11 @@ def main() -> None:
     ap.add_argument("archive", nargs="?", default=str(ROOT.parent / "shared" / "media" / "archive"))
     ap.add_argument("--detector", default="content")
     ap.add_argument("--fixed", action="store_true", help="embed a fixed 4 frames/s instead of sampling by change")
+    ap.add_argument("--jobs", type=int, help="worker processes (default: as `rereel index`, one a core on the CPU)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
-        return worker(args.archive, args.worker, args.detector, args.fixed)
+        return worker(args.archive, args.worker, args.detector, args.fixed, args.jobs)
     from rereel.media import find_videos
 
     files = find_videos([Path(args.archive)])
@@ -100,7 +110,8 @@ def main() -> None:
         t = time.perf_counter()
         proc = subprocess.run(
             [sys.executable, __file__, args.archive, "--worker", f"{tmp}/lib", "--detector", args.detector,
-             *(["--fixed"] if args.fixed else [])], capture_output=True, text=True,
+             *(["--fixed"] if args.fixed else []), *(["--jobs", str(args.jobs)] if args.jobs else [])],
+            capture_output=True, text=True,
         )
         index_s = time.perf_counter() - t
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -110,13 +121,18 @@ def main() -> None:
     index_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     tm = json.loads(proc.stdout.strip().splitlines()[-1])
     sampling = "4 frames/s embedded" if args.fixed else "sampled by change, 1-4 frames/s embedded"
-    print(f"index:            {index_s:7.1f} s  cpu {index_cpu:6.1f} s  ({tm['indexed']} indexed, {tm['failed']} failed)")
+    print(f"index:            {index_s:7.1f} s  cpu {index_cpu:6.1f} s  ({tm['indexed']} indexed, {tm['failed']} failed; "
+          f"{tm['jobs']} worker processes, encoder in {tm['precision']})")
     print(f"index / decode:   {index_s / decode_s:7.2f} x wall, {index_cpu / decode_cpu:.2f} x cpu   "
           f"(detector {args.detector}, {sampling})")
     print(f"realtime factor:  {seconds / index_s:7.1f} x   (seconds of video indexed per second)")
     print(f"frames:           {tm['frames']} decoded, {tm['embedded']} embedded ({tm['embedded'] / seconds:.2f} a second of video)")
-    print("split (s):        decode thread: decode {decode:.1f}, scale {scale:.1f} | main thread: detect {detect:.1f}, "
-          "encoder {encode:.1f}, thumbnails {thumbs:.1f}, waiting for frames {wait:.1f} | writes {write:.1f}".format(**tm))
+    if tm["jobs"] > 1:  # each worker does every stage in its one thread; summed over the workers
+        print("split (s):        summed over the workers: decode {decode:.1f}, scale {scale:.1f}, detect {detect:.1f}, "
+              "encoder {encode:.1f}, thumbnails {thumbs:.1f} | writes {write:.1f}".format(**tm))
+    else:
+        print("split (s):        decode thread: decode {decode:.1f}, scale {scale:.1f} | main thread: detect {detect:.1f}, "
+              "encoder {encode:.1f}, thumbnails {thumbs:.1f}, waiting for frames {wait:.1f} | writes {write:.1f}".format(**tm))
     print(f"load average {os.getloadavg()[0]:.1f} at the end (other jobs share the cores: compare ratios, not seconds)")
 
     print(f"encoder cpu openvino: {encoder_rate('cpu', 'openvino'):7.1f} images/s")

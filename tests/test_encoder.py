@@ -7,6 +7,7 @@ from PIL import Image
 from conftest import require_module
 
 from rereel.encoders import COLOUR_DIM, create_encoder, list_encoders
+from rereel.media import decode_frames
 
 skimage_data = require_module("skimage.data", "the dev extra: its standard test images")
 
@@ -42,16 +43,56 @@ def test_classifies_real_photos(encoder):
 
 
 def test_cpu_backends_match_torch(encoder):
-    """OpenVINO (the CPU default) and ONNX Runtime give PyTorch's features: one library, any backend."""
+    """OpenVINO (the CPU default) and ONNX Runtime in float32 give PyTorch's features."""
     assert encoder.backend == ("openvino" if encoder.device == "cpu" else "torch")
     torch_enc = create_encoder("effnet-lite0", backend="torch", device="cpu")
     frames = np.stack([center_crop_224(skimage_data.astronaut()), center_crop_224(skimage_data.rocket())])
     b = torch_enc.embed(frames)
     for backend in ("openvino", "onnx"):
-        a = create_encoder("effnet-lite0", backend=backend, device="cpu").embed(frames)
+        a = create_encoder("effnet-lite0", backend=backend, device="cpu", precision="f32").embed(frames)
         assert np.abs(a.embedding - b.embedding).max() < 1e-3, backend
         assert np.abs(a.grid.astype(np.float32) - b.grid.astype(np.float32)).max() < 2e-2, backend
         assert np.array_equal(a.colour, b.colour), backend
+
+
+def test_bfloat16_features_stay_near_float32s(archive):
+    """Where the CPU computes bfloat16 (this machine's AMX) OpenVINO runs the encoder in it by
+    default; its features of real frames must stay near float32's (PyTorch's), and name the same
+    photos. Elsewhere 'bf16' runs float32, and this holds trivially."""
+    from rereel.device import cpu_has_native_bf16, cpu_precision
+
+    assert cpu_precision() == ("bf16" if cpu_has_native_bf16() else "f32")
+    assert create_encoder("effnet-lite0", device="cpu").precision == cpu_precision()
+    frames = [f.rgb(224, 224) for i, f in enumerate(decode_frames(archive / "ccby_bbb_film_first30s.webm")) if i % 25 == 0]
+    frames += [center_crop_224(skimage_data.chelsea()), center_crop_224(skimage_data.coffee())]
+    frames = np.stack(frames)
+    f32 = create_encoder("effnet-lite0", backend="torch", device="cpu")
+    bf16 = create_encoder("effnet-lite0", device="cpu", precision="bf16")
+    a, b = bf16.embed(frames), f32.embed(frames)
+    cos = (a.embedding * b.embedding).sum(1)
+    assert cos.min() > 0.95 and np.median(cos) > 0.995, (cos.min(), np.median(cos))
+    grid = (a.grid.astype(np.float32) * b.grid.astype(np.float32)).sum(1)  # mean cell cosine
+    assert grid.min() > 0.9, grid.min()
+    assert list(bf16.classify(frames[-2:]).argmax(1)) == list(f32.classify(frames[-2:]).argmax(1))
+
+
+def test_loading_the_encoder_reports_nothing_to_openvinos_telemetry(tmp_path):
+    """OpenVINO's import sends a usage event (openvino-telemetry) and counts it in ~/intel unless
+    opted out; rereel's encoder must not. A fresh process with an empty home and no CI variable
+    (CI runs are spared by the package itself) loads and runs the encoder: ~/intel stays absent."""
+    import os
+    import subprocess
+    import sys
+
+    from rereel.device import cache_dir
+
+    env = {k: v for k, v in os.environ.items() if k not in ("CI", "TF_BUILD", "JENKINS_URL")}
+    env |= {"HOME": str(tmp_path), "REREEL_CACHE": str(cache_dir())}  # the ONNX export already made
+    code = ("import numpy as np; from rereel.encoders import create_encoder; "
+            "e = create_encoder('effnet-lite0', device='cpu'); assert e.backend == 'openvino', e.backend; "
+            "e.embed(np.zeros((1, 224, 224, 3), np.uint8)); import time; time.sleep(1)")
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=120)
+    assert not (tmp_path / "intel").exists(), sorted(p.name for p in (tmp_path / "intel").iterdir())
 
 
 def test_without_openvino_the_cpu_runs_onnx_runtime(monkeypatch):

@@ -352,6 +352,136 @@ def test_two_index_runs_into_one_library(archive, tmp_path):
         assert sorted(i for i in ids[0] if i >= 0) == sorted(frame_ids)
 
 
+def _catalog_shots(lib: Path) -> dict[str, list[tuple[int, int, int]]]:
+    """Per video name: (first frame, end frame, embedded frames) of each shot."""
+    with sqlite3.connect(lib / "catalog.sqlite") as con:
+        rows = con.execute("SELECT v.name, s.start_frame, s.end_frame, (SELECT COUNT(*) FROM frames f WHERE f.shot_id = s.id) "
+                           "FROM shots s JOIN videos v ON v.id = s.video_id ORDER BY v.name, s.idx").fetchall()
+    out: dict[str, list] = {}
+    for name, a, b, n in rows:
+        out.setdefault(name, []).append((a, b, n))
+    return out
+
+
+def test_worker_processes_index_what_one_process_does(small_library, archive, tmp_path):
+    """`rereel index` analyses files in one-threaded worker processes (two on this machine): the
+    same shots and sampled frames as one process analysing them in turn, and near-equal vectors."""
+    assert "2 worker processes" in rereel("index", archive / SMALL[0], archive / SMALL[1], "--library",
+                                          tmp_path / "two", check=True).stderr or os.cpu_count() < 2
+    one = tmp_path / "one"
+    rereel("index", *[archive / n for n in SMALL], "--library", one, "--jobs", "1", check=True)
+    assert _catalog_shots(one) == _catalog_shots(small_library) and len(_catalog_shots(one)) == len(SMALL)
+    ea, eb = ({name: np.frombuffer(e, np.float32) for name, e in sqlite3.connect(lib / "catalog.sqlite").execute(
+        "SELECT v.name || ':' || f.frame_index, f.embedding FROM frames f JOIN videos v ON v.id = f.video_id")}
+        for lib in (one, small_library))
+    assert ea.keys() == eb.keys()
+    cos = np.array([float(ea[k] @ eb[k]) for k in ea])
+    assert cos.min() > 0.99, cos.min()
+
+
+def test_a_worker_that_dies_fails_its_file_and_the_batch_goes_on(archive, tmp_path, monkeypatch):
+    """A worker killed while it analyses a file (as FFmpeg crashing on it would) is replaced: the
+    file is tried once more, then named failed; the other files are indexed; no process is left."""
+    import multiprocessing
+
+    from rereel.library import workers
+
+    doomed = archive / "pd_chaplin_excerpt.mp4"
+    give = workers._Worker.give
+
+    def give_and_kill(self, job):
+        give(self, job)
+        if job.path == doomed:
+            os.kill(self.process.pid, signal.SIGKILL)
+
+    monkeypatch.setattr(workers._Worker, "give", give_and_kill)
+    files = [archive / "cc0_mdn_stream_of_water.mp4", doomed, archive / "pd_tmh_vp9_tractor.webm"]
+    with Library(tmp_path / "lib", create=True) as lib:
+        report = index_paths(files, lib, create_encoder(), "content", jobs=2)
+        assert [p.name for p in report.indexed] and sorted(p.name for p in report.indexed) == sorted(
+            ["cc0_mdn_stream_of_water.mp4", "pd_tmh_vp9_tractor.webm"])
+        assert report.failed == [(doomed, "the worker process analysing it died (killed by SIGKILL), 2 times")]
+        assert lib.catalog.integrity_ok() and lib.catalog.stats()["videos"] == 2
+    assert multiprocessing.active_children() == []
+
+
+def test_a_worker_that_dies_between_files_is_replaced(archive, tmp_path, monkeypatch):
+    """A worker killed while idle (the out-of-memory killer's pick, say), before its next file is
+    sent: the file goes to a fresh worker, nothing fails."""
+    import multiprocessing
+
+    from rereel.library import workers
+
+    take, killed = workers._Run.take, []
+
+    def take_then_kill(self, msg, w, all_workers):
+        take(self, msg, w, all_workers)
+        if msg[0] == "done" and not killed:
+            killed.append(w.process.pid)
+            os.kill(w.process.pid, signal.SIGKILL)
+            w.process.join()  # dead before the loop hands it the next file
+
+    monkeypatch.setattr(workers._Run, "take", take_then_kill)
+    names = ["cc0_mdn_stream_of_water.mp4", "pd_tmh_vp9_tractor.webm", "ccby_intel_gifpreview_person_bicycle_car_detection.mp4"]
+    with Library(tmp_path / "lib", create=True) as lib:
+        report = index_paths([archive / n for n in names], lib, create_encoder(), "content", jobs=2)
+        assert killed and report.failed == [] and sorted(p.name for p in report.indexed) == sorted(names)
+        assert lib.catalog.integrity_ok()
+    assert multiprocessing.active_children() == []
+
+
+def _marked(mark: str) -> list[int]:
+    """Pids of live processes whose environment holds `mark`."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if mark.encode() in Path(f"/proc/{pid}/environ").read_bytes():
+                found.append(int(pid))
+        except OSError:
+            pass
+    return found
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "kill -9"])
+def test_stopping_an_index_run_stops_its_workers(archive, tmp_path, how):
+    """Ctrl-C at a terminal (SIGINT to the whole process group) while the workers start up, or
+    kill -9 of the run once it has written a video: the library keeps only whole videos, no
+    worker goes on analysing, and no worker prints a traceback."""
+    lib = tmp_path / "lib"
+    mark = f"REREEL_TEST_RUN={os.getpid()}-{how.replace(' ', '')}"
+    env = {**os.environ, "PYTHONPATH": str(SRC), mark.split("=")[0]: mark.split("=")[1]}
+    proc = subprocess.Popen([sys.executable, "-m", "rereel", "index", str(archive), "--library", str(lib)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, text=True,
+                            start_new_session=True,  # a process group of its own, as a terminal's job
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # not ignored, as under `&`
+    db = lib / "catalog.sqlite"
+    deadline = time.time() + 120
+    try:
+        while time.time() < deadline:
+            if how == "ctrl-c" and set(_marked(mark)) - {proc.pid}:  # a worker exists: it is importing
+                os.killpg(proc.pid, signal.SIGINT)
+                break
+            if how == "kill -9" and db.exists():
+                try:
+                    with sqlite3.connect(db, timeout=1) as con:
+                        if con.execute("SELECT COUNT(*) FROM videos").fetchone()[0] >= 1:
+                            proc.send_signal(signal.SIGKILL)
+                            break
+                except sqlite3.OperationalError:
+                    pass
+            time.sleep(0.02)
+        else:
+            pytest.fail("the run never reached the point to stop it at")
+    finally:
+        _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == (130 if how == "ctrl-c" else -signal.SIGKILL), stderr
+    assert "Traceback" not in stderr, stderr
+    time.sleep(0.5)  # the kernel's SIGKILL to orphaned workers (PR_SET_PDEATHSIG) is immediate; reaping is not
+    assert _marked(mark) == []
+    with Library(lib) as opened:
+        assert opened.catalog.integrity_ok() and opened.catalog.stats()["videos"] < 35
+
+
 # -- shots and their sampled frames; reembed -------------------------------------------------
 
 

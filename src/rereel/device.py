@@ -30,8 +30,19 @@ def best_device(prefer: str | None = None) -> str:
     return "cpu"
 
 
-def cpu_threads() -> int:
+def cpu_cores() -> int:
+    """The cores this process may run on."""
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+def cpu_threads() -> int:
+    """Threads this process's work may use: all its cores, or $REREEL_THREADS. The indexer's
+    worker processes are given their share of the cores that way (`library.workers`): decoding,
+    scaling and the networks then keep to it instead of each starting a thread per core."""
+    try:
+        return max(1, int(os.environ["REREEL_THREADS"]))
+    except (KeyError, ValueError):
+        return cpu_cores()
 
 
 @functools.cache  # read once a process: every TransNetV2 detector asks
@@ -64,19 +75,34 @@ def onnx_cpu_session(path: Path):
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 
-def openvino_cpu_model(path: Path, nchw: list[int], mean: float, std: float):
-    """An ONNX model compiled by OpenVINO for the CPU, in float32, on all our cores; None when
-    OpenVINO cannot be loaded here (the caller falls back to ONNX Runtime).
+def cpu_precision() -> str:
+    """'bf16' where the CPU computes bfloat16 itself (see `cpu_has_native_bf16`), else 'f32';
+    $REREEL_PRECISION=f32 asks for float32 everywhere (the same features on every CPU)."""
+    if os.environ.get("REREEL_PRECISION", "").lower() in ("f32", "fp32", "float32"):
+        return "f32"
+    return "bf16" if cpu_has_native_bf16() else "f32"
 
-    On EfficientNet-Lite0 (batch 32, 2 cores, this Xeon) it ran 165 images/s against ONNX
-    Runtime's 58, with the same features (max difference 1e-5). float32 is asked for: on CPUs
-    with bfloat16 OpenVINO would otherwise take it, faster still but with features that differ
-    (cosine 0.98 at worst), which a library's vectors must not.
+
+def openvino_cpu_model(path: Path, nchw: list[int], mean: float, std: float, precision: str = "f32"):
+    """An ONNX model compiled by OpenVINO for the CPU, on `cpu_threads()` threads, computing in
+    `precision` ('f32' or 'bf16'); None when OpenVINO cannot be loaded here (the caller falls
+    back to ONNX Runtime).
+
+    On EfficientNet-Lite0 (batch 32, 2 cores, this Xeon) float32 ran 162-165 images/s against
+    ONNX Runtime's 58, with the same features (max difference 1e-5); bfloat16 (AMX) ran 294-408.
+    'f32' is passed on as OpenVINO's precision hint: on a CPU with bfloat16 it would otherwise
+    take bfloat16 unasked. 'bf16' on a CPU without it runs float32.
 
     `nchw` is the model's input shape, -1 for the batch. The compiled model takes RGB uint8
     images [N, H, W, 3] and does `(x - mean) / std` and the transpose itself (in its own
     threads: in NumPy they cost a fifth of the network). The compiled model is cached beside
     the ONNX file, which makes a load 0.3 s instead of 2.5."""
+    # `import openvino` sends a usage event to Google Analytics from a forked process, every
+    # time, unless the user has opted out in ~/intel (the openvino-telemetry package; only CI
+    # runs are spared). rereel does not report on its users, and a fork from a process with
+    # threads is unsafe: with that package masked, OpenVINO falls back to its own stub.
+    if "openvino" not in sys.modules:
+        sys.modules.setdefault("openvino_telemetry", None)
     try:
         import openvino as ov
         from openvino.preprocess import PrePostProcessor
@@ -90,7 +116,7 @@ def openvino_cpu_model(path: Path, nchw: list[int], mean: float, std: float):
     ppp.input().model().set_layout(ov.Layout("NCHW"))
     ppp.input().preprocess().convert_element_type(ov.Type.f32).mean(mean).scale(std)
     model = ppp.build()
-    config = {"INFERENCE_NUM_THREADS": cpu_threads(), "PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
+    config = {"INFERENCE_NUM_THREADS": cpu_threads(), "PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": precision}
     try:
         return core.compile_model(model, "CPU", {**config, "CACHE_DIR": str(path.parent / "openvino")})
     except RuntimeError:  # the cache folder cannot be written: compile without it

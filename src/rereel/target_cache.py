@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rereel.device import cache_dir
+from rereel.device import cache_dir, cpu_precision
 from rereel.library import FrameRecord, ShotRecord, analyse_video
 from rereel.media import fingerprint
 
@@ -60,7 +60,8 @@ def analyse_target(target: Path, encoder, detector: str, fps: float, stages, dur
     Two remakes of one target at once (two web projects) analyse it once: the second waits on
     the entry's lock, then reads what the first wrote."""
     key = (f"{fingerprint(target)} {detector} {encoder.signature} {getattr(encoder, 'device', 'cpu')} {_versions()}"
-           f" {os.environ.get('REREEL_TRANSNET_FP32', '')}")  # TransNetV2's precision (shots/transnet.py)
+           f" {getattr(encoder, 'precision', '')} {cpu_precision()}"  # the encoder's and TransNetV2's precision
+           f" {os.environ.get('REREEL_TRANSNET_FP32', '')}")
     name = hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
     try:
         folder = cache_folder()

@@ -129,12 +129,14 @@ def index(
     detector: Annotated[str, typer.Option(metavar="NAME", help="Shot detector: content (cuts + fades), transnetv2, or target (both, for short targets; slow on an archive).")] = "content",
     sample_fps: Annotated[float, typer.Option(metavar="FPS", help="At most this many frames embedded per second (sampled by change, at least 1 a second).")] = 4.0,
     device: DeviceOpt = None,
-    engine: Annotated[str, typer.Option(metavar="local|ray", help="local: this process; ray: Ray Data over a cluster (pip install 'rereel[ray]'; docs/scale.md).")] = "local",
+    engine: Annotated[str, typer.Option(metavar="local|ray", help="local: this machine; ray: Ray Data over a cluster (pip install 'rereel[ray]'; docs/scale.md).")] = "local",
+    jobs: Annotated[Optional[int], typer.Option(metavar="N", help="With --engine local: files analysed at once, each in a worker process (default: one a core on the CPU, 1 with a GPU).")] = None,
     ray_address: Annotated[Optional[str], typer.Option(metavar="ADDR", help="With --engine ray: the Ray cluster to join (HOST:6379); default a local Ray on this machine's cores.")] = None,
 ) -> None:
     """Index videos into a library: shots, frame embeddings, composition grids, colours, thumbnails.
 
-    Each video is decoded once. Files already in the library (same content, any path) are
+    Each video is decoded once. Several files are analysed at once, one a core (`--jobs`).
+    Files already in the library (same content, any path) are
     skipped, so an interrupted run resumes where it stopped; two runs may share a library.
     Paths are stored absolute. Exits 1 if any file failed (each is named with the reason).
     `--engine ray` spreads the videos over a Ray cluster and writes the same catalog.
@@ -149,6 +151,8 @@ def index(
         raise RereelError(f"unknown engine {engine!r}; known: local, ray")
     if ray_address and engine != "ray":
         raise RereelError("--ray-address needs --engine ray")
+    if jobs is not None and (jobs < 1 or engine != "local"):
+        raise RereelError("--jobs must be 1 or more" if jobs < 1 else "--jobs is for --engine local (Ray has its workers)")
     root = library_path(library)
     fresh = not (root / "catalog.sqlite").exists()
     files, problems = _index_inputs(paths, fresh)
@@ -163,9 +167,12 @@ def index(
                 report = index_paths_ray(paths, lib, encoder, detector, progress, sample_fps=sample_fps,
                                          address=ray_address, device=device)
         else:
+            from rereel.library.workers import default_jobs
+
             enc = create_encoder(encoder, device=device)
             with RichProgress(len(files) + len(problems)) as progress:
-                report = index_paths(paths, lib, enc, detector, progress, sample_fps=sample_fps)
+                report = index_paths(paths, lib, enc, detector, progress, sample_fps=sample_fps,
+                                     jobs=jobs or default_jobs(getattr(enc, "device", "cpu")))
         stats = lib.info()
     held = f"library {stats['library']}: {stats['videos']} videos, {stats['shots']} shots, {stats['seconds']:.0f} s"
     if fresh and stats["videos"] == 0:  # every file failed: the library this run made goes again

@@ -18,11 +18,12 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from rereel.device import cpu_threads
 from rereel.encoders import Encoder, Features
 from rereel.errors import MediaError, RereelError
 from rereel.library.catalog import AlreadyIndexed, FrameRecord, ShotRecord
 from rereel.library.folder import Library
-from rereel.media import decode_frames, fingerprint, probe
+from rereel.media import VideoInfo, decode_frames, fingerprint, probe
 from rereel.media.find import not_a_file_reason, scan_videos
 from rereel.media.decode import display_size
 from rereel.media.prefetch import prefetch
@@ -152,7 +153,9 @@ def analyse_video(
         batch.clear()
         clock["encode"] += time.perf_counter() - t
 
-    source = prefetch(frames())  # decoding overlaps detection and embedding
+    # Decoding overlaps detection and embedding in a thread of its own, unless this process is
+    # given one core (a worker of library.workers: the other cores run the other workers).
+    source = prefetch(frames()) if cpu_threads() > 1 else frames()
     try:
         while True:
             item, t1 = timed_next(source, "wait")
@@ -257,10 +260,14 @@ def index_paths(
     sample_fps: float = SAMPLE_FPS,
     min_sample_fps: float | None = MIN_SAMPLE_FPS,
     timings: dict[str, float] | None = None,
+    jobs: int = 1,
 ) -> IndexReport:
     """Index every video found under `paths`; a bad file is reported and the rest go on.
     Frames are sampled by change between `min_sample_fps` and `sample_fps` a second (None:
     fixed at `sample_fps`); `timings` as `analyse_video`'s, plus the catalog writes.
+
+    `jobs` > 1 analyses that many files at once in worker processes (`library.workers`), each
+    loading its own `encoder` (by name and device); this process alone writes the catalog.
 
     Several processes may index into one library at once: a file another run is analysing
     is put off to the end of the batch, then found indexed (skipped) or done here.
@@ -274,31 +281,48 @@ def index_paths(
         progress.end_file(path, "failed", reason)
     sampling = {"sample_fps": sample_fps, "min_sample_fps": min_sample_fps, "timings": timings}
     with FileClaims(library.root) as claims:
-        later = []
-        for path in files:
-            if _index_one(path, library, encoder, detector_name, progress, report, sampling, claims, wait=False):
-                later.append(path)
+        if jobs > 1 and len(files) > 1:
+            from rereel.library.workers import index_in_workers
+
+            later = index_in_workers(files, library, encoder, detector_name, progress, report, sampling, claims, jobs)
+        else:
+            later = [path for path in files
+                     if _index_one(path, library, encoder, detector_name, progress, report, sampling, claims, wait=False)]
         for path in later:  # being analysed by another run: wait for it, then most likely skip
             _index_one(path, library, encoder, detector_name, progress, report, sampling, claims, wait=True)
     return report
 
 
-def _index_one(path, library, encoder, detector_name, progress, report, sampling, claims, *, wait) -> bool:
-    """Index one file into the report; True when another run holds it and `wait` is False."""
+@dataclass
+class Pending:
+    """A file claimed by this run, to be analysed: `prepare`'s answer."""
+
+    path: Path
+    fingerprint: str
+    info: VideoInfo
+
+
+LATER = "later"  # `prepare`'s answer for a file another run is analysing
+
+
+def prepare(path: Path, library: Library, progress: ProgressSink, report: IndexReport, claims: "FileClaims", *,
+            wait: bool) -> Pending | str | None:
+    """Whether `path` is to be analysed: a Pending (claimed: release it), LATER (another run
+    holds it and `wait` is False), or None (reported: skipped, or failed)."""
     catalog = library.catalog
     reason = not_a_file_reason(path)
     if reason is not None:
         report.failed.append((path, reason))
         progress.end_file(path, "failed", reason)
-        return False
+        return None
     try:
         fp = fingerprint(path)
     except OSError as e:
         report.failed.append((path, f"cannot read the file ({e.strerror})"))
         progress.end_file(path, "failed", report.failed[-1][1])
-        return False
+        return None
     if not claims.claim(fp, wait=wait):
-        return True
+        return LATER
     try:
         known = catalog.video_by_fingerprint(fp)
         if known is not None:
@@ -307,35 +331,65 @@ def _index_one(path, library, encoder, detector_name, progress, report, sampling
                 catalog.update_path(known["id"], path)  # moved, or a relative path from schema 1: follow it
             report.skipped.append(path)
             progress.end_file(path, "skipped", "already indexed")
-            return False
-        info = probe(path)  # raises MediaError for missing, empty, non-video, audio-only files
-        progress.start_file(path, info.duration)
-        shots = analyse_video(path, encoder, detector_name, info.fps, on_time=progress.advance, **sampling)
-        # What plays, not what the header states: frames may end a little short of it.
-        meta = info.to_dict() | {"size": path.stat().st_size, "duration": shots[-1].end}
-        t = time.perf_counter()
-        catalog.add_video(meta, fp, detector_name, encoder.signature, shots)
-        if sampling["timings"] is not None:
-            sampling["timings"]["write"] = sampling["timings"].get("write", 0.0) + time.perf_counter() - t
-        report.indexed.append(path)
-        progress.end_file(path, "indexed", f"{len(shots)} shots")
+        else:
+            return Pending(path, fp, probe(path))  # probe raises MediaError for missing, empty, non-video, audio-only files
+    except Exception as e:  # one bad file must not end the batch
+        fail(path, e, progress, report)
+    claims.release(fp)
+    return None
+
+
+def record(job: Pending, shots: list[ShotRecord], library: Library, detector_name: str, signature: str,
+           progress: ProgressSink, report: IndexReport, timings: dict | None) -> None:
+    """Write an analysed file into the catalog (one transaction) and report it."""
+    # What plays, not what the header states: frames may end a little short of it.
+    meta = job.info.to_dict() | {"size": job.path.stat().st_size, "duration": shots[-1].end}
+    t = time.perf_counter()
+    try:
+        library.catalog.add_video(meta, job.fingerprint, detector_name, signature, shots)
     except AlreadyIndexed:  # another run got there first (claims unavailable, e.g. on NFS)
-        report.skipped.append(path)
-        progress.end_file(path, "skipped", "indexed by another run")
-    except (MediaError, RereelError) as e:
-        reason = e.reason if isinstance(e, MediaError) else str(e)
-        report.failed.append((path, reason))
-        progress.end_file(path, "failed", reason)
+        report.skipped.append(job.path)
+        progress.end_file(job.path, "skipped", "indexed by another run")
+        return
+    if timings is not None:
+        timings["write"] = timings.get("write", 0.0) + time.perf_counter() - t
+    report.indexed.append(job.path)
+    progress.end_file(job.path, "indexed", f"{len(shots)} shots")
+
+
+def failure_reason(e: BaseException) -> str:
+    """One line for the report: a MediaError's reason, a RereelError's message, else the type too."""
+    if isinstance(e, MediaError):
+        return e.reason
+    if isinstance(e, RereelError):
+        return str(e)
+    return f"{type(e).__name__}: {e}"
+
+
+def fail(path: Path, e: BaseException | str, progress: ProgressSink, report: IndexReport) -> None:
+    reason = e if isinstance(e, str) else failure_reason(e)
+    report.failed.append((path, reason))
+    progress.end_file(path, "failed", reason)
+    if not isinstance(e, (str, MediaError, RereelError)) and os.environ.get("REREEL_DEBUG"):
+        traceback.print_exception(e)  # a bug or an FFmpeg surprise: the traceback, for whoever fixes it
+
+
+def _index_one(path, library, encoder, detector_name, progress, report, sampling, claims, *, wait) -> bool:
+    """Index one file into the report, in this process; True when another run holds it and
+    `wait` is False."""
+    job = prepare(path, library, progress, report, claims, wait=wait)
+    if job is None or job == LATER:
+        return job == LATER
+    try:
+        progress.start_file(path, job.info.duration)
+        shots = analyse_video(path, encoder, detector_name, job.info.fps, on_time=progress.advance, **sampling)
+        record(job, shots, library, detector_name, encoder.signature, progress, report, sampling["timings"])
     except KeyboardInterrupt:
         raise
     except Exception as e:  # a bug or an FFmpeg surprise on one file must not end the batch
-        reason = f"{type(e).__name__}: {e}"
-        report.failed.append((path, reason))
-        progress.end_file(path, "failed", reason)
-        if os.environ.get("REREEL_DEBUG"):  # the traceback, for whoever fixes the bug
-            traceback.print_exc()
+        fail(path, e, progress, report)
     finally:
-        claims.release(fp)
+        claims.release(job.fingerprint)
     return False
 
 

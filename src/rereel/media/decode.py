@@ -12,6 +12,7 @@ import av
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
+from rereel.device import cpu_threads
 from rereel.errors import MediaError
 from rereel.media.image import centre_crop, cover_size
 from rereel.media.probe import _ffmpeg_reason, clockwise_rotation, open_container
@@ -58,7 +59,10 @@ def frame_to_rgb(frame: av.VideoFrame, width: int, height: int) -> np.ndarray:
     rot = clockwise_rotation(frame)
     if rot % 180:
         width, height = height, width
-    rgb = _reformatter(width, height).reformat(frame, width, height, "rgb24", interpolation="AREA").to_ndarray()
+    # threads: FFmpeg's scaler starts a thread per core unless told; a process given one core
+    # (see decode_frames) keeps to it. The same pixels either way.
+    threads = 1 if cpu_threads() == 1 else 0
+    rgb = _reformatter(width, height).reformat(frame, width, height, "rgb24", interpolation="AREA", threads=threads).to_ndarray()
     if rot:
         rgb = np.ascontiguousarray(np.rot90(rgb, k=-(rot // 90)))  # np.rot90 turns counter-clockwise for k > 0
     return rgb
@@ -126,7 +130,10 @@ def decode_frames(path: Path | str, *, start: float = 0.0, end: float | None = N
             what = "audio only, no video stream" if container.streams.audio else "no video stream"
             raise MediaError(path, what)
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"  # frame + slice threads: decoding is the floor of every job
+        if cpu_threads() > 1:
+            stream.thread_type = "AUTO"  # frame + slice threads: decoding is the floor of every job
+        else:  # a process given one core (REREEL_THREADS=1: the indexer's workers, library.workers)
+            stream.thread_count = 1  # frame threads would cost it a third more CPU for nothing
         tb = stream.time_base
         first_pts = stream.start_time if stream.start_time is not None else None
         if start > 0:

