@@ -16,6 +16,10 @@ machine is shared, so the load average is printed beside them):
   - encoder throughput (images/s, batch 32) on the CPU backend in use, and on CUDA if present.
 
 Usage: python bench/bench_index.py [ARCHIVE_DIR] [--detector content|transnetv2] [--fixed] [--jobs N]
+                                   [--rounds 3] [--one-process]
+  --rounds R measures R rounds of (bare decode, index) and prints each ratio and their median:
+    this machine's speed drifts by up to a third within minutes.
+  --one-process also indexes with --jobs 1 in each round, for the worker processes' gain.
   --fixed embeds a fixed 4 frames/s, as indexing did before sampling by change.
   --jobs N indexes with N worker processes (1: in one process, with threads).
   REREEL_PRECISION=f32 runs the encoder in float32 where the CPU would take bfloat16.
@@ -27,6 +31,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import resource
 import subprocess
 import sys
@@ -84,12 +89,34 @@ def worker(archive: str, library: str, detector: str, fixed: bool, jobs: int | N
     print(json.dumps(timings))
 
 
+def index_once(args, jobs: int | None) -> tuple[float, float, dict]:
+    """Index the archive into a fresh library in a fresh process: wall s, CPU s (all its
+    processes), and the worker's timings."""
+    with tempfile.TemporaryDirectory() as tmp:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, __file__, args.archive, "--worker", f"{tmp}/lib", "--detector", args.detector,
+             *(["--fixed"] if args.fixed else []), *(["--jobs", str(jobs)] if jobs else [])],
+            capture_output=True, text=True,
+        )
+        index_s = time.perf_counter() - t
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if proc.returncode != 0:
+            print(proc.stdout, proc.stderr)
+            raise SystemExit("indexing failed")
+    index_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return index_s, index_cpu, json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("archive", nargs="?", default=str(ROOT.parent / "shared" / "media" / "archive"))
     ap.add_argument("--detector", default="content")
     ap.add_argument("--fixed", action="store_true", help="embed a fixed 4 frames/s instead of sampling by change")
     ap.add_argument("--jobs", type=int, help="worker processes (default: as `rereel index`, one a core on the CPU)")
+    ap.add_argument("--rounds", type=int, default=3, help="decode-then-index rounds; the median ratio is printed")
+    ap.add_argument("--one-process", action="store_true", help="each round also indexes with --jobs 1")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
@@ -102,30 +129,28 @@ def main() -> None:
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
           f"{len(files)} files, {seconds:.0f} s of video; load average {load:.1f} at the start")
 
-    decode_s, decode_cpu, frames = bare_decode(files)
-    print(f"bare decode:      {decode_s:7.1f} s  cpu {decode_cpu:6.1f} s  ({frames} frames, {frames / decode_s:.0f} frames/s)")
-
-    with tempfile.TemporaryDirectory() as tmp:
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        t = time.perf_counter()
-        proc = subprocess.run(
-            [sys.executable, __file__, args.archive, "--worker", f"{tmp}/lib", "--detector", args.detector,
-             *(["--fixed"] if args.fixed else []), *(["--jobs", str(args.jobs)] if args.jobs else [])],
-            capture_output=True, text=True,
-        )
-        index_s = time.perf_counter() - t
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        if proc.returncode != 0:
-            print(proc.stdout, proc.stderr)
-            raise SystemExit("indexing failed")
-    index_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    tm = json.loads(proc.stdout.strip().splitlines()[-1])
+    # This machine's speed drifts by up to a third within minutes: each round measures the
+    # decode and then the index, and the ratio is taken within the round; the median is the figure.
+    ratios, cpu_ratios = [], []
+    for r in range(1, args.rounds + 1):
+        decode_s, decode_cpu, frames = bare_decode(files)
+        print(f"round {r} bare decode:  {decode_s:7.1f} s  cpu {decode_cpu:6.1f} s  ({frames} frames, {frames / decode_s:.0f} frames/s)")
+        runs = [args.jobs] + ([1] if args.one_process else [])
+        for jobs in runs:
+            index_s, index_cpu, tm = index_once(args, jobs)
+            what = f"{tm['jobs']} worker processes" if tm["jobs"] > 1 else "one process"
+            print(f"round {r} index:        {index_s:7.1f} s  cpu {index_cpu:6.1f} s  ({tm['indexed']} indexed, "
+                  f"{tm['failed']} failed; {what}, encoder in {tm['precision']})")
+            print(f"round {r} index/decode: {index_s / decode_s:7.2f} x wall, {index_cpu / decode_cpu:.2f} x cpu")
+            if jobs == args.jobs:
+                ratios.append(index_s / decode_s)
+                cpu_ratios.append(index_cpu / decode_cpu)
+                last = tm, index_s
+    tm, index_s = last
     sampling = "4 frames/s embedded" if args.fixed else "sampled by change, 1-4 frames/s embedded"
-    print(f"index:            {index_s:7.1f} s  cpu {index_cpu:6.1f} s  ({tm['indexed']} indexed, {tm['failed']} failed; "
-          f"{tm['jobs']} worker processes, encoder in {tm['precision']})")
-    print(f"index / decode:   {index_s / decode_s:7.2f} x wall, {index_cpu / decode_cpu:.2f} x cpu   "
-          f"(detector {args.detector}, {sampling})")
-    print(f"realtime factor:  {seconds / index_s:7.1f} x   (seconds of video indexed per second)")
+    print(f"index / decode:   {statistics.median(ratios):7.2f} x wall, {statistics.median(cpu_ratios):.2f} x cpu, "
+          f"median of {len(ratios)} rounds (detector {args.detector}, {sampling})")
+    print(f"realtime factor:  {seconds / index_s:7.1f} x   (seconds of video indexed per second, last round)")
     print(f"frames:           {tm['frames']} decoded, {tm['embedded']} embedded ({tm['embedded'] / seconds:.2f} a second of video)")
     if tm["jobs"] > 1:  # each worker does every stage in its one thread; summed over the workers
         print("split (s):        summed over the workers: decode {decode:.1f}, scale {scale:.1f}, detect {detect:.1f}, "

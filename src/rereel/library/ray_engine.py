@@ -34,7 +34,7 @@ from pathlib import Path
 from rereel.errors import MediaError, RereelError
 from rereel.library.catalog import AlreadyIndexed
 from rereel.library.folder import Library
-from rereel.library.indexer import MIN_SAMPLE_FPS, SAMPLE_FPS, IndexReport, ProgressSink, analyse_video
+from rereel.library.indexer import MIN_SAMPLE_FPS, SAMPLE_FPS, IndexReport, ProgressSink, analyse_video, failure_reason
 from rereel.media.find import scan_videos
 
 RAY_VERSION = "2.60.0"  # the version pyproject's `ray` extra pins; the API below is its API
@@ -47,14 +47,6 @@ class RayIndexReport(IndexReport):
 
     retried: list[Path] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
-
-
-def _error_reason(e: BaseException) -> str:
-    if isinstance(e, MediaError):
-        return e.reason
-    if isinstance(e, RereelError):
-        return str(e)
-    return f"{type(e).__name__}: {e}"
 
 
 class _Board:
@@ -132,7 +124,7 @@ class _Analyser:
             row["status"] = "analysed"
             self.board.advance.remote(path, info.duration)
         except Exception as e:  # noqa: BLE001 - one bad file must not end the batch
-            row["error"] = _error_reason(e)
+            row["error"] = failure_reason(e)
             row["analyse_s"] = time.perf_counter() - t0
         finally:
             row["done_at"] = time.time()

@@ -261,7 +261,8 @@ def index_in_workers(files: list[Path], library: Library, encoder, detector_name
                 workers.remove(w)
                 w.stop(at_once=True)
                 if not w.ready:
-                    raise RereelError(f"an indexing worker process ended before it was ready ({_death(w.process.exitcode)})")
+                    raise RereelError(f"an indexing worker process ended before it was ready ({_death(w.process.exitcode)}; "
+                                      "a script indexing with jobs > 1 needs its work under `if __name__ == '__main__':`)")
                 if w.job is not None:
                     job, w.job = w.job, None
                     if not w.delivered:  # it never reached the worker: no try spent on it
