@@ -38,10 +38,31 @@ from rereel.library.indexer import (LATER, FileClaims, IndexReport, Pending, Pro
 ATTEMPTS = 2  # tries a file gets when the worker analysing it dies
 
 
+WORKER_MEMORY = 1 << 30  # a worker held 0.38 GB here (OpenVINO's encoder, FFmpeg, OpenCV): room for it and its files
+
+
 def default_jobs(device: str) -> int:
     """Worker processes `rereel index` starts by default: one a core where the encoder runs on
-    the CPU. With a GPU, one: several processes sharing it have not been measured."""
-    return cpu_cores() if device == "cpu" else 1
+    the CPU, as many as the memory available holds (WORKER_MEMORY each). With a GPU, one:
+    several processes sharing it have not been measured."""
+    if device != "cpu":
+        return 1
+    return max(1, min(cpu_cores(), _available_memory() // WORKER_MEMORY))
+
+
+def _available_memory() -> int:
+    """Bytes of memory free for new work (Linux's MemAvailable; elsewhere all of it)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        return 1 << 62
 
 
 def _serve(conn, parent: int, encoder: dict, detector: str, sampling: dict, threads: int) -> None:
