@@ -130,7 +130,7 @@ def index(
     sample_fps: Annotated[float, typer.Option(metavar="FPS", help="At most this many frames embedded per second (sampled by change, at least 1 a second).")] = 4.0,
     device: DeviceOpt = None,
     engine: Annotated[str, typer.Option(metavar="local|ray", help="local: this machine; ray: Ray Data over a cluster (pip install 'rereel[ray]'; docs/scale.md).")] = "local",
-    jobs: Annotated[Optional[int], typer.Option(metavar="N", help="With --engine local: files analysed at once, each in a worker process (default: one a core on the CPU, 1 with a GPU).")] = None,
+    jobs: Annotated[Optional[int], typer.Option(metavar="N", help="With --engine local: files analysed at once, each in a worker process (default: one a core on the CPU, as many as free memory holds at 1 GB each; 1 with a GPU).")] = None,
     ray_address: Annotated[Optional[str], typer.Option(metavar="ADDR", help="With --engine ray: the Ray cluster to join (HOST:6379); default a local Ray on this machine's cores.")] = None,
 ) -> None:
     """Index videos into a library: shots, frame embeddings, composition grids, colours, thumbnails.
