@@ -1,4 +1,4 @@
-"""Where networks run: CUDA, then Apple's MPS, then the CPU with all its cores."""
+"""Where networks run: CUDA, then Apple's MPS, then the CPU (its cores or a share; bfloat16 where native)."""
 
 from __future__ import annotations
 

@@ -367,6 +367,7 @@ def failure_reason(e: BaseException) -> str:
 
 
 def fail(path: Path, e: BaseException | str, progress: ProgressSink, report: IndexReport) -> None:
+    """Report `path` failed, for exception `e` or a reason already put in words."""
     reason = e if isinstance(e, str) else failure_reason(e)
     report.failed.append((path, reason))
     progress.end_file(path, "failed", reason)

@@ -60,7 +60,8 @@ def frame_to_rgb(frame: av.VideoFrame, width: int, height: int) -> np.ndarray:
     if rot % 180:
         width, height = height, width
     # threads: FFmpeg's scaler starts a thread per core unless told; a process given one core
-    # (see decode_frames) keeps to it. The same pixels either way.
+    # (see decode_frames) keeps to it. The same pixels either way (627 frames of the archive at
+    # three sizes compared).
     threads = 1 if cpu_threads() == 1 else 0
     rgb = _reformatter(width, height).reformat(frame, width, height, "rgb24", interpolation="AREA", threads=threads).to_ndarray()
     if rot:
