@@ -232,9 +232,6 @@ def index_in_workers(files: list[Path], library: Library, encoder, detector_name
     prepared: deque[Pending] = deque()
     tries: dict[str, int] = {}
     later: list[Path] = []
-    args = (os.getpid(), _settings(encoder), detector_name,
-            {"sample_fps": sampling["sample_fps"], "min_sample_fps": sampling["min_sample_fps"],
-             "timings": sampling["timings"] is not None}, max(1, cpu_cores() // jobs))
     ctx = mp.get_context("spawn")  # a fork would copy this process's threads' locks (Rich's bar, OpenVINO's) mid-use
     bar = _Bar(progress, f"{len(files)} files, {jobs} worker processes")
     run = _Run(library, encoder, detector_name, bar, report, sampling, claims)
@@ -250,7 +247,12 @@ def index_in_workers(files: list[Path], library: Library, encoder, detector_name
             prepared.append(job)
     if not prepared:
         return later
-    workers = [_Worker(ctx, args) for _ in range(min(jobs, len(queue) + 1))]
+    jobs = min(jobs, len(queue) + 1)  # the files left after the known ones skipped so far, at most
+    bar.label = Path(f"{len(files)} files, {jobs} worker process{'es' if jobs > 1 else ''}")
+    args = (os.getpid(), _settings(encoder), detector_name,
+            {"sample_fps": sampling["sample_fps"], "min_sample_fps": sampling["min_sample_fps"],
+             "timings": sampling["timings"] is not None}, max(1, cpu_cores() // jobs))  # its share of the cores
+    workers = [_Worker(ctx, args) for _ in range(jobs)]
     interrupted = True
     try:
         while True:
