@@ -21,9 +21,11 @@ a fresh worker, then reported failed, and the batch goes on.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 import signal
+import threading
 import traceback
 from collections import deque
 from multiprocessing.connection import wait
@@ -74,7 +76,7 @@ def _serve(conn, parent: int, encoder: dict, detector: str, sampling: dict, thre
     if encoder["backend"]:
         os.environ["REREEL_BACKEND"] = encoder["backend"]
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it stops the workers
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked by _Worker since the start
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPS)  # blocked since the start (_signals_held)
     _die_with(parent)
     import cv2
 
@@ -135,19 +137,53 @@ def _settings(encoder) -> dict:
             "precision": getattr(encoder, "precision", None), "backend": getattr(encoder, "backend", None)}
 
 
+_STOPS = {signal.SIGINT, signal.SIGTERM}  # what stops a run (the CLI makes SIGTERM a KeyboardInterrupt too)
+
+
+@contextlib.contextmanager
+def _signals_held():
+    """Ctrl-C (or `kill`) held off while a worker starts, then acted on.
+
+    In this thread the signals are blocked, and the child inherits that mask through exec: one
+    sent to the whole process group (a terminal's Ctrl-C) waits in the worker until `_serve`
+    ignores it, instead of breaking its imports with a traceback. Another thread of ours (Rich's
+    bar) may still take one, and Python would then raise KeyboardInterrupt here half-way
+    through the start, leaving a child without its instructions: so the handlers only note it,
+    and it is raised again once the worker has started."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread handles signals
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
+        try:
+            yield
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        return
+    caught: list[int] = []
+    handlers = {s: signal.signal(s, lambda signum, _: caught.append(signum)) for s in _STOPS}
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        for s, handler in handlers.items():
+            signal.signal(s, handler)
+        for s in caught[:1]:
+            signal.raise_signal(s)  # now handled as it would have been
+
+
 class _Worker:
     def __init__(self, ctx, args: tuple):
         self.conn, theirs = ctx.Pipe()
         self.process = ctx.Process(target=_serve, args=(theirs, *args), daemon=True, name="rereel-index-worker")
-        # SIGINT blocked while the worker starts: the child inherits the mask through exec, so a
-        # Ctrl-C at the terminal during its imports waits there until `_serve` ignores it (and
-        # is dropped) instead of printing a traceback. Here it waits for the unblock: not lost.
-        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
-            self.process.start()
+            with _signals_held():
+                self.process.start()
+        except BaseException:  # a Ctrl-C held off during the start: this worker is not kept
+            if self.process.pid is not None:
+                self.process.kill()
+                self.process.join()
+            raise
         finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-        theirs.close()
+            theirs.close()
         self.ready = False
         self.job: Pending | None = None
         self.seconds = 0.0  # of the job's video analysed
