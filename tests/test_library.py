@@ -140,6 +140,17 @@ def test_bad_files_are_named_and_the_batch_goes_on(archive, media, tmp_path):
         assert opened.catalog.stats()["videos"] == 1 and opened.catalog.integrity_ok()
 
 
+def _videos_committed(db: Path) -> int:
+    """Videos a running `rereel index` has committed to catalog `db` so far (0 before it exists)."""
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(db, timeout=1) as con:
+            return con.execute("SELECT COUNT(*) FROM videos").fetchone()[0]
+    except sqlite3.OperationalError:  # the schema not written yet
+        return 0
+
+
 def test_kill_9_resumes_without_redoing_finished_files(archive, tmp_path):
     lib = tmp_path / "lib"
     files = [archive / "cc0_mdn_stream_of_water.mp4", archive / "ccby_intel_car_detection_topdown.mp4",
@@ -150,13 +161,8 @@ def test_kill_9_resumes_without_redoing_finished_files(archive, tmp_path):
     deadline = time.time() + 120
     try:
         while time.time() < deadline:
-            if db.exists():
-                try:
-                    with sqlite3.connect(db, timeout=1) as con:
-                        if con.execute("SELECT COUNT(*) FROM videos").fetchone()[0] >= 1:
-                            break
-                except sqlite3.OperationalError:
-                    pass
+            if _videos_committed(db) >= 1:
+                break
             time.sleep(0.05)
         else:
             pytest.fail("the first video was never committed")
@@ -464,14 +470,9 @@ def test_stopping_an_index_run_stops_its_workers(archive, tmp_path, how):
             if how == "ctrl-c" and set(_marked(mark)) - {proc.pid}:  # a worker exists: it is importing
                 os.killpg(proc.pid, signal.SIGINT)
                 break
-            if how == "kill -9" and db.exists():
-                try:
-                    with sqlite3.connect(db, timeout=1) as con:
-                        if con.execute("SELECT COUNT(*) FROM videos").fetchone()[0] >= 1:
-                            proc.send_signal(signal.SIGKILL)
-                            break
-                except sqlite3.OperationalError:
-                    pass
+            if how == "kill -9" and _videos_committed(db) >= 1:
+                proc.send_signal(signal.SIGKILL)
+                break
             time.sleep(0.02)
         else:
             pytest.fail("the run never reached the point to stop it at")

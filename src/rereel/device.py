@@ -30,6 +30,7 @@ def best_device(prefer: str | None = None) -> str:
     return "cpu"
 
 
+@functools.cache  # a system call, and the scaler asks for every frame (via cpu_threads)
 def cpu_cores() -> int:
     """The cores this process may run on."""
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
