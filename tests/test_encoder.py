@@ -76,6 +76,40 @@ def test_bfloat16_features_stay_near_float32s(archive):
     assert list(bf16.classify(frames[-2:]).argmax(1)) == list(f32.classify(frames[-2:]).argmax(1))
 
 
+def test_a_process_given_one_core_is_not_pinned_to_a_core(monkeypatch):
+    """The indexer's worker processes run one thread each (REREEL_THREADS=1). OpenVINO would pin
+    the thread that infers to the first core it may use, the same core in every worker, so the
+    workers' encoders took turns on one core. The inferring thread must keep every core."""
+    import os
+    import threading
+    import time
+
+    cores = os.sched_getaffinity(0)
+    if len(cores) < 2:
+        pytest.skip("one core: nothing to pin away from")
+    monkeypatch.setenv("REREEL_THREADS", "1")
+    enc = create_encoder("effnet-lite0", device="cpu")
+    assert enc.backend == "openvino"
+    me, seen, done = threading.get_native_id(), [], threading.Event()
+
+    def watch():
+        while not done.is_set():
+            seen.append(os.sched_getaffinity(me))
+            time.sleep(0.002)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        frames = np.zeros((4, 224, 224, 3), np.uint8)
+        end = time.monotonic() + 1.5
+        while time.monotonic() < end:
+            enc.embed(frames)
+    finally:
+        done.set()
+        watcher.join()
+    assert len(seen) > 50 and all(s == cores for s in seen), min(seen, key=len)
+
+
 def test_loading_the_encoder_reports_nothing_to_openvinos_telemetry(tmp_path):
     """OpenVINO's import sends a usage event (openvino-telemetry) and counts it in ~/intel unless
     opted out; rereel's encoder must not. A fresh process with an empty home and no CI variable

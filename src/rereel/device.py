@@ -118,6 +118,12 @@ def openvino_cpu_model(path: Path, nchw: list[int], mean: float, std: float, pre
     ppp.input().preprocess().convert_element_type(ov.Type.f32).mean(mean).scale(std)
     model = ppp.build()
     config = {"INFERENCE_NUM_THREADS": cpu_threads(), "PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": precision}
+    if cpu_threads() < cpu_cores():
+        # A process given a share of the cores (the indexer's workers) has other processes
+        # beside it. OpenVINO pins the thread that infers to the first cores it may use, the
+        # same first core in every such process: two workers then took turns on core 0 (each
+        # image 33 ms against 17, one thread each, 2 cores) while core 1 idled.
+        config["ENABLE_CPU_PINNING"] = False
     try:
         return core.compile_model(model, "CPU", {**config, "CACHE_DIR": str(path.parent / "openvino")})
     except RuntimeError:  # the cache folder cannot be written: compile without it
