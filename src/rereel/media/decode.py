@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
@@ -63,7 +64,13 @@ def frame_to_rgb(frame: av.VideoFrame, width: int, height: int) -> np.ndarray:
     # (see decode_frames) keeps to it. The same pixels either way (627 frames of the archive at
     # three sizes compared).
     threads = 1 if cpu_threads() == 1 else 0
-    rgb = _reformatter(width, height).reformat(frame, width, height, "rgb24", interpolation="AREA", threads=threads).to_ndarray()
+    # Scaled to BGR, then the channels swapped: FFmpeg's scaler writes BGR 25-45% faster than
+    # RGB here (every size from 224x224 to 1080p, down and up), and no less exactly: against
+    # an independent reference (RGB at full size, area-scaled in float by OpenCV) BGR was off
+    # by 0.77-1.01 levels on average, RGB by 0.87-1.17, over four archive films. The swap is
+    # cheap beside either. The pixels differ from RGB's by about a level (mean, at most 5).
+    bgr = _reformatter(width, height).reformat(frame, width, height, "bgr24", interpolation="AREA", threads=threads).to_ndarray()
+    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
     if rot:
         rgb = np.ascontiguousarray(np.rot90(rgb, k=-(rot // 90)))  # np.rot90 turns counter-clockwise for k > 0
     return rgb
