@@ -98,6 +98,7 @@ def test_ray_and_local_engines_make_the_same_catalog_and_name_a_bad_file(ray_ses
     with Library(tmp_path / "ray", create=True) as lib:
         report = index_paths_ray([clips[0], bad, clips[1], truncated], lib, "effnet-lite0", workers=2)
         assert sorted(report.indexed) == sorted(clips)
+        assert report.timings["threads_per_worker"] == 1  # each actor keeps to its one CPU
         failed = dict(report.failed)
         assert set(failed) == {bad, truncated}
         assert "audio only" in failed[bad]

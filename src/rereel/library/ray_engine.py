@@ -31,6 +31,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rereel.device import cpu_threads
 from rereel.errors import MediaError, RereelError
 from rereel.library.catalog import AlreadyIndexed
 from rereel.library.folder import Library
@@ -75,6 +76,16 @@ class _Analyser:
     probe (a file the catalog holds is skipped here, on the worker) and `analyse_video`."""
 
     def __init__(self, encoder_factory, detector: str, sampling: dict, board, known: frozenset):
+        import ray
+
+        # The actor's share of its node: decoding, scaling and the networks keep to the CPUs Ray
+        # gave it (`device.cpu_threads`), as the local engine's workers do. Without it every
+        # actor on a node ran a thread a core of the node (Ray sets OMP_NUM_THREADS, for torch
+        # alone), and OpenVINO would pin each actor's inference to the node's first cores.
+        cpus = ray.get_runtime_context().get_assigned_resources().get("CPU")
+        if cpus and "REREEL_THREADS" not in os.environ:
+            os.environ["REREEL_THREADS"] = str(max(1, int(cpus)))
+        self.threads = cpu_threads()
         t = time.perf_counter()
         self.encoder = encoder_factory()
         self.load_s = time.perf_counter() - t
@@ -91,7 +102,8 @@ class _Analyser:
 
         row = {"path": path, "fingerprint": "", "info": b"", "records": b"", "status": "failed", "error": "",
                "signature": self.encoder.signature, "dim": self.encoder.dim, "analyse_s": 0.0, "pickle_s": 0.0,
-               "load_s": self.load_s if self.calls == 0 else 0.0, "done_at": 0.0, "pid": os.getpid()}
+               "load_s": self.load_s if self.calls == 0 else 0.0, "done_at": 0.0, "pid": os.getpid(),
+               "threads": self.threads}
         self.calls += 1
         p = Path(path)
         t0 = time.perf_counter()
@@ -288,6 +300,7 @@ def index_paths_ray(
             finished.add(row["path"])
             for k in ("analyse_s", "pickle_s", "load_s"):
                 t[k] += row[k]
+            t["threads_per_worker"] = max(t.get("threads_per_worker", 0), row["threads"])
             t["wait_s"] += max(0.0, received - row["done_at"])  # worker done -> row on the driver
             try:
                 status, detail = _write(row, path, library, detector_name, report, t)
