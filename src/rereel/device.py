@@ -46,6 +46,17 @@ def cpu_threads() -> int:
         return cpu_cores()
 
 
+def keep_to_threads(threads: int) -> None:
+    """Make this process keep to `threads` threads, before anything has started its own:
+    decoding, scaling, OpenVINO and ONNX Runtime read it through `cpu_threads`, PyTorch through
+    OMP_NUM_THREADS when it loads, and OpenCV is told. The indexer's worker processes and Ray's
+    analyser actors each run on their share of the cores this way."""
+    os.environ["REREEL_THREADS"] = os.environ["OMP_NUM_THREADS"] = str(threads)
+    import cv2
+
+    cv2.setNumThreads(threads)
+
+
 @functools.cache  # read once a process: every TransNetV2 detector asks
 def cpu_has_native_bf16() -> bool:
     """Whether the CPU computes bfloat16 itself (AVX-512 BF16 or AMX, read from Linux's

@@ -31,7 +31,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rereel.device import cpu_threads
+from rereel.device import cpu_threads, keep_to_threads
 from rereel.errors import MediaError, RereelError
 from rereel.library.catalog import AlreadyIndexed
 from rereel.library.folder import Library
@@ -79,12 +79,12 @@ class _Analyser:
         import ray
 
         # The actor's share of its node: decoding, scaling and the networks keep to the CPUs Ray
-        # gave it (`device.cpu_threads`), as the local engine's workers do. Without it every
+        # gave it (`device.keep_to_threads`), as the local engine's workers do. Without it every
         # actor on a node ran a thread a core of the node (Ray sets OMP_NUM_THREADS, for torch
         # alone), and OpenVINO would pin each actor's inference to the node's first cores.
         cpus = ray.get_runtime_context().get_assigned_resources().get("CPU")
         if cpus and "REREEL_THREADS" not in os.environ:
-            os.environ["REREEL_THREADS"] = str(max(1, int(cpus)))
+            keep_to_threads(max(1, int(cpus)))
         self.threads = cpu_threads()
         t = time.perf_counter()
         self.encoder = encoder_factory()

@@ -31,7 +31,7 @@ from collections import deque
 from multiprocessing.connection import wait
 from pathlib import Path
 
-from rereel.device import cpu_cores
+from rereel.device import cpu_cores, keep_to_threads
 from rereel.errors import MediaError, RereelError
 from rereel.library.folder import Library
 from rereel.library.indexer import (LATER, FileClaims, IndexReport, Pending, ProgressSink, analyse_video, fail,
@@ -69,8 +69,7 @@ def _available_memory() -> int:
 
 def _serve(conn, parent: int, encoder: dict, detector: str, sampling: dict, threads: int) -> None:
     """A worker's life: load the encoder, then analyse each file it is sent until told to stop."""
-    # Read by device.cpu_threads, and by PyTorch when TransNetV2 loads it, before anything starts threads.
-    os.environ["REREEL_THREADS"] = os.environ["OMP_NUM_THREADS"] = str(threads)
+    keep_to_threads(threads)
     if encoder["precision"] == "f32":  # the parent's encoder was asked for float32 (device.cpu_precision)
         os.environ["REREEL_PRECISION"] = "f32"
     if encoder["backend"]:
@@ -78,9 +77,6 @@ def _serve(conn, parent: int, encoder: dict, detector: str, sampling: dict, thre
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it stops the workers
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPS)  # blocked since the start (_signals_held)
     _die_with(parent)
-    import cv2
-
-    cv2.setNumThreads(threads)
     try:
         from rereel.encoders import create_encoder
 

@@ -9,11 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import av
-import cv2
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
-from rereel.device import cpu_threads
+from rereel.device import cpu_cores, cpu_threads
 from rereel.errors import MediaError
 from rereel.media.image import centre_crop, cover_size
 from rereel.media.probe import _ffmpeg_reason, clockwise_rotation, open_container
@@ -60,15 +59,18 @@ def frame_to_rgb(frame: av.VideoFrame, width: int, height: int) -> np.ndarray:
     rot = clockwise_rotation(frame)
     if rot % 180:
         width, height = height, width
-    # threads: FFmpeg's scaler starts a thread per core unless told; a process given one core
-    # (see decode_frames) keeps to it. The same pixels either way (627 frames of the archive at
-    # three sizes compared).
-    threads = 1 if cpu_threads() == 1 else 0
+    # threads: FFmpeg's scaler starts a thread per core unless told; a process given a share of
+    # the cores (see decode_frames) keeps to it. The same pixels either way (627 frames of the
+    # archive at three sizes compared).
+    threads = cpu_threads()
+    threads = threads if threads < cpu_cores() else 0  # 0: FFmpeg's choice, a thread a core
     # Scaled to BGR, then the channels swapped: FFmpeg's scaler writes BGR 25-45% faster than
     # RGB here (every size from 224x224 to 1080p, down and up), and no less exactly: against
     # an independent reference (RGB at full size, area-scaled in float by OpenCV) BGR was off
     # by 0.77-1.01 levels on average, RGB by 0.87-1.17, over four archive films. The swap is
     # cheap beside either. The pixels differ from RGB's by about a level (mean, at most 5).
+    import cv2  # here, not at the top: commands that only probe files need no OpenCV (70 ms)
+
     bgr = _reformatter(width, height).reformat(frame, width, height, "bgr24", interpolation="AREA", threads=threads).to_ndarray()
     rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
     if rot:
@@ -138,9 +140,12 @@ def decode_frames(path: Path | str, *, start: float = 0.0, end: float | None = N
             what = "audio only, no video stream" if container.streams.audio else "no video stream"
             raise MediaError(path, what)
         stream = container.streams.video[0]
-        if cpu_threads() > 1:
+        threads = cpu_threads()
+        if threads > 1:
             stream.thread_type = "AUTO"  # frame + slice threads: decoding is the floor of every job
-        else:  # a process given one core (REREEL_THREADS=1: the indexer's workers, library.workers)
+            if threads < cpu_cores():  # a share of the cores (REREEL_THREADS: library.workers, Ray's actors)
+                stream.thread_count = threads
+        else:  # a process given one core
             stream.thread_count = 1  # frame threads would cost it a third more CPU for nothing
         tb = stream.time_base
         first_pts = stream.start_time if stream.start_time is not None else None
