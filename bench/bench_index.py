@@ -126,11 +126,18 @@ def main() -> None:
     files = find_videos([Path(args.archive)])
     seconds = sum(float(av.open(str(f)).duration or 0) / 1e6 for f in files)
     load = os.getloadavg()[0]
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+    from rereel.device import cpu_has_native_bf16
+
+    try:  # the CPU's name: the encoder's speed differs several-fold between CPUs (bfloat16 or not)
+        cpu = next(ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name"))
+    except (OSError, StopIteration):
+        cpu = platform.processor() or platform.machine()
+    print(f"machine: {cpu}, {os.cpu_count()} cores, bfloat16 {'native' if cpu_has_native_bf16() else 'not native'}; "
           f"{len(files)} files, {seconds:.0f} s of video; load average {load:.1f} at the start")
 
-    # This machine's speed drifts by up to a third within minutes: each round measures the
-    # decode and then the index, and the ratio is taken within the round; the median is the figure.
+    # This machine's speed drifts by up to a third within minutes (by half on a shared AMD host):
+    # each round measures the decode and then the index, and the ratio is taken within the
+    # round; the median is the figure.
     ratios, cpu_ratios = [], []
     for r in range(1, args.rounds + 1):
         decode_s, decode_cpu, frames = bare_decode(files)
