@@ -31,6 +31,15 @@ def require_media(*relative: str) -> Path:
     return target
 
 
+def sigint_as_at_a_terminal() -> None:
+    """A `preexec_fn` for a command a test will Ctrl-C: SIGINT at its default, as at a terminal.
+    A suite started in the background by a shell (`make test &`) inherits it ignored, and the
+    command would then not stop."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def require_module(name: str, why: str):
     """Import an optional module for a test; fail in CI (which installs the dev extras), skip elsewhere.
 

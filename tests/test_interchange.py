@@ -24,6 +24,8 @@ import numpy as np
 import opentimelineio as otio
 import pytest
 
+from conftest import sigint_as_at_a_terminal
+
 from rereel.errors import MediaError
 from rereel.library.catalog import Catalog
 from rereel.match.choose import Candidate, ShotMatch
@@ -278,11 +280,9 @@ def test_audio_stays_in_sync_when_the_source_starts_late(archive, tmp_path):
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_interrupted_render_leaves_no_file(small, tmp_path, sig):
     out = tmp_path / "killed.mp4"
-    # SIGINT as at a terminal: a suite started in the background by a shell (`make test &`)
-    # inherits it ignored, and the render would then finish (tests/test_library.py does the same).
     proc = subprocess.Popen([sys.executable, "-m", "rereel", "render", str(small["dir"] / "t.otio"), "-o", str(out)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                            preexec_fn=sigint_as_at_a_terminal)
     deadline = time.monotonic() + 60
     while not list(tmp_path.glob(".killed.mp4.*.partial.mp4")):
         assert proc.poll() is None and time.monotonic() < deadline, "the render never started its partial file"

@@ -17,6 +17,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import sigint_as_at_a_terminal
+
 from rereel.encoders import Encoder, Features, colour_signature, create_encoder, register
 from rereel.errors import RereelError
 from rereel.library import Library, ProgressSink, index_paths
@@ -462,7 +464,7 @@ def test_stopping_an_index_run_stops_its_workers(archive, tmp_path, how):
     proc = subprocess.Popen([sys.executable, "-m", "rereel", "index", str(archive), "--library", str(lib)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, text=True,
                             start_new_session=True,  # a process group of its own, as a terminal's job
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # not ignored, as under `&`
+                            preexec_fn=sigint_as_at_a_terminal)
     db = lib / "catalog.sqlite"
     deadline = time.time() + 120
     try:

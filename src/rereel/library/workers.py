@@ -146,15 +146,10 @@ def _signals_held():
     bar) may still take one, and Python would then raise KeyboardInterrupt here half-way
     through the start, leaving a child without its instructions: so the handlers only note it,
     and it is raised again once the worker has started."""
-    if threading.current_thread() is not threading.main_thread():  # only the main thread handles signals
-        mask = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
-        try:
-            yield
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-        return
     caught: list[int] = []
-    handlers = {s: signal.signal(s, lambda signum, _: caught.append(signum)) for s in _STOPS}
+    handlers = {}  # only the main thread may set handlers (and only it runs them)
+    if threading.current_thread() is threading.main_thread():
+        handlers = {s: signal.signal(s, lambda signum, _: caught.append(signum)) for s in _STOPS}
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
     try:
         yield
