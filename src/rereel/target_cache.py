@@ -61,7 +61,7 @@ def analyse_target(target: Path, encoder, detector: str, fps: float, stages, dur
     the entry's lock, then reads what the first wrote."""
     key = (f"{fingerprint(target)} {detector} {encoder.signature} {getattr(encoder, 'device', 'cpu')} {_versions()}"
            f" {getattr(encoder, 'precision', '')} {cpu_precision()}"  # the encoder's and TransNetV2's precision
-           f" {os.environ.get('REREEL_TRANSNET_FP32', '')}")
+           f" {os.environ.get('REREEL_TRANSNET_FP32', '')} {os.environ.get('REREEL_BACKEND', '')}")  # and their backend
     name = hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
     try:
         folder = cache_folder()
