@@ -51,6 +51,7 @@ class RichProgress:
         )
         self.overall = self.progress.add_task("all files", total=total_files)
         self.file = None
+        self._path: Path | None = None  # what the seconds bar is for: a file, or a batch's label
         self._duration = 0.0
 
     def __enter__(self):
@@ -62,16 +63,22 @@ class RichProgress:
 
     def start_file(self, path: Path, duration: float) -> None:
         self._duration = max(duration, 0.1)
+        if self.file is not None and path == self._path:
+            # The same bar, its total grown: the batch's bar of worker processes or Ray, which
+            # keeps its clock and its speed (and so its time left) rather than starting again.
+            self.progress.update(self.file, total=round(self._duration))
+            return
         if self.file is not None:
             self.progress.remove_task(self.file)
         self.file = self.progress.add_task(f"  {path.name[:40]} (s)", total=round(self._duration))
+        self._path = path
 
     def advance(self, seconds: float) -> None:
         if self.file is not None:
             self.progress.update(self.file, completed=min(round(seconds), round(self._duration)))
 
     def end_file(self, path: Path, status: str, detail: str = "") -> None:
-        if self.file is not None:
+        if self.file is not None and path == self._path:  # a batch's bar stays as its files end
             self.progress.remove_task(self.file)
             self.file = None
         colour = {"indexed": "green", "skipped": "dim", "failed": "red"}[status]

@@ -38,6 +38,10 @@ class Encoder(ABC):
         """Identifies the features a library holds: same signature, comparable vectors."""
         return f"{self.name}@{self.version}"
 
+    def load(self) -> None:
+        """Load the network now, where it would otherwise load at first use (the indexing
+        workers do this before they say they are ready). Most encoders load in their constructor."""
+
     @abstractmethod
     def embed(self, frames: np.ndarray) -> Features:
         """Embed a batch of RGB uint8 frames shaped [N, H, W, 3] at `input_size`."""

@@ -20,6 +20,7 @@ either kind of CPU work on the other. $REREEL_PRECISION=f32 keeps float32.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import threading
 from pathlib import Path
@@ -67,19 +68,29 @@ class EffNetLite0(Encoder):
         self._session = None  # ONNX Runtime
         self._compiled = None  # OpenVINO, with one infer request per thread (a request is not shared)
         self._requests = threading.local()
+        if self.backend == "openvino" and importlib.util.find_spec("openvino") is None:
+            self.backend = "onnx"  # no OpenVINO here: ONNX Runtime, the same features in float32
         # OpenVINO: the CPU's own precision (see above), or `precision`. ONNX Runtime and
         # PyTorch on the CPU compute float32; PyTorch on CUDA half precision.
         self.precision = ("f16" if self.device == "cuda" else "f32") if self.backend != "openvino" else precision or cpu_precision()
-        if self.backend == "openvino":
-            self._compiled = openvino_cpu_model(self._onnx_file(), [-1, 3, SIZE, SIZE], MEAN, STD, self.precision)
-            if self._compiled is None:
-                self.backend, self.precision = "onnx", "f32"
-        if self.backend == "onnx":
-            self._session = onnx_cpu_session(self._onnx_file())  # idle workers sleep: see device.onnx_cpu_session
+        if self.backend in ("openvino", "onnx"):
+            self._onnx_file()  # exported here, once, not by each worker process that loads it
         elif self.backend == "torch":
             self._load_torch()
-        elif self._compiled is None:
+        else:
             raise ValueError(f"unknown backend {self.backend!r}: openvino, onnx or torch")
+
+    def load(self) -> None:
+        """Compile the network for the CPU now; otherwise its first `forward` does. Not in the
+        constructor, because a process may name the encoder and never run it: the parent of the
+        indexing workers (0.6 s and the model's memory), a run whose files are all indexed."""
+        with self._lock:
+            if self.backend == "openvino" and self._compiled is None:
+                self._compiled = openvino_cpu_model(self._onnx_file(), [-1, 3, SIZE, SIZE], MEAN, STD, self.precision)
+                if self._compiled is None:  # OpenVINO cannot compile for this CPU
+                    self.backend, self.precision = "onnx", "f32"
+            if self.backend == "onnx" and self._session is None:
+                self._session = onnx_cpu_session(self._onnx_file())  # idle workers sleep: see device.onnx_cpu_session
 
     # -- model loading ---------------------------------------------------------------------
     def _load_torch(self):
@@ -133,6 +144,8 @@ class EffNetLite0(Encoder):
     # -- inference -------------------------------------------------------------------------
     def forward(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Raw outputs for RGB uint8 [N, 224, 224, 3]: feature map, head feature, logits."""
+        if self._compiled is None and self._session is None and self._torch_model is None:
+            self.load()
         if self._compiled is not None:  # normalises uint8 itself (device.openvino_cpu_model)
             request = getattr(self._requests, "request", None)
             if request is None:

@@ -81,6 +81,7 @@ def _serve(conn, parent: int, encoder: dict, detector: str, sampling: dict, thre
         from rereel.encoders import create_encoder
 
         model = create_encoder(encoder["name"], device=encoder["device"])
+        model.load()  # before "ready", which says which backend and precision it runs in
     except Exception as e:  # noqa: BLE001 - told to the parent, which stops the run
         conn.send(("broken", failure_reason(e)))
         return
@@ -211,27 +212,29 @@ class _Worker:
 
 class _Bar(ProgressSink):
     """Files analysed at once, drawn on a sink made for one file at a time: one bar for the
-    seconds of video of every file handed out, and each file's line as it ends."""
+    seconds of video of every file handed out (the sink keeps a bar given the same name again,
+    its clock and speed going on), and each file's line as it ends."""
 
     def __init__(self, sink: ProgressSink, label: str):
         self.sink, self.label = sink, Path(label)
         self.total = self.finished = 0.0  # seconds of video handed out, and of those settled
+        self.workers: list[_Worker] = []
 
     def add(self, seconds: float) -> None:
         self.total += seconds
         self._draw()
 
-    def show(self, workers: list[_Worker]) -> None:
-        self.sink.advance(self.finished + sum(w.seconds for w in workers if w.job is not None))
+    def show(self) -> None:
+        self.sink.advance(self.finished + sum(w.seconds for w in self.workers if w.job is not None))
 
     def end_file(self, path: Path, status: str, detail: str = "") -> None:
-        self.sink.end_file(path, status, detail)  # the sink's bar goes with the line: draw it again
-        self._draw()
+        self.sink.end_file(path, status, detail)
+        self._draw()  # a sink that took its bar away with the line draws it again
 
     def _draw(self) -> None:
         if self.total:
             self.sink.start_file(self.label, self.total)
-            self.sink.advance(self.finished)
+            self.show()
 
 
 def _held(workers: list[_Worker], prepared: deque[Pending]) -> list[Pending]:
@@ -260,26 +263,30 @@ def index_in_workers(files: list[Path], library: Library, encoder, detector_name
     tries: dict[str, int] = {}
     later: list[Path] = []
     ctx = mp.get_context("spawn")  # a fork would copy this process's threads' locks (Rich's bar, OpenVINO's) mid-use
-    bar = _Bar(progress, f"{len(files)} files, {jobs} worker processes")
+    bar = _Bar(progress, f"{len(files)} files")
     run = _Run(library, encoder, detector_name, bar, report, sampling, claims)
-    # Workers start at the first file to analyse: a resumed run with all its files indexed
-    # starts none (each costs seconds of imports and an encoder load).
-    while queue and not prepared:
+    # Workers start once the run knows how many it needs: files are checked (the known ones
+    # skipped) until there is one to analyse for each worker, or none left. A resumed run with
+    # all its files indexed starts none, and one with a single new file starts one, given every
+    # core (each worker costs seconds of imports and an encoder load).
+    while queue and len(prepared) < jobs:
         path = queue.popleft()
         job = prepare(path, library, bar, report, claims, wait=False)
         if job == LATER:
             later.append(path)
+        elif job is not None and any(j.fingerprint == job.fingerprint for j in prepared):
+            later.append(path)  # the same content under another name: see below
         elif job is not None:
-            bar.add(job.info.duration)
             prepared.append(job)
     if not prepared:
         return later
-    jobs = min(jobs, len(queue) + 1)  # the files left after the known ones skipped so far, at most
+    jobs = len(prepared)
     bar.label = Path(f"{len(files)} files, {jobs} worker process{'es' if jobs > 1 else ''}")
+    bar.add(sum(job.info.duration for job in prepared))  # drawn first now, with the number of workers
     args = (os.getpid(), _settings(encoder), detector_name,
             {"sample_fps": sampling["sample_fps"], "min_sample_fps": sampling["min_sample_fps"],
              "timings": sampling["timings"] is not None}, max(1, cpu_cores() // jobs))  # its share of the cores
-    workers = [_Worker(ctx, args) for _ in range(jobs)]
+    workers = bar.workers = [_Worker(ctx, args) for _ in range(jobs)]
     interrupted = True
     try:
         while True:
@@ -353,7 +360,7 @@ class _Run:
             raise RereelError(f"an indexing worker process could not load the encoder: {msg[1]}")
         elif kind == "time":
             w.seconds = msg[1]
-            self.bar.show(workers)
+            self.bar.show()
         else:  # "done" (shots, timings) or "failed" (reason)
             job, w.job = w.job, None
             if kind == "failed":
