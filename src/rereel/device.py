@@ -96,7 +96,7 @@ def cpu_precision() -> str:
 
 
 def openvino_cpu_model(path: Path, nchw: list[int] | None = None, mean: float = 0.0, std: float = 1.0,
-                       precision: str = "f32"):
+                       precision: str = "f32", streams: int = 1):
     """An ONNX model compiled by OpenVINO for the CPU, on `cpu_threads()` threads, computing in
     `precision` ('f32' or 'bf16'); None when OpenVINO cannot be loaded here (the caller falls
     back to ONNX Runtime).
@@ -109,8 +109,9 @@ def openvino_cpu_model(path: Path, nchw: list[int] | None = None, mean: float = 
     For an image network, `nchw` is the model's input shape, -1 for the batch: the compiled
     model then takes RGB uint8 images [N, H, W, 3] and does `(x - mean) / std` and the
     transpose itself (in its own threads: in NumPy they cost a fifth of the network). Without
-    it the model takes its inputs as exported (TransNetV2). The compiled model is cached beside
-    the ONNX file, which makes a load 0.3 s instead of 2.5."""
+    it the model takes its inputs as exported (TransNetV2). `streams` > 1 compiles it to infer
+    that many requests side by side (an AsyncInferQueue's), the threads shared among them. The
+    compiled model is cached beside the ONNX file, which makes a load 0.3 s instead of 2.5."""
     # `import openvino` sends a usage event to Google Analytics from a forked process, every
     # time, unless the user has opted out in ~/intel (the openvino-telemetry package; only CI
     # runs are spared). rereel does not report on its users, and a fork from a process with
@@ -132,6 +133,8 @@ def openvino_cpu_model(path: Path, nchw: list[int] | None = None, mean: float = 
         ppp.input().preprocess().convert_element_type(ov.Type.f32).mean(mean).scale(std)
         model = ppp.build()
     config = {"INFERENCE_NUM_THREADS": cpu_threads(), "PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": precision}
+    if streams > 1:  # requests inferred side by side (an AsyncInferQueue), the threads shared among them
+        config |= {"PERFORMANCE_HINT": "THROUGHPUT", "NUM_STREAMS": streams}
     if cpu_threads() < cpu_cores():
         # A process given a share of the cores (the indexer's workers) has other processes
         # beside it. OpenVINO pins the thread that infers to the first cores it may use, the
