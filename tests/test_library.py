@@ -377,11 +377,12 @@ def test_worker_processes_index_what_one_process_does(small_library, archive, tm
     from rereel.library.workers import default_jobs
 
     if default_jobs("cpu") >= 2:  # two cores and the memory for two workers: the small library was made with them
-        assert "2 worker processes" in rereel("index", archive / SMALL[0], archive / SMALL[1], "--library",
-                                              tmp_path / "two", check=True).stderr
-        # Resumed with one new file among the known ones: one worker, not one a core.
-        again = rereel("index", archive / SMALL[0], archive / SMALL[1], archive / SMALL[2], "--library",
-                       tmp_path / "two", check=True)
+        known, new = [archive / SMALL[0], archive / SMALL[2]], archive / SMALL[1]
+        assert "2 worker processes" in rereel("index", *known, "--library", tmp_path / "two", check=True).stderr
+        # Resumed with one new file among the known ones: one worker, not one a core. The new
+        # file is the largest, so it goes out first, before the known ones are checked.
+        assert all(new.stat().st_size > k.stat().st_size for k in known)
+        again = rereel("index", *known, new, "--library", tmp_path / "two", check=True)
         assert "indexed 1, skipped 2" in again.stdout and "3 files, 1 worker process " in again.stderr, again.stderr
     one = tmp_path / "one"
     rereel("index", *[archive / n for n in SMALL], "--library", one, "--jobs", "1", check=True)

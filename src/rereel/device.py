@@ -99,7 +99,7 @@ def openvino_cpu_model(path: Path, nchw: list[int] | None = None, mean: float = 
                        precision: str = "f32", streams: int = 1):
     """An ONNX model compiled by OpenVINO for the CPU, on `cpu_threads()` threads, computing in
     `precision` ('f32' or 'bf16'); None when OpenVINO cannot be loaded here (the caller falls
-    back to ONNX Runtime).
+    back: the encoder to ONNX Runtime, TransNetV2 to PyTorch).
 
     On EfficientNet-Lite0 (batch 32, 2 cores, this Xeon) float32 ran 162-165 images/s against
     ONNX Runtime's 58, with the same features (max difference 1e-5); bfloat16 (AMX) ran 294-408.
@@ -147,7 +147,7 @@ def openvino_cpu_model(path: Path, nchw: list[int] | None = None, mean: float = 
         pass
     try:
         return core.compile_model(model, "CPU", config)
-    except RuntimeError:  # a CPU the plugin cannot compile for: the caller falls back to ONNX Runtime
+    except RuntimeError:  # a CPU the plugin cannot compile for: the caller falls back
         return None
 
 

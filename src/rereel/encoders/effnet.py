@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import tempfile
 import threading
 from pathlib import Path
 
@@ -125,20 +126,25 @@ class EffNetLite0(Encoder):
 
         model = self._torch_model or self._load_torch()
         model = model.to("cpu").to(memory_format=torch.contiguous_format)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                model,
-                torch.zeros(1, 3, SIZE, SIZE),
-                str(tmp),
-                input_names=["x"],
-                output_names=["fmap", "head", "logits"],
-                dynamic_axes={"x": {0: "n"}},
-                opset_version=17,
-                dynamo=False,
-            )
-        os.replace(tmp, path)  # atomic: a concurrent run never loads half a file
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")  # each thread its own
+        os.close(fd)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                torch.onnx.export(
+                    model,
+                    torch.zeros(1, 3, SIZE, SIZE),
+                    tmp,
+                    input_names=["x"],
+                    output_names=["fmap", "head", "logits"],
+                    dynamic_axes={"x": {0: "n"}},
+                    opset_version=17,
+                    dynamo=False,
+                )
+            os.replace(tmp, path)  # atomic: a concurrent run never loads half a file
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
         self._torch_model = None
 
     # -- inference -------------------------------------------------------------------------

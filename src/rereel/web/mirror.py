@@ -127,6 +127,7 @@ class Mirror:
         self.catalog = catalog
         if self.shots.is_approximate(None):
             self.shots.approximate_index()  # loaded (or built) now, not on the first frame
+        encoder.load()  # the network too (an encoder may compile it at first use)
         self._frames: OrderedDict[int, tuple[int, np.ndarray, np.ndarray]] = OrderedDict()
         self._lock = threading.Lock()
 
