@@ -4,8 +4,9 @@ Alone, each misses transitions the other finds (on the Sintel trailer they agree
 cuts): TransNetV2 catches flashes, dissolves and cuts between near-black title cards, and puts
 gradual transitions at their start; the content detector catches fades but cuts on fast motion
 and calls a dim close-up or a title card black. A target is short (TransNetV2 runs at about
-140 frames/s on a CPU), so it can afford both, plus a black detector that asks what a viewer
-can see (`shots.black`). Archives keep `content`: TransNetV2 is slow on hours of footage.
+70 frames/s on 2 AVX2 cores, in OpenVINO), so it can afford both, plus a black detector that
+asks what a viewer can see (`shots.black`). Archives keep `content`: TransNetV2 is slow on
+hours of footage.
 
 Cuts, strongest claim first; a weaker one closer than the minimum shot length to an accepted
 one is dropped:
