@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import tempfile
 import threading
 from pathlib import Path
 
@@ -126,8 +125,9 @@ class EffNetLite0(Encoder):
 
         model = self._torch_model or self._load_torch()
         model = model.to("cpu").to(memory_format=torch.contiguous_format)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")  # each thread its own
-        os.close(fd)
+        # A name of its own for each process and thread; made by the export itself, so with the
+        # permissions any file gets here (a cache folder may be shared).
+        tmp = str(path.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp"))
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")

@@ -26,7 +26,6 @@ import functools
 import importlib.util
 import logging
 import os
-import tempfile
 import threading
 from pathlib import Path
 
@@ -51,7 +50,9 @@ class TransNetV2Detector(ShotDetector):
 
         self.threshold = threshold
         self.min_len = max(2, round(min_shot_s * self.fps))
-        self.device = "cpu" if best_device(device) == "mps" else best_device(device)  # its 3D convolutions: not on MPS
+        self.device = best_device(device)
+        if self.device == "mps":
+            self.device = "cpu"  # its 3D convolutions: not on MPS
         on_cpu = self.device == "cpu"
         self.precision = precision or ("bf16" if on_cpu and cpu_precision() == "bf16"
                                        and not os.environ.get("REREEL_TRANSNET_FP32") else "f32")
@@ -248,8 +249,9 @@ def _export(path: Path) -> None:
         def forward(self, frames):
             return self.net(frames)[0]
 
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")  # each process its own
-    os.close(fd)
+    # A name of its own for each process and thread; made by the export itself, so with the
+    # permissions any file gets here (a cache folder may be shared).
+    tmp = str(path.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp"))
     try:
         with warnings.catch_warnings(), torch.inference_mode(False):
             warnings.simplefilter("ignore")
