@@ -67,6 +67,44 @@ def test_transnetv2_gives_its_reference_implementations_probabilities(archive):
     assert len(cuts) >= 6 and all(expected[c - 1] > 0.5 or expected[c] > 0.5 for c in cuts)
 
 
+def test_a_transnetv2_detector_is_freed_after_its_video():
+    """A detector is made for each video: once dropped, nothing may keep it (and its queue of
+    inference requests) alive. OpenVINO's callback once held it: 70 MB and 3 threads a video."""
+    import gc
+    import weakref
+
+    import numpy as np
+
+    det = create_detector("transnetv2", 24)
+    for i in range(130):  # three windows
+        det.push(i, i / 24, np.full((27, 48, 3), i, np.uint8))
+    det.finish()
+    assert len(det.predictions) == 130
+    gone = weakref.ref(det)
+    del det
+    gc.collect()
+    assert gone() is None
+
+
+def test_a_failed_transnetv2_export_falls_back_to_pytorch_once(monkeypatch):
+    """Where the network cannot be exported (a cache folder that cannot be written), TransNetV2
+    runs in PyTorch, and the export is not tried again for every video."""
+    import rereel.device
+    from rereel.shots import transnet
+
+    tries = []
+
+    def unwritable():
+        tries.append(1)
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(transnet, "_export_failed", None)  # and back to what it was after the test
+    monkeypatch.setattr(rereel.device, "cache_dir", unwritable)
+    monkeypatch.delenv("REREEL_BACKEND", raising=False)
+    first, second = (create_detector("transnetv2", 24) for _ in range(2))
+    assert first.backend == second.backend == "torch" and len(tries) == 1
+
+
 def test_transnetv2_in_bfloat16_cuts_as_in_float32(archive):
     """Where the CPU computes bfloat16 TransNetV2 runs in it (shots/transnet.py); the montage's
     cuts (the by-eye times above) and its per-frame probabilities must not move. Elsewhere it

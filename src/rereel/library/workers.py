@@ -284,7 +284,8 @@ def index_in_workers(files: list[Path], library: Library, encoder, detector_name
     jobs = len(prepared)
     bar.label = Path(f"{len(files)} files, {jobs} worker process{'es' if jobs > 1 else ''}")
     bar.add(sum(job.info.duration for job in prepared))  # drawn first now, with the number of workers
-    detector_class(detector_name).prepare()  # here once (an export of TransNetV2), not in every worker at once
+    # Here once (an export of TransNetV2), not in every worker at once; for the workers' backend.
+    detector_class(detector_name).prepare(_settings(encoder)["backend"])
     args = (os.getpid(), _settings(encoder), detector_name,
             {"sample_fps": sampling["sample_fps"], "min_sample_fps": sampling["min_sample_fps"],
              "timings": sampling["timings"] is not None}, max(1, cpu_cores() // jobs))  # its share of the cores
@@ -362,9 +363,10 @@ class _Run:
             # so it cannot know that OpenVINO falls back to ONNX Runtime on this CPU.
             ours = {k: v for k, v in _settings(self.encoder).items() if k not in ("backend", "precision")}
             theirs = {k: v for k, v in msg[1].items() if k not in ("backend", "precision")}
-            self.runtime = self.runtime or {k: msg[1][k] for k in ("backend", "precision")}
-            if theirs != ours or any(msg[1][k] != v for k, v in self.runtime.items()):
-                raise RereelError(f"an indexing worker loaded encoder {msg[1]}, not {ours | self.runtime}")
+            runtime = self.runtime or {k: msg[1][k] for k in ("backend", "precision")}
+            if theirs != ours or any(msg[1][k] != v for k, v in runtime.items()):
+                raise RereelError(f"an indexing worker loaded encoder {msg[1]}, not {ours | runtime}")
+            self.runtime = runtime
             w.ready = True
         elif kind == "broken":
             raise RereelError(f"an indexing worker process could not load the encoder: {msg[1]}")

