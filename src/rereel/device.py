@@ -151,6 +151,27 @@ def openvino_cpu_model(path: Path, nchw: list[int] | None = None, mean: float = 
         return None
 
 
+def export_onnx(model, example, path: Path, **options) -> None:
+    """`torch.onnx.export` of `model` (on the CPU) to `path`, atomically: a concurrent run never
+    loads half a file. It is written under a name of its own for each process and thread, made
+    by the export itself, so with the permissions any file gets here (a cache folder may be
+    shared), then renamed. `options` go to the exporter (names, dynamic axes)."""
+    import threading
+    import warnings
+
+    import torch
+
+    tmp = str(path.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp"))
+    try:
+        with warnings.catch_warnings(), torch.inference_mode(False):
+            warnings.simplefilter("ignore")
+            torch.onnx.export(model, example, tmp, opset_version=17, dynamo=False, **options)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
 def cache_dir() -> Path:
     """Derived artefacts (ONNX exports); never downloads, only what is built locally."""
     root = os.environ.get("REREEL_CACHE") or os.path.join(

@@ -29,7 +29,8 @@ import numpy as np
 
 from rereel.encoders.base import Encoder, Features, l2_normalise
 from rereel.encoders.colour import colour_signature
-from rereel.device import best_device, cache_dir, cpu_precision, cpu_threads, onnx_cpu_session, openvino_cpu_model
+from rereel.device import (best_device, cache_dir, cpu_precision, cpu_threads, export_onnx, onnx_cpu_session,
+                           openvino_cpu_model)
 from rereel.encoders.registry import register
 
 # The TF-converted Lite weights expect (x - 127) / 128, not torchvision's ImageNet mean/std:
@@ -119,32 +120,12 @@ class EffNetLite0(Encoder):
         return path
 
     def _export_onnx(self, path: Path) -> None:
-        import warnings
-
         import torch
 
         model = self._torch_model or self._load_torch()
         model = model.to("cpu").to(memory_format=torch.contiguous_format)
-        # A name of its own for each process and thread; made by the export itself, so with the
-        # permissions any file gets here (a cache folder may be shared).
-        tmp = str(path.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp"))
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                torch.onnx.export(
-                    model,
-                    torch.zeros(1, 3, SIZE, SIZE),
-                    tmp,
-                    input_names=["x"],
-                    output_names=["fmap", "head", "logits"],
-                    dynamic_axes={"x": {0: "n"}},
-                    opset_version=17,
-                    dynamo=False,
-                )
-            os.replace(tmp, path)  # atomic: a concurrent run never loads half a file
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        export_onnx(model, torch.zeros(1, 3, SIZE, SIZE), path, input_names=["x"],
+                    output_names=["fmap", "head", "logits"], dynamic_axes={"x": {0: "n"}})
         self._torch_model = None
 
     # -- inference -------------------------------------------------------------------------

@@ -266,18 +266,25 @@ def index_in_workers(files: list[Path], library: Library, encoder, detector_name
     ctx = mp.get_context("spawn")  # a fork would copy this process's threads' locks (Rich's bar, OpenVINO's) mid-use
     bar = _Bar(progress, f"{len(files)} files")
     run = _Run(library, encoder, detector_name, bar, report, sampling, claims)
+    workers: list[_Worker] = []
+
+    def claim(path: Path) -> Pending | None:
+        """The next file claimed and probed, or None: failed, known, or left for later (another
+        run holds it; or the same content under another name, a copy or a link, which this
+        process's lock does not keep it from claiming twice: after the batch it is found indexed)."""
+        job = prepare(path, library, bar, report, claims, wait=False)
+        if job == LATER or (job is not None and any(j.fingerprint == job.fingerprint for j in _held(workers, prepared))):
+            later.append(path)
+            return None
+        return job
+
     # Workers start once the run knows how many it needs: files are checked (the known ones
     # skipped) until there is one to analyse for each worker, or none left. A resumed run with
     # all its files indexed starts none, and one with a single new file starts one, given every
     # core (each worker costs seconds of imports and an encoder load).
     while queue and len(prepared) < jobs:
-        path = queue.popleft()
-        job = prepare(path, library, bar, report, claims, wait=False)
-        if job == LATER:
-            later.append(path)
-        elif job is not None and any(j.fingerprint == job.fingerprint for j in prepared):
-            later.append(path)  # the same content under another name: see below
-        elif job is not None:
+        job = claim(queue.popleft())
+        if job is not None:
             prepared.append(job)
     if not prepared:
         return later
@@ -289,7 +296,8 @@ def index_in_workers(files: list[Path], library: Library, encoder, detector_name
     args = (os.getpid(), _settings(encoder), detector_name,
             {"sample_fps": sampling["sample_fps"], "min_sample_fps": sampling["min_sample_fps"],
              "timings": sampling["timings"] is not None}, max(1, cpu_cores() // jobs))  # its share of the cores
-    workers = bar.workers = [_Worker(ctx, args) for _ in range(jobs)]
+    workers.extend(_Worker(ctx, args) for _ in range(jobs))
+    bar.workers = workers
     interrupted = True
     try:
         while True:
@@ -298,15 +306,8 @@ def index_in_workers(files: list[Path], library: Library, encoder, detector_name
                     if prepared:
                         w.give(prepared.popleft())
                         continue
-                    path = queue.popleft()
-                    job = prepare(path, library, bar, report, claims, wait=False)
-                    if job == LATER:
-                        later.append(path)
-                    elif job is not None and any(j.fingerprint == job.fingerprint for j in _held(workers, prepared)):
-                        # The same content under another name (a copy, a link): this process's lock
-                        # does not keep it from claiming it twice. After the batch it is found indexed.
-                        later.append(path)
-                    elif job is not None:
+                    job = claim(queue.popleft())
+                    if job is not None:
                         bar.add(job.info.duration)
                         w.give(job)
             if not prepared and not queue and not any(w.job for w in workers):

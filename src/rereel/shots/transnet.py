@@ -253,9 +253,9 @@ def onnx_file() -> Path:
 
 
 def _export(path: Path) -> None:
-    import warnings
-
     import torch
+
+    from rereel.device import export_onnx
 
     model = _torch_model("cpu")
 
@@ -267,15 +267,5 @@ def _export(path: Path) -> None:
         def forward(self, frames):
             return self.net(frames)[0]
 
-    # A name of its own for each process and thread; made by the export itself, so with the
-    # permissions any file gets here (a cache folder may be shared).
-    tmp = str(path.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp"))
-    try:
-        with warnings.catch_warnings(), torch.inference_mode(False):
-            warnings.simplefilter("ignore")
-            torch.onnx.export(SingleFrame().eval(), torch.zeros(1, WINDOW, 27, 48, 3, dtype=torch.uint8), tmp,
-                              input_names=["frames"], output_names=["single"], opset_version=17, dynamo=False)
-        os.replace(tmp, path)  # atomic: a concurrent run never loads half a file
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    export_onnx(SingleFrame().eval(), torch.zeros(1, WINDOW, 27, 48, 3, dtype=torch.uint8), path,
+                input_names=["frames"], output_names=["single"])
