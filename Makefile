@@ -58,7 +58,7 @@ test: install
 	$(PY) -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder --durations=15 --ignore=tests/test_ray.py
 
 bench: install
-	$(PY) bench/bench_index.py
+	$(PY) bench/bench_index.py --film
 	$(PY) bench/bench_remake.py
 	$(PY) bench/bench_learn.py
 	$(PY) bench/bench_see.py

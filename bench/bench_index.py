@@ -15,8 +15,17 @@ machine is shared, so the load average is printed beside them):
   - frames decoded and embedded (sampled by change, `library.indexer`);
   - encoder throughput (images/s, batch 32) on the CPU backend in use, and on CUDA if present.
 
+With --film, the same rounds also measure one HD film: an archive's films are mostly 720p or
+1080p and minutes long, where the sample archive's 35 clips are short and mostly smaller (half
+of its frames are under 640x360). Decoding costs more per frame the larger the picture, while
+the detector, the scaler's output and the encoder cost the same per frame, so the ratio depends
+on the footage. One film is also indexed as `rereel index` indexes a lone file: in one process,
+decoding in a thread beside the rest, where the clips go to a worker process a core. The film
+is made once from the archive's clips (each stretched to 1280x720 and played in turn until
+FILM_SECONDS, H.264 at rereel's render settings) into out/bench/, where later runs reuse it.
+
 Usage: python bench/bench_index.py [ARCHIVE_DIR] [--detector content|transnetv2] [--fixed] [--jobs N]
-                                   [--rounds 3] [--one-process]
+                                   [--rounds 3] [--one-process] [--film]
   --rounds R measures R rounds of (bare decode, index) and prints each ratio and their median:
     this machine's speed drifts by up to a third within minutes.
   --one-process also indexes with --jobs 1 in each round, for the worker processes' gain.
@@ -43,7 +52,41 @@ import av
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+FILM_SECONDS = 300
+FILM_FPS = 24.0
 
+
+def film(archive: Path) -> Path:
+    """The HD film --film measures (see above), made once from `archive`'s clips."""
+    from rereel.errors import MediaError
+    from rereel.media import VideoWriter, decode_frames, find_videos
+
+    folder = ROOT / "out" / "bench" / f"film-720p-{FILM_SECONDS}s-{archive.resolve().name}"
+    path = folder / "film.mp4"
+    if path.exists():
+        return path
+    folder.mkdir(parents=True, exist_ok=True)
+    for left in folder.glob(".film.mp4.*"):  # a build killed part way (a signal) leaves its partial file
+        left.unlink()
+    clips = sorted(find_videos([archive]), key=lambda p: p.name)
+    want = int(FILM_SECONDS * FILM_FPS)
+    print(f"making the HD film once: {path} ({FILM_SECONDS} s at 1280x720 from {len(clips)} clips; a few minutes)")
+    n = 0
+    with VideoWriter(path, 1280, 720, FILM_FPS) as w:  # takes its name when complete
+        while n < want:
+            before = n
+            for clip in clips:
+                try:
+                    for f in decode_frames(clip):
+                        w.write(f.rgb(1280, 720))
+                        n += 1
+                        if n == want:
+                            return path
+                except MediaError as e:  # a clip that does not decode (to its end) gives what it gave
+                    print(f"film: {e}")
+            if n == before:
+                raise SystemExit(f"no clip in {archive} gave a frame to make the film from")
+    return path
 
 def bare_decode(files: list[Path]) -> tuple[float, float, int]:
     frames = 0
@@ -77,10 +120,12 @@ def worker(archive: str, library: str, detector: str, fixed: bool, jobs: int | N
     from rereel.encoders import create_encoder
     from rereel.library import Library, index_paths
     from rereel.library.workers import default_jobs
+    from rereel.media import find_videos
 
     timings: dict[str, float] = {}
     encoder = create_encoder()
     jobs = jobs or default_jobs(encoder.device)
+    jobs = min(jobs, len(find_videos([Path(archive)])))  # as index_paths does: a lone file in this process
     with Library(library, create=True) as lib:
         report = index_paths([Path(archive)], lib, encoder, detector, timings=timings, jobs=jobs,
                              **({"min_sample_fps": None} if fixed else {}))
@@ -109,6 +154,47 @@ def index_once(args, jobs: int | None) -> tuple[float, float, dict]:
     return index_s, index_cpu, json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def rounds(args, files: list[Path], label: str, archive: str | None = None) -> list[str]:
+    """Rounds of (bare decode, index) of `files`; prints each round and the split, returns the
+    median line."""
+    from argparse import Namespace
+
+    seconds = sum(float(av.open(str(f)).duration or 0) / 1e6 for f in files)
+    run_args = Namespace(**{**vars(args), "archive": archive or args.archive})
+    # This machine's speed drifts by up to a third within minutes (by half on a shared AMD host):
+    # each round measures the decode and then the index, and the ratio is taken within the
+    # round; the median is the figure.
+    ratios, cpu_ratios = [], []
+    for r in range(1, args.rounds + 1):
+        decode_s, decode_cpu, frames = bare_decode(files)
+        print(f"round {r} bare decode:  {decode_s:7.1f} s  cpu {decode_cpu:6.1f} s  ({frames} frames, {frames / decode_s:.0f} frames/s)")
+        runs = [args.jobs] + ([1] if args.one_process else [])
+        for jobs in runs:
+            index_s, index_cpu, tm = index_once(run_args, jobs)
+            what = f"{tm['jobs']} worker processes" if tm["jobs"] > 1 else "one process"
+            print(f"round {r} index:        {index_s:7.1f} s  cpu {index_cpu:6.1f} s  ({tm['indexed']} indexed, "
+                  f"{tm['failed']} failed; {what}, encoder in {tm['precision']})")
+            print(f"round {r} index/decode: {index_s / decode_s:7.2f} x wall, {index_cpu / decode_cpu:.2f} x cpu")
+            if jobs == args.jobs:
+                ratios.append(index_s / decode_s)
+                cpu_ratios.append(index_cpu / decode_cpu)
+                last = tm, index_s
+    tm, index_s = last
+    sampling = "4 frames/s embedded" if args.fixed else "sampled by change, 1-4 frames/s embedded"
+    line = (f"{label} {statistics.median(ratios):7.2f} x wall, {statistics.median(cpu_ratios):.2f} x cpu, "
+            f"median of {len(ratios)} rounds (detector {args.detector}, {sampling})")
+    print(line)
+    print(f"realtime factor:  {seconds / index_s:7.1f} x   (seconds of video indexed per second, last round)")
+    print(f"frames:           {tm['frames']} decoded, {tm['embedded']} embedded ({tm['embedded'] / seconds:.2f} a second of video)")
+    if tm["jobs"] > 1:  # each worker does every stage in its one thread; summed over the workers
+        print("split (s):        summed over the workers: decode {decode:.1f}, scale {scale:.1f}, detect {detect:.1f}, "
+              "encoder {encode:.1f}, thumbnails {thumbs:.1f} | writes {write:.1f}".format(**tm))
+    else:
+        print("split (s):        decode thread: decode {decode:.1f}, scale {scale:.1f} | main thread: detect {detect:.1f}, "
+              "encoder {encode:.1f}, thumbnails {thumbs:.1f}, waiting for frames {wait:.1f} | writes {write:.1f}".format(**tm))
+    return [line]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("archive", nargs="?", default=str(ROOT.parent / "shared" / "media" / "archive"))
@@ -117,6 +203,7 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, help="worker processes (default: as `rereel index`, one a core on the CPU)")
     ap.add_argument("--rounds", type=int, default=3, help="decode-then-index rounds; the median ratio is printed")
     ap.add_argument("--one-process", action="store_true", help="each round also indexes with --jobs 1")
+    ap.add_argument("--film", action="store_true", help="also measure one HD film made from the archive's clips (see above)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
@@ -135,36 +222,14 @@ def main() -> None:
     print(f"machine: {cpu}, {os.cpu_count()} cores, bfloat16 {'native' if cpu_has_native_bf16() else 'not native'}; "
           f"{len(files)} files, {seconds:.0f} s of video; load average {load:.1f} at the start")
 
-    # This machine's speed drifts by up to a third within minutes (by half on a shared AMD host):
-    # each round measures the decode and then the index, and the ratio is taken within the
-    # round; the median is the figure.
-    ratios, cpu_ratios = [], []
-    for r in range(1, args.rounds + 1):
-        decode_s, decode_cpu, frames = bare_decode(files)
-        print(f"round {r} bare decode:  {decode_s:7.1f} s  cpu {decode_cpu:6.1f} s  ({frames} frames, {frames / decode_s:.0f} frames/s)")
-        runs = [args.jobs] + ([1] if args.one_process else [])
-        for jobs in runs:
-            index_s, index_cpu, tm = index_once(args, jobs)
-            what = f"{tm['jobs']} worker processes" if tm["jobs"] > 1 else "one process"
-            print(f"round {r} index:        {index_s:7.1f} s  cpu {index_cpu:6.1f} s  ({tm['indexed']} indexed, "
-                  f"{tm['failed']} failed; {what}, encoder in {tm['precision']})")
-            print(f"round {r} index/decode: {index_s / decode_s:7.2f} x wall, {index_cpu / decode_cpu:.2f} x cpu")
-            if jobs == args.jobs:
-                ratios.append(index_s / decode_s)
-                cpu_ratios.append(index_cpu / decode_cpu)
-                last = tm, index_s
-    tm, index_s = last
-    sampling = "4 frames/s embedded" if args.fixed else "sampled by change, 1-4 frames/s embedded"
-    print(f"index / decode:   {statistics.median(ratios):7.2f} x wall, {statistics.median(cpu_ratios):.2f} x cpu, "
-          f"median of {len(ratios)} rounds (detector {args.detector}, {sampling})")
-    print(f"realtime factor:  {seconds / index_s:7.1f} x   (seconds of video indexed per second, last round)")
-    print(f"frames:           {tm['frames']} decoded, {tm['embedded']} embedded ({tm['embedded'] / seconds:.2f} a second of video)")
-    if tm["jobs"] > 1:  # each worker does every stage in its one thread; summed over the workers
-        print("split (s):        summed over the workers: decode {decode:.1f}, scale {scale:.1f}, detect {detect:.1f}, "
-              "encoder {encode:.1f}, thumbnails {thumbs:.1f} | writes {write:.1f}".format(**tm))
-    else:
-        print("split (s):        decode thread: decode {decode:.1f}, scale {scale:.1f} | main thread: detect {detect:.1f}, "
-              "encoder {encode:.1f}, thumbnails {thumbs:.1f}, waiting for frames {wait:.1f} | writes {write:.1f}".format(**tm))
+    summary = rounds(args, files, "index / decode:  ")
+    if args.film:
+        path = film(Path(args.archive))
+        with av.open(str(path)) as c:
+            s = c.streams.video[0]
+            print(f"HD film: {path}, {float(c.duration or 0) / 1e6:.0f} s, {s.width}x{s.height} {s.codec_context.name}")
+        summary += rounds(args, [path], "film index/decode:", archive=str(path))
+    print("\n".join(summary))
     print(f"load average {os.getloadavg()[0]:.1f} at the end (other jobs share the cores: compare ratios, not seconds)")
 
     print(f"encoder cpu openvino: {encoder_rate('cpu', 'openvino'):7.1f} images/s")
