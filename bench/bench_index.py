@@ -16,10 +16,10 @@ machine is shared, so the load average is printed beside them):
   - encoder throughput (images/s, batch 32) on the CPU backend in use, and on CUDA if present.
 
 With --film, the same rounds also measure one HD film: an archive's films are mostly 720p or
-1080p and minutes long, where the sample archive's 35 clips are short and mostly smaller (half
-of its frames are under 640x360). Decoding costs more per frame the larger the picture, while
-the detector, the scaler's output and the encoder cost the same per frame, so the ratio depends
-on the footage. One film is also indexed as `rereel index` indexes a lone file: in one process,
+1080p and minutes long, where the sample archive's 35 clips are short and mostly smaller (64%
+of its frames have at most 640x480's pixels). Decoding costs more per frame the larger the
+picture, while the detector, the scaler's output and the encoder cost the same per frame, so the
+ratio depends on the footage. One film is also indexed as `rereel index` indexes a lone file: in one process,
 decoding in a thread beside the rest, where the clips go to a worker process a core. The film
 is made once from the archive's clips (each stretched to 1280x720 and played in turn until
 FILM_SECONDS, H.264 at rereel's render settings) into out/bench/, where later runs reuse it.
@@ -29,6 +29,7 @@ Usage: python bench/bench_index.py [ARCHIVE_DIR] [--detector content|transnetv2]
   --rounds R measures R rounds of (bare decode, index) and prints each ratio and their median:
     this machine's speed drifts by up to a third within minutes.
   --one-process also indexes with --jobs 1 in each round, for the worker processes' gain.
+  --film also measures the HD film (above), after the archive.
   --fixed embeds a fixed 4 frames/s, as indexing did before sampling by change.
   --jobs N indexes with N worker processes (1: in one process, with threads).
   REREEL_PRECISION=f32 runs the encoder in float32 where the CPU would take bfloat16.
@@ -87,6 +88,7 @@ def film(archive: Path) -> Path:
             if n == before:
                 raise SystemExit(f"no clip in {archive} gave a frame to make the film from")
     return path
+
 
 def bare_decode(files: list[Path]) -> tuple[float, float, int]:
     frames = 0
