@@ -90,6 +90,14 @@ def film(archive: Path) -> Path:
     return path
 
 
+def video_seconds(files: list[Path]) -> float:
+    total = 0.0
+    for f in files:
+        with av.open(str(f)) as c:
+            total += float(c.duration or 0) / 1e6
+    return total
+
+
 def bare_decode(files: list[Path]) -> tuple[float, float, int]:
     frames = 0
     t, c = time.perf_counter(), time.process_time()
@@ -161,7 +169,7 @@ def rounds(args, files: list[Path], label: str, archive: str | None = None) -> l
     median line."""
     from argparse import Namespace
 
-    seconds = sum(float(av.open(str(f)).duration or 0) / 1e6 for f in files)
+    seconds = video_seconds(files)
     run_args = Namespace(**{**vars(args), "archive": archive or args.archive})
     # This machine's speed drifts by up to a third within minutes (by half on a shared AMD host):
     # each round measures the decode and then the index, and the ratio is taken within the
@@ -213,7 +221,7 @@ def main() -> None:
     from rereel.media import find_videos
 
     files = find_videos([Path(args.archive)])
-    seconds = sum(float(av.open(str(f)).duration or 0) / 1e6 for f in files)
+    seconds = video_seconds(files)
     load = os.getloadavg()[0]
     from rereel.device import cpu_has_native_bf16
 
