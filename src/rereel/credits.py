@@ -14,13 +14,12 @@ A film none of these covers is listed with licence "unknown", so a remake never 
 from __future__ import annotations
 
 import json
-import os
-import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
 from rereel.errors import RereelError
+from rereel.outputs import write_text
 from rereel.sample_footage import manifest, sha256_file
 
 SIDECAR = ".credits.json"
@@ -182,12 +181,4 @@ def write_credits(timeline, video: str | Path, text: str | None = None) -> Path:
 
             timeline = read_timeline(Path(timeline))
         text = credits_text(timeline)
-    path = credits_path(video)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return write_text(credits_path(video), text)

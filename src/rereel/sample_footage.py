@@ -76,6 +76,7 @@ class Report:
     failed: list[FetchError] = field(default_factory=list)
     absent: list[str] = field(default_factory=list)  # derived files the mirror does not have
     bytes_fetched: int = 0
+    credits: Path | None = None  # CREDITS.md, when any file is here to credit
 
 
 def source_url(entry: dict, mirror: str | None) -> str:
@@ -180,7 +181,7 @@ def fetch(dest: Path, mirror: str | None = None, entries: list[dict] | None = No
         list(pool.map(one, todo))
     # Report the root cause first: "cannot reach" rather than "stopped after another file..."
     report.failed.sort(key=lambda e: "stopped after" in e.reason)
-    write_credits_md(dest, entries)
+    report.credits = write_credits_md(dest, entries)
     return report
 
 

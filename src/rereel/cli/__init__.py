@@ -12,6 +12,7 @@ from pathlib import PurePath
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from rereel.errors import RereelError
 
@@ -83,7 +84,16 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# markup=False on every console and progress column: what is printed holds file names, and a
+# name such as "take [final].mp4" would otherwise lose its brackets, or "a[/]b.mp4" end the run
+# in Rich's MarkupError. Colour goes through `labelled`, never through markup in the text.
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
+
+
+def labelled(label: str, style: str, rest: object) -> Text:
+    """`label` in `style` ("error:" in red), a space, then `rest` exactly as it is."""
+    return Text.assemble((label, style), " ", str(rest))
+
 
 # Importing the command modules registers their commands on `app`.
 from rereel.cli import library as _library  # noqa: E402,F401
@@ -105,8 +115,8 @@ def main() -> None:
     try:
         app()
     except RereelError as e:
-        err.print(f"[red]error:[/red] {e}")
+        err.print(labelled("error:", "red", e))
         sys.exit(2)
     except KeyboardInterrupt:
-        err.print("[yellow]interrupted[/yellow]")
+        err.print(Text("interrupted", "yellow"))
         sys.exit(130)

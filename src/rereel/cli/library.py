@@ -13,11 +13,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from rereel.cli import app, examples
+from rereel.cli import app, examples, labelled
 from rereel.errors import RereelError
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True, markup=False)  # file names: see cli.labelled
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
 
 def _library_folder(value: Optional[Path]) -> Optional[Path]:
@@ -41,7 +41,7 @@ class RichProgress:
 
     def __init__(self, total_files: int):
         self.progress = Progress(
-            TextColumn("{task.description}", justify="left"),
+            TextColumn("{task.description}", justify="left", markup=False),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
@@ -82,7 +82,7 @@ class RichProgress:
             self.progress.remove_task(self.file)
             self.file = None
         colour = {"indexed": "green", "skipped": "dim", "failed": "red"}[status]
-        self.progress.console.print(f"[{colour}]{status:>8}[/{colour}] {path}" + (f": {detail}" if detail else ""))
+        self.progress.console.print(labelled(f"{status:>8}", colour, f"{path}" + (f": {detail}" if detail else "")))
         self.progress.advance(self.overall)
 
 
@@ -136,7 +136,7 @@ def index(
     detector: Annotated[str, typer.Option(metavar="NAME", help="Shot detector: content (cuts + fades), transnetv2, or target (both, for short targets; slow on an archive).")] = "content",
     sample_fps: Annotated[float, typer.Option(metavar="FPS", help="At most this many frames embedded per second (sampled by change, at least 1 a second).")] = 4.0,
     device: DeviceOpt = None,
-    engine: Annotated[str, typer.Option(metavar="local|ray", help="local: this machine; ray: Ray Data over a cluster (pip install 'rereel[ray]'; docs/scale.md).")] = "local",
+    engine: Annotated[str, typer.Option(metavar="local|ray", help="local: this machine; ray: Ray Data over a cluster (pip install 'rereel\\[ray]'; docs/scale.md).")] = "local",
     jobs: Annotated[Optional[int], typer.Option(metavar="N", help="With --engine local: files analysed at once, each in a worker process (default: one a core on the CPU, as many as free memory holds at 1 GB each; 1 with a GPU).")] = None,
     ray_address: Annotated[Optional[str], typer.Option(metavar="ADDR", help="With --engine ray: the Ray cluster to join (HOST:6379); default a local Ray on this machine's cores.")] = None,
 ) -> None:
@@ -156,6 +156,8 @@ def index(
         raise RereelError(f"unknown detector {detector!r}; known: {', '.join(DETECTORS)}")
     if engine not in ("local", "ray"):
         raise RereelError(f"unknown engine {engine!r}; known: local, ray")
+    if not sample_fps > 0:  # before a library is made (index_paths refuses it too)
+        raise RereelError(f"--sample-fps must be more than 0, not {sample_fps:g}")
     if ray_address and engine != "ray":
         raise RereelError("--ray-address needs --engine ray")
     if jobs is not None and (jobs < 1 or engine != "local"):
@@ -187,7 +189,7 @@ def index(
         held = f"no library made at {root}"
     out.print(f"indexed {len(report.indexed)}, skipped {len(report.skipped)}, failed {len(report.failed)}; {held}")
     for path, reason in report.failed:
-        err.print(f"[red]error:[/red] {path}: {reason}")
+        err.print(labelled("error:", "red", f"{path}: {reason}"))
     if report.failed:
         raise typer.Exit(1)
 
@@ -205,8 +207,8 @@ def info(
         videos = lib.catalog.videos()
         relative = lib.catalog.relative_paths()
     if relative:
-        err.print(f"[yellow]warning:[/yellow] {len(relative)} videos have relative paths from an older rereel "
-                  f"(e.g. {relative[0]}); repair them with `rereel relink OLD NEW`")
+        err.print(labelled("warning:", "yellow", f"{len(relative)} videos have relative paths from an older rereel "
+                                                 f"(e.g. {relative[0]}); repair them with `rereel relink OLD NEW`"))
     if as_json:
         stats["detectors"] = sorted({v["detector"] for v in videos})
         stats["items"] = [
@@ -247,7 +249,7 @@ def reembed(
         with RichProgress(len(videos)) as progress:
             failed = reembed_library(lib, enc, progress)
     for path, reason in failed:
-        err.print(f"[red]error:[/red] {path}: {reason}")
+        err.print(labelled("error:", "red", f"{path}: {reason}"))
     if failed:
         raise typer.Exit(1)
     out.print(f"library re-embedded with {enc.signature}")
@@ -273,6 +275,6 @@ def relink(
     out.print(f"relinked {len(report.relinked)} videos from {old} to {new}"
               + (f"; {len(report.problems)} not relinked" if report.problems else ""))
     for path, reason in report.problems:
-        err.print(f"[red]error:[/red] {path}: {reason}")
+        err.print(labelled("error:", "red", f"{path}: {reason}"))
     if report.problems:
         raise typer.Exit(1)

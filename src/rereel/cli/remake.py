@@ -15,7 +15,7 @@ from rereel.errors import RereelError
 
 class RichStages:
     def __init__(self):
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+        self.progress = Progress(TextColumn("{task.description}", markup=False), BarColumn(), TaskProgressColumn(),
                                  TimeElapsedColumn(), TimeRemainingColumn(), console=err)
         self.task = None
 
@@ -82,6 +82,7 @@ def remake(
     from rereel.media.encode import output_codec, size_problem
     from rereel.render import check_outputs, render_timeline
     from rereel.shots import DETECTORS
+    from rereel.outputs import check_writable
     from rereel.timeline import require_target, timeline_format
     from rereel.timeline.export import timecode_rate_problem
 
@@ -96,6 +97,7 @@ def remake(
             raise RereelError(f"{path}: {problem}")
     for path in timeline or []:
         timeline_format(path)
+        check_writable(path)  # before the analysis, not after it
         if timecode_rate_problem(info.fps, path.suffix):
             raise RereelError(f"{path}: {timecode_rate_problem(info.fps, path.suffix)}")
     if detector not in DETECTORS:

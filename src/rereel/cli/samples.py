@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Annotated, Optional
@@ -10,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
-from rereel.cli import app, examples
+from rereel.cli import app, examples, labelled
 from rereel.cli.library import err, out
 from rereel.errors import RereelError
 
@@ -41,7 +40,7 @@ def samples(
     err.print(f"sample footage: {len(entries)} files, {total / 1e6:.0f} MB, into {dest}"
               + (f" from {mirror}" if mirror else ""))
     t0 = time.monotonic()
-    with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+    with Progress(TextColumn("{task.description}", markup=False), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                   console=err, transient=True) as bar:
         tasks: dict[str, int] = {}
         overall = bar.add_task("all files", total=total)
@@ -67,12 +66,12 @@ def samples(
         report = fetch(dest, mirror, entries, on_start=on_start, on_progress=on_progress)
     elapsed = time.monotonic() - t0
     for e in report.failed:
-        err.print(f"[red]error:[/red] {e}")
+        err.print(labelled("error:", "red", e))
     if report.absent:
         err.print(f"{len(report.absent)} derived files are not on the mirror (optional): {', '.join(report.absent)}")
     out.print(f"{len(report.present)} present, {len(report.fetched)} fetched "
-              f"({report.bytes_fetched / 1e6:.1f} MB in {elapsed:.1f} s), {len(report.failed)} failed; "
-              f"credits in {dest / 'CREDITS.md'}")
+              f"({report.bytes_fetched / 1e6:.1f} MB in {elapsed:.1f} s), {len(report.failed)} failed"
+              + (f"; credits in {report.credits}" if report.credits else ""))
     if report.failed:
         raise typer.Exit(2)
 
@@ -84,6 +83,7 @@ def credits(
 ) -> None:
     """Print each archive film a remake uses: its time ranges, licence and credit line."""
     from rereel.credits import credits_text
+    from rereel.outputs import write_text
     from rereel.timeline import read_timeline
 
     if output is not None and output.is_dir():
@@ -91,6 +91,4 @@ def credits(
     text = credits_text(read_timeline(timeline))
     print(text, end="")
     if output is not None:
-        tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
-        tmp.write_text(text)
-        os.replace(tmp, output)
+        write_text(output, text)

@@ -139,7 +139,7 @@ class TrainProgress:
     def __init__(self, total: int, start: int = 0, description: str = "training", enabled: bool = True):
         self.enabled = enabled
         self._progress = Progress(
-            TextColumn("[bold]{task.description}"),
+            TextColumn("{task.description}", style="bold", markup=False),  # file names: no markup
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),

@@ -192,7 +192,10 @@ class Catalog:
     def add_video(self, info: dict, fingerprint: str, detector: str, encoder: str, shots: list[ShotRecord]) -> int:
         """Insert a video with all its shots and frames, atomically; its path is stored absolute.
 
-        Raises AlreadyIndexed when another process committed the same content first.
+        A video stored at the same path with other content (the file was replaced: re-exported
+        under its name) is removed in the same transaction: its shots would otherwise be matched
+        and then rendered from the new file's pictures. Raises AlreadyIndexed when another
+        process committed the same content first.
         """
         db = self.db
         db.execute("BEGIN IMMEDIATE")
@@ -200,6 +203,9 @@ class Catalog:
             if self.video_by_fingerprint(fingerprint) is not None:
                 raise AlreadyIndexed(f"{info['path']}: indexed meanwhile by another run")
             path = os.path.realpath(info["path"])
+            if db.execute("DELETE FROM videos WHERE path=? AND fingerprint!=?", (path, fingerprint)).rowcount:
+                # its shots and frames go with it (ON DELETE CASCADE); the vector caches rebuild
+                self.set_meta("generation", str(self.generation() + 1))
             cur = db.execute(
                 "INSERT INTO videos(fingerprint, path, name, size, duration, fps, vfr, width, height, rotation,"
                 " has_audio, codec, frames, detector, encoder, indexed_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",

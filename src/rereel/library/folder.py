@@ -74,6 +74,10 @@ class Library:
     def require_encoder_name(self, name: str) -> None:
         """Refuse, before any network is loaded, a run with another encoder than the library's."""
         if self.encoder_name and self.encoder_name != name:
+            from rereel.encoders import list_encoders
+
+            if name not in list_encoders():  # not a re-embed to suggest
+                raise RereelError(f"unknown encoder {name!r}; known: {', '.join(list_encoders())}")
             raise RereelError(
                 f"{self.root}: library built with encoder {self.encoder}, not {name}; use --encoder "
                 f"{self.encoder_name}, or re-embed it: `rereel reembed --library {self.root} --encoder {name}`"

@@ -25,6 +25,7 @@ from rereel.library.catalog import AlreadyIndexed, FrameRecord, ShotRecord
 from rereel.library.folder import Library
 from rereel.media import VideoInfo, decode_frames, fingerprint, probe
 from rereel.media.find import not_a_file_reason, scan_videos
+from rereel.media.probe import still_reason
 from rereel.media.decode import display_size
 from rereel.media.prefetch import prefetch
 from rereel.shots import create_detector, shots_from_cuts
@@ -223,6 +224,15 @@ def analyse_video(
         spool.close()
 
 
+def check_sampling(sample_fps: float, min_sample_fps: float | None) -> None:
+    """Refuse a sampling rate that embeds nothing (0 divides by zero in the sampler, a negative
+    step samples every frame), before anything is written."""
+    if not sample_fps > 0:
+        raise RereelError(f"the sampling rate must be more than 0 frames a second, not {sample_fps:g}")
+    if min_sample_fps is not None and not min_sample_fps > 0:
+        raise RereelError(f"the least sampling rate must be more than 0 frames a second, not {min_sample_fps:g}")
+
+
 def assign_samples(shots: list[Shot], sample_times: np.ndarray) -> list[tuple[Shot, np.ndarray]]:
     """Each shot with the indices of the sampled frames inside it; every sample in one shot.
 
@@ -272,6 +282,7 @@ def index_paths(
     Several processes may index into one library at once: a file another run is analysing
     is put off to the end of the batch, then found indexed (skipped) or done here.
     """
+    check_sampling(sample_fps, min_sample_fps)
     progress = progress or ProgressSink()
     library.claim_encoder(encoder.signature, encoder.dim)
     report = IndexReport()
@@ -326,17 +337,35 @@ def prepare(path: Path, library: Library, progress: ProgressSink, report: IndexR
     try:
         known = catalog.video_by_fingerprint(fp)
         if known is not None:
-            stored = Path(known["path"])
-            if (not stored.is_absolute() or not stored.exists()) and stored != path.resolve():
-                catalog.update_path(known["id"], path)  # moved, or a relative path from schema 1: follow it
+            follow_move(catalog, known, path)
             report.skipped.append(path)
             progress.end_file(path, "skipped", "already indexed")
         else:
-            return Pending(path, fp, probe(path))  # probe raises MediaError for missing, empty, non-video, audio-only files
+            info = probe(path)  # raises MediaError for missing, empty, non-video, audio-only files
+            reason = still_reason(info)
+            if reason is not None:  # it would fill every shot it is matched to with one frame
+                raise MediaError(path, reason)
+            return Pending(path, fp, info)
     except Exception as e:  # one bad file must not end the batch
         fail(path, e, progress, report)
     claims.release(fp)
     return None
+
+
+def follow_move(catalog, known, path: Path) -> None:
+    """Store `path` for the indexed video `known` (found there again) where its stored path no
+    longer holds it: moved, renamed with another file put in its place, or a relative path from
+    schema 1."""
+    stored = Path(known["path"])
+    if stored != path.resolve() and (not stored.is_absolute() or not _holds(stored, known["fingerprint"])):
+        catalog.update_path(known["id"], path)
+
+
+def _holds(path: Path, fp: str) -> bool:
+    try:
+        return path.is_file() and fingerprint(path) == fp
+    except OSError:
+        return False
 
 
 def record(job: Pending, shots: list[ShotRecord], library: Library, detector_name: str, signature: str,

@@ -35,8 +35,10 @@ from rereel.device import cpu_threads, keep_to_threads
 from rereel.errors import MediaError, RereelError
 from rereel.library.catalog import AlreadyIndexed
 from rereel.library.folder import Library
-from rereel.library.indexer import MIN_SAMPLE_FPS, SAMPLE_FPS, IndexReport, ProgressSink, analyse_video, failure_reason
+from rereel.library.indexer import (MIN_SAMPLE_FPS, SAMPLE_FPS, IndexReport, ProgressSink, analyse_video, check_sampling,
+                                    failure_reason, follow_move)
 from rereel.media.find import scan_videos
+from rereel.media.probe import still_reason
 
 RAY_VERSION = "2.60.0"  # the version pyproject's `ray` extra pins; the API below is its API
 LOCAL_OBJECT_STORE = 512 << 20  # a local Ray's shared memory: results are a few MB a video
@@ -120,6 +122,9 @@ class _Analyser:
                 row["status"] = "skipped"
                 return row
             info = probe(p)  # raises MediaError for missing, empty, non-video, audio-only files
+            reason = still_reason(info)
+            if reason is not None:  # as index_paths: it would fill every shot it is matched to with one frame
+                raise MediaError(p, reason)
             row["info"] = pickle.dumps(info.to_dict() | {"size": p.stat().st_size})
             self.board.started.remote(path, info.duration)
             last = [0.0]
@@ -226,6 +231,7 @@ def index_paths_ray(
     `cpus_per_worker`, or its GPUs over `gpus_per_worker` when that is set). `encoder_factory`:
     builds the encoder in each actor (default: `create_encoder(encoder, device=...)`).
     """
+    check_sampling(sample_fps, min_sample_fps)
     ray = connect(address)
     from ray.data import ActorPoolStrategy
 
@@ -351,9 +357,7 @@ def _write(row: dict, path: Path, library: Library, detector: str, report: RayIn
         if known is None:  # removed since the run began: a later run indexes it
             report.skipped.append(path)
             return "skipped", "was indexed when the run began"
-        stored = Path(known["path"])
-        if (not stored.is_absolute() or not stored.exists()) and stored != path.resolve():
-            library.catalog.update_path(known["id"], path)  # moved: follow it, as the local engine does
+        follow_move(library.catalog, known, path)  # moved: follow it, as the local engine does
         report.skipped.append(path)
         return "skipped", "already indexed"
     u = time.perf_counter()

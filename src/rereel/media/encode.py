@@ -20,6 +20,7 @@ import numpy as np
 from rereel.errors import MediaError, RereelError
 from rereel.media.prefetch import drain
 from rereel.media.probe import open_container
+from rereel.outputs import partial_path, ready
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ class VideoWriter:
         self.codec_name = output_codec(self.path, codec)
         self.codec = CODECS[self.codec_name]
         suffix = self.codec.container
-        self.tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.partial{suffix}")
+        self.tmp = partial_path(self.path, f"{os.getpid()}.partial{suffix}")
         self.width, self.height = width - width % 2, height - height % 2  # subsampled chroma needs even sizes
         problem = size_problem(self.codec_name, self.width, self.height)
         if problem:
@@ -117,7 +118,7 @@ class VideoWriter:
         self.audio_from = Path(audio_from) if audio_from else None
         self.audio_start, self.audio_end = audio_start, audio_end
         self.frames = 0
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        ready(self.path, self.tmp)  # a folder that cannot be made, a place that cannot be written: said now
         self._out = av.open(str(self.tmp), "w", format=suffix[1:])
         self._v = self._out.add_stream(self.codec.encoder, rate=self.rate)
         self._v.width, self._v.height = self.width, self.height

@@ -122,3 +122,16 @@ def probe(path: Path | str) -> VideoInfo:
             codec=ctx.name,
             frames=frames,
         )
+
+
+def still_reason(info: VideoInfo) -> str | None:
+    """Why the probed file holds no moving pictures, or None: FFmpeg opens a still image (PNG,
+    JPEG...) as a one-frame video, which a remake would hold for a whole shot."""
+    with open_container(info.path) as c:
+        demuxer = c.format.name
+    # FFmpeg reads a lone image through its image demuxers (image2, png_pipe, jpeg_pipe...).
+    if demuxer == "image2" or demuxer.endswith("_pipe"):
+        return f"a still image ({info.codec}), not a video"
+    if info.duration and info.duration * info.fps < 1.5:
+        return "a video of a single frame"
+    return None

@@ -22,6 +22,7 @@ from rereel.media import VideoWriter, decode_frames
 from rereel.media.decode import DecodedFrame, fit_frame
 from rereel.media.encode import output_codec
 from rereel.media.prefetch import prefetch
+from rereel.outputs import check_writable
 from rereel.timeline import KEY, is_freeze, media_path, remake_track
 
 FITS = ("cover", "letterbox")
@@ -114,6 +115,7 @@ def check_outputs(outputs: list[tuple[Path, bool]], codec: str | None = None, so
             raise RereelError(f"{path}: named for two outputs")
         if Path(path).is_dir():
             raise RereelError(f"{path}: is a folder; name the video file to write")
+        check_writable(path)
         seen.add(key)
 
 

@@ -31,6 +31,7 @@ from pathlib import Path
 import opentimelineio as otio
 
 from rereel.errors import RereelError
+from rereel.outputs import partial_path, ready, unwritable
 from rereel.timeline.layout import Layout, layout
 
 KEY = "rereel"
@@ -314,18 +315,12 @@ def require_target(path: Path | str):
     """The probe of a video a remake can follow: moving pictures, two frames at least. A still image
     (PNG, JPEG...) opens as a one-frame video and would remake into a black frame: refused."""
     from rereel.media import probe
-    from rereel.media.probe import open_container
+    from rereel.media.probe import still_reason
 
-    path = Path(path)
     info = probe(path)  # not a video at all: a one-line MediaError naming the file
-    with open_container(path) as c:
-        demuxer = c.format.name
-    # FFmpeg reads a lone image through its image demuxers (image2, png_pipe, jpeg_pipe...).
-    if demuxer == "image2" or demuxer.endswith("_pipe"):
-        raise RereelError(f"{path}: a still image ({info.codec}), not a video; a remake follows the shots of "
-                          "a video (a trailer, a film)")
-    if info.duration and info.duration * info.fps < 1.5:
-        raise RereelError(f"{path}: a video of a single frame; a remake follows the shots of a moving video")
+    reason = still_reason(info)
+    if reason is not None:
+        raise RereelError(f"{info.path}: {reason}; a remake follows the shots of a moving video (a trailer, a film)")
     return info
 
 
@@ -336,9 +331,9 @@ def write_timeline(tl: otio.schema.Timeline, path: Path) -> Path:
     path = Path(path)
     adapter = timeline_format(path)
     number_shots(tl)  # an edited cut list is numbered afresh
-    path.parent.mkdir(parents=True, exist_ok=True)
     # Unique per process and thread: the web app may write the same timeline from two threads.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp = partial_path(path, f"{os.getpid()}.{threading.get_ident()}.tmp")
+    ready(path, tmp)
     try:
         try:
             if adapter == "cmx_3600":
@@ -349,7 +344,12 @@ def write_timeline(tl: otio.schema.Timeline, path: Path) -> Path:
                 otio.adapters.write_to_file(tl, str(tmp), adapter_name=adapter)
         except RereelError as e:  # the file is what a user needs named
             raise RereelError(f"{path}: {e}") from None
-        os.replace(tmp, path)
+        except OSError as e:  # a full disk
+            raise unwritable(path, e) from None
+        try:
+            os.replace(tmp, path)
+        except OSError as e:  # a folder at the output's name
+            raise unwritable(path, e) from None
     finally:
         tmp.unlink(missing_ok=True)
     return path
@@ -365,7 +365,27 @@ def read_timeline(path: Path) -> otio.schema.Timeline:
         raise RereelError(f"{path}: cannot read the timeline ({type(e).__name__}: {e})") from None
     if KEY not in tl.metadata or "target" not in tl.metadata[KEY]:
         raise RereelError(f"{path}: not a rereel remake timeline (no target in its metadata)")
+    _anchor(tl, path.resolve().parent)
     return tl
+
+
+def _anchor(tl: otio.schema.Timeline, folder: Path) -> None:
+    """Relative paths in a hand-edited timeline (a clip's URL such as ../media/a.mp4, the target's
+    path) are read from the timeline's folder, as editors read them, not from wherever rereel runs."""
+    from urllib.parse import unquote
+
+    def beside(url: str) -> str:
+        # A URL reference is percent-encoded (my%20clip.mp4), a path typed by hand need not be.
+        path = folder / url
+        return os.path.normpath(path if path.exists() or unquote(url) == url else folder / unquote(url))
+
+    for clip in tl.find_clips():
+        url = getattr(clip.media_reference, "target_url", None)
+        if url and "://" not in url and not Path(url).is_absolute():
+            clip.media_reference.target_url = beside(url)
+    target = tl.metadata[KEY]["target"]
+    if target.get("path") and not Path(str(target["path"])).is_absolute():
+        target["path"] = beside(str(target["path"]))
 
 
 def media_path(ref) -> str:

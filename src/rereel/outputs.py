@@ -1,0 +1,75 @@
+"""Output files: written under a hidden partial name beside their own, renamed when complete.
+
+Every writer (videos, timelines, credits) goes through here for the two things that fail on a
+user's path before any work is lost: a folder that cannot be made, and a name the partial file
+would make too long. Both become one line naming the output, not a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+from rereel.errors import RereelError
+
+NAME_MAX = 255  # bytes in one file name (ext4, APFS, NTFS)
+
+
+def partial_path(path: Path, tag: str) -> Path:
+    """`.NAME.TAG` beside `path`; NAME cut short where the whole would pass NAME_MAX, so a legal
+    output name (up to 255 bytes) never gets an illegal partial one. TAG ends with any suffix
+    the writer needs (FFmpeg picks its muxer by it)."""
+    name = path.name
+    while name and len(f".{name}.{tag}".encode()) > NAME_MAX:
+        name = name[:-1]
+    return path.with_name(f".{name}.{tag}")
+
+
+def unwritable(path: Path, e: OSError) -> RereelError:
+    return RereelError(f"{path}: cannot be written ({e.strerror or e})")
+
+
+def check_writable(path: Path) -> None:
+    """Refuse, before any work, an output whose folder could not hold it: one under a file, or
+    in a folder this user may not write. (Whatever else goes wrong is said when it is written.)"""
+    for up in Path(path).absolute().parents:
+        if up.exists():
+            if not up.is_dir():
+                raise RereelError(f"{path}: cannot be written, {up} is a file, not a folder")
+            if not os.access(up, os.W_OK | os.X_OK):
+                raise RereelError(f"{path}: cannot be written, no permission to write in {up}")
+            return
+
+
+def ready(path: Path, partial: Path) -> None:
+    """Make `path`'s folder and check that `partial` can be created there; a RereelError naming
+    `path` otherwise (a file where a folder is needed, no permission, a read-only disk)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        for up in (path.parent, *path.parent.parents):
+            if up.exists() and not up.is_dir():
+                raise RereelError(f"{path}: cannot be written, {up} is a file, not a folder") from None
+        raise unwritable(path, e) from None
+    try:
+        with open(partial, "wb"):
+            pass
+    except OSError as e:
+        raise unwritable(path, e) from None
+
+
+def write_text(path: Path, text: str) -> Path:
+    """Write `text` to `path` atomically (a reader never sees half of it)."""
+    path = Path(path)
+    tmp = partial_path(path, f"{os.getpid()}.{threading.get_ident()}.tmp")  # per thread: the web app's
+    ready(path, tmp)
+    try:
+        try:
+            tmp.write_text(text)
+            os.replace(tmp, path)
+        except OSError as e:  # a full disk, a folder at the output's name
+            raise unwritable(path, e) from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path

@@ -1,0 +1,155 @@
+"""Names, places and files users really have, tried from the outside: a name with brackets, an
+output under a file or with a long name, a file replaced under its own name, a timeline edited
+by hand with relative paths, a still image in an archive folder, a sampling rate of 0.
+
+Each case was a real failure before it was fixed: names lost their brackets (Rich read them as
+markup) or ended the run in a traceback; an output under a file was a traceback after the
+whole analysis; a re-exported file kept its old shots, which were then rendered from the new
+file's pictures; a hand-edited timeline's relative paths were read from the current folder.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+
+import av
+import numpy as np
+from PIL import Image
+
+from conftest import require_media
+from test_first_contact import cli, refused, sintel_timeline, timeline  # noqa: F401  (fixtures)
+
+A, B = "ccby_intel_gifpreview_person_bicycle_car_detection.mp4", "pd_tmh_vp9_tractor.webm"  # two small clips
+
+
+def durations(path: Path) -> float:
+    """Seconds of a file, read by PyAV directly (not through rereel's probe)."""
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        return float(s.duration * s.time_base) if s.duration else c.duration / 1e6
+
+
+def test_names_with_brackets_are_printed_as_they_are(cli, tmp_path):
+    name = "my clip [final] été.mp4"
+    shutil.copy(require_media("archive", A), tmp_path / name)
+    proc = cli("index", tmp_path / name, "--library", tmp_path / "lib [v2]")
+    assert proc.returncode == 0, proc.stderr
+    assert f"indexed {tmp_path / name}" in proc.stderr  # the file's line, brackets kept
+    assert f"library {tmp_path / 'lib [v2]'}" in proc.stdout
+    info = cli("info", "--library", tmp_path / "lib [v2]")
+    assert name in info.stdout and "lib [v2]" in info.stdout
+    # A closing tag with nothing to close was a MarkupError traceback (exit 1).
+    refused(cli("remake", tmp_path / "old[/]new.webm", "-o", tmp_path / "o.mp4", "--library", tmp_path / "lib [v2]"),
+            str(tmp_path / "old[/]new.webm"), "no such file")
+
+
+def test_index_refuses_a_sampling_rate_of_zero_before_making_a_library(cli, tmp_path):
+    refused(cli("index", require_media("archive", A), "--sample-fps", "0", "--library", tmp_path / "lib"),
+            "--sample-fps", "more than 0")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_index_fails_a_still_image_and_goes_on(cli, tmp_path):
+    folder = tmp_path / "footage"
+    folder.mkdir()
+    Image.new("RGB", (320, 180), (200, 50, 50)).save(folder / "still.png")
+    shutil.copy(require_media("archive", A), folder / A)
+    proc = cli("index", folder / "still.png", folder / A, "--library", tmp_path / "lib")
+    assert proc.returncode == 1
+    assert f"error: {folder / 'still.png'}: a still image (png), not a video" in proc.stderr
+    assert "indexed 1, skipped 0, failed 1" in proc.stdout
+
+
+def test_an_unknown_encoder_is_named_as_unknown_not_offered_as_a_reembed(cli, tmp_path):
+    assert cli("index", require_media("archive", A), "--library", tmp_path / "lib").returncode == 0
+    line = refused(cli("index", require_media("archive", B), "--encoder", "nope", "--library", tmp_path / "lib"),
+                   "unknown encoder 'nope'", "effnet-lite0")
+    assert "reembed" not in line
+
+
+def test_outputs_under_a_file_are_refused_before_any_work(cli, timeline, tmp_path):  # noqa: F811
+    (tmp_path / "notes.mp4").write_text("a file, not a folder")
+    under = tmp_path / "notes.mp4"
+    for args in (("render", timeline, "-o", under / "x.mp4"), ("export", timeline, under / "x.edl"),
+                 ("credits", timeline, "-o", under / "c.txt")):
+        refused(cli(*args), str(under / args[-1].name), f"{under} is a file, not a folder")
+    target = require_media("trailers", "sintel_trailer_320x180.webm")
+    refused(cli("remake", target, "-o", tmp_path / "ok.mp4", "--timeline", under / "t.otio", "--library", tmp_path / "l"),
+            f"{under} is a file, not a folder")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.mp4"]
+
+
+def test_a_legal_long_output_name_is_written(tmp_path):
+    from rereel.media import VideoWriter
+
+    name = "a" * 251 + ".mp4"  # 255 bytes: the longest name the file system takes
+    with VideoWriter(tmp_path / name, 64, 48, 24) as w:
+        for _ in range(3):
+            w.write(np.zeros((48, 64, 3), np.uint8))
+    assert [p.name for p in tmp_path.iterdir()] == [name]  # and no partial file beside it
+    with av.open(str(tmp_path / name)) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 3
+
+
+def test_a_file_replaced_under_its_name_replaces_its_shots(tmp_path):
+    from rereel.encoders import create_encoder
+    from rereel.library import Library, index_paths
+
+    folder = tmp_path / "footage"
+    folder.mkdir()
+    enc = create_encoder()
+    shutil.copy(require_media("archive", A), folder / "clip.mp4")
+    with Library(tmp_path / "lib", create=True) as lib:
+        index_paths([folder], lib, enc, "content")
+        before = lib.vectors("shots").count
+    shutil.copy(require_media("archive", B), folder / "clip.mp4")  # re-exported under the same name
+    with Library(tmp_path / "lib") as lib:
+        assert len(index_paths([folder], lib, enc, "content").indexed) == 1
+        videos = lib.catalog.videos()
+        assert [(Path(v["path"]).name, round(v["duration"], 1)) for v in videos] == \
+               [("clip.mp4", round(durations(folder / "clip.mp4"), 1))]
+        shots = lib.catalog.shots()
+        assert {s["video_id"] for s in shots} == {videos[0]["id"]}  # none of the old file's are left
+        assert lib.vectors("shots").count == len(shots) and before > 0
+    with sqlite3.connect(tmp_path / "lib" / "catalog.sqlite") as db:  # nor its frames
+        assert db.execute("SELECT COUNT(*) FROM frames WHERE video_id != ?", (videos[0]["id"],)).fetchone()[0] == 0
+
+
+def test_a_file_renamed_away_with_another_in_its_place_keeps_both_right(tmp_path):
+    from rereel.encoders import create_encoder
+    from rereel.library import Library, index_paths
+
+    folder = tmp_path / "footage"
+    folder.mkdir()
+    enc = create_encoder()
+    shutil.copy(require_media("archive", A), folder / "clip.mp4")
+    with Library(tmp_path / "lib", create=True) as lib:
+        index_paths([folder], lib, enc, "content")
+    (folder / "clip.mp4").rename(folder / "old.mp4")
+    shutil.copy(require_media("archive", B), folder / "clip.mp4")
+    with Library(tmp_path / "lib") as lib:
+        index_paths([folder], lib, enc, "content")
+        held = {Path(v["path"]).name: round(v["duration"], 1) for v in lib.catalog.videos()}
+    assert held == {"old.mp4": round(durations(folder / "old.mp4"), 1), "clip.mp4": round(durations(folder / "clip.mp4"), 1)}
+
+
+def test_relative_paths_in_a_hand_edited_timeline_are_read_from_its_folder(cli, tmp_path, monkeypatch):
+    from rereel.timeline import media_path, read_timeline
+
+    media = require_media()
+    tl = sintel_timeline(tmp_path / "edit")
+    # As a person writes them by hand: relative to the timeline, one with a space unencoded.
+    shutil.copytree(media / "archive", tmp_path / "my archive", ignore=lambda d, names: [
+        n for n in names if n not in ("ccby_zwm_tears_of_steel_10s.mp4", "pd_chaplin_excerpt.mp4", "cc0_mdn_flower_bloom.mp4")])
+    text = tl.read_text().replace(f"file://{media / 'archive'}/", "../my archive/")
+    assert "../my archive/" in text
+    tl.write_text(text)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    paths = {media_path(c.media_reference) for c in read_timeline(tl).find_clips()
+             if getattr(c.media_reference, "target_url", None)} - {str(media / "trailers" / "sintel_trailer_320x180.webm")}
+    assert len(paths) == 3 and all(Path(p).is_file() and Path(p).parent == tmp_path / "my archive" for p in paths), paths
+    assert cli("render", tl, "-o", elsewhere / "edited.mp4").returncode == 0
