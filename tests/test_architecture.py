@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src" / "rereel"
 DOC = ROOT / "docs" / "architecture.md"
 
-BASE = {"errors", "device"}  # importable by every layer
+BASE = {"errors", "device", "outputs"}  # importable by every layer
 FLOW = ["media", "shots", "encoders", "library", "match", "timeline"]  # the data flow, in order
 
 
@@ -30,6 +30,7 @@ ALLOWED: dict[str, set[str]] = {
     "rereel": set(),  # the package's __init__: the version only
     "errors": set(),
     "device": {"errors"},
+    "outputs": {"errors"},
     **{layer: _flow_before(layer) for layer in FLOW},
     "render": BASE | {"media", "timeline"},  # plays a timeline; it chooses nothing
     "target_cache": BASE | {"media", "shots", "encoders", "library"},  # analyses kept between remakes
@@ -37,7 +38,7 @@ ALLOWED: dict[str, set[str]] = {
     "explore": BASE | set(FLOW) | {"render"},
     "learn": BASE | {"media"},
     "sample_footage": {"errors"},
-    "credits": {"errors", "sample_footage", "timeline"},
+    "credits": {"errors", "outputs", "sample_footage", "timeline"},
     "web": BASE | set(FLOW) | {"render", "pipeline", "target_cache", "explore", "learn", "sample_footage", "credits"},
     "cli": BASE | set(FLOW) | {"render", "pipeline", "explore", "learn", "sample_footage", "credits", "web"},
     "__main__": {"cli"},

@@ -32,14 +32,14 @@ def durations(path: Path) -> float:
 
 
 def test_names_with_brackets_are_printed_as_they_are(cli, tmp_path):
-    name = "my clip [final] été.mp4"
+    name = "my clip [final] été :fire:.mp4"  # markup, and an emoji code
     shutil.copy(require_media("archive", A), tmp_path / name)
     proc = cli("index", tmp_path / name, "--library", tmp_path / "lib [v2]")
     assert proc.returncode == 0, proc.stderr
     assert f"indexed {tmp_path / name}" in proc.stderr  # the file's line, brackets kept
     assert f"library {tmp_path / 'lib [v2]'}" in proc.stdout
-    info = cli("info", "--library", tmp_path / "lib [v2]")
-    assert name in info.stdout and "lib [v2]" in info.stdout
+    info = cli("info", "--library", tmp_path / "lib [v2]")  # its table wraps a long name: the words are checked
+    assert "lib [v2]" in info.stdout and "[final]" in info.stdout and ":fire:" in info.stdout and "\N{FIRE}" not in info.stdout
     # A closing tag with nothing to close was a MarkupError traceback (exit 1).
     refused(cli("remake", tmp_path / "old[/]new.webm", "-o", tmp_path / "o.mp4", "--library", tmp_path / "lib [v2]"),
             str(tmp_path / "old[/]new.webm"), "no such file")
@@ -73,12 +73,22 @@ def test_outputs_under_a_file_are_refused_before_any_work(cli, timeline, tmp_pat
     (tmp_path / "notes.mp4").write_text("a file, not a folder")
     under = tmp_path / "notes.mp4"
     for args in (("render", timeline, "-o", under / "x.mp4"), ("export", timeline, under / "x.edl"),
-                 ("credits", timeline, "-o", under / "c.txt")):
+                 ("credits", timeline, "-o", under / "c.txt"), ("similar", "#1", "-o", under / "s.png"),
+                 ("map", "-o", under / "m.png"), ("gif", "#1", "-o", under / "g.gif")):
         refused(cli(*args), str(under / args[-1].name), f"{under} is a file, not a folder")
     target = require_media("trailers", "sintel_trailer_320x180.webm")
     refused(cli("remake", target, "-o", tmp_path / "ok.mp4", "--timeline", under / "t.otio", "--library", tmp_path / "l"),
             f"{under} is a file, not a folder")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.mp4"]
+
+
+def test_long_output_names_get_partial_names_of_their_own():
+    from rereel.outputs import NAME_MAX, partial_path
+
+    stem = "b" * 240
+    a, b = (partial_path(Path("/x") / f"{stem}{end}", "123.partial.mp4") for end in (".mp4", "-sbs.mp4"))
+    assert a != b  # one render writes both at once
+    assert all(len(p.name.encode()) <= NAME_MAX and p.name.startswith(".b") and p.name.endswith(".partial.mp4") for p in (a, b))
 
 
 def test_a_legal_long_output_name_is_written(tmp_path):
@@ -104,6 +114,7 @@ def test_a_file_replaced_under_its_name_replaces_its_shots(tmp_path):
     with Library(tmp_path / "lib", create=True) as lib:
         index_paths([folder], lib, enc, "content")
         before = lib.vectors("shots").count
+        old_ids = [s["id"] for s in lib.catalog.shots()]
     shutil.copy(require_media("archive", B), folder / "clip.mp4")  # re-exported under the same name
     with Library(tmp_path / "lib") as lib:
         assert len(index_paths([folder], lib, enc, "content").indexed) == 1
@@ -112,6 +123,8 @@ def test_a_file_replaced_under_its_name_replaces_its_shots(tmp_path):
                [("clip.mp4", round(durations(folder / "clip.mp4"), 1))]
         shots = lib.catalog.shots()
         assert {s["video_id"] for s in shots} == {videos[0]["id"]}  # none of the old file's are left
+        # and none of its ids is given again: a vector index or timeline still holding one finds nothing
+        assert min(s["id"] for s in shots) > max(old_ids)
         assert lib.vectors("shots").count == len(shots) and before > 0
     with sqlite3.connect(tmp_path / "lib" / "catalog.sqlite") as db:  # nor its frames
         assert db.execute("SELECT COUNT(*) FROM frames WHERE video_id != ?", (videos[0]["id"],)).fetchone()[0] == 0
@@ -153,3 +166,5 @@ def test_relative_paths_in_a_hand_edited_timeline_are_read_from_its_folder(cli, 
              if getattr(c.media_reference, "target_url", None)} - {str(media / "trailers" / "sintel_trailer_320x180.webm")}
     assert len(paths) == 3 and all(Path(p).is_file() and Path(p).parent == tmp_path / "my archive" for p in paths), paths
     assert cli("render", tl, "-o", elsewhere / "edited.mp4").returncode == 0
+    assert cli("export", tl, elsewhere / "again.otio").returncode == 0  # written back: URLs an editor reads
+    assert (tmp_path / "my archive").as_uri() + "/" in (elsewhere / "again.otio").read_text()

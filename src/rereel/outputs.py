@@ -7,6 +7,7 @@ would make too long. Both become one line naming the output, not a traceback.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 from pathlib import Path
@@ -21,9 +22,14 @@ def partial_path(path: Path, tag: str) -> Path:
     output name (up to 255 bytes) never gets an illegal partial one. TAG ends with any suffix
     the writer needs (FFmpeg picks its muxer by it)."""
     name = path.name
-    while name and len(f".{name}.{tag}".encode()) > NAME_MAX:
+    if len(f".{name}.{tag}".encode()) <= NAME_MAX:
+        return path.with_name(f".{name}.{tag}")
+    # Cut, and marked by a digest of the whole name: two long outputs of one render (NAME.mp4,
+    # NAME-sbs.mp4) that differ only past the cut must not share a partial file.
+    digest = hashlib.blake2b(name.encode(), digest_size=6).hexdigest()
+    while name and len(f".{name}.{digest}.{tag}".encode()) > NAME_MAX:
         name = name[:-1]
-    return path.with_name(f".{name}.{tag}")
+    return path.with_name(f".{name}.{digest}.{tag}")
 
 
 def unwritable(path: Path, e: OSError) -> RereelError:

@@ -84,10 +84,10 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-# markup=False on every console and progress column: what is printed holds file names, and a
-# name such as "take [final].mp4" would otherwise lose its brackets, or "a[/]b.mp4" end the run
-# in Rich's MarkupError. Colour goes through `labelled`, never through markup in the text.
-err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
+# markup=False (and emoji=False) on every console and progress column: what is printed holds file
+# names, and a name such as "take [final].mp4" would otherwise lose its brackets, "a[/]b.mp4" end
+# the run in Rich's MarkupError, and "take:fire:.mp4" print an emoji. Colour goes through `labelled`, never through markup in the text.
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
 
 
 def labelled(label: str, style: str, rest: object) -> Text:

@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rereel.cli import app, examples
 from rereel.cli.library import DeviceOpt, LibraryOpt, err, out
 from rereel.errors import RereelError
+from rereel.outputs import check_writable
 
 
 def _progress() -> Progress:
@@ -33,6 +34,8 @@ def clusters(
     from rereel.explore.reels import write_grid_video
     from rereel.explore.sheets import save_png, shot_sheet
     from rereel.library import Library
+
+    check_writable(output / "index.html")  # before the k-means, not after it
 
     if output.exists() and not output.is_dir():
         raise RereelError(f"{output}: is a file; --output names the folder to write the groups in")
@@ -91,6 +94,8 @@ def similar(
     from rereel.explore.sheets import save_png, shot_sheet
     from rereel.library import Library
 
+    check_writable(output)
+
     if output.suffix.lower() not in (".mp4", ".png"):
         raise RereelError(f"{output}: the output is a compilation (.mp4) or a grid image (.png)")
     with Library(library) as lib:
@@ -142,6 +147,8 @@ def gif(
     from rereel.explore.gif import MAX_RATE, make_gif
     from rereel.explore.pairs import pair_frames, side_size
     from rereel.library import Library
+
+    check_writable(output)
 
     if output.suffix.lower() != ".gif":
         raise RereelError(f"{output}: a GIF file name ends in .gif")
@@ -200,6 +207,8 @@ def map_command(
     from rereel.explore.footage import shot_footage
     from rereel.explore.tsne import ITERATIONS, MAX_POINTS, map_sample, tsne
     from rereel.library import Library
+
+    check_writable(output)
 
     if output.suffix.lower() != ".png":
         raise RereelError(f"{output}: the map is a .png")

@@ -17,7 +17,7 @@ autoencoder_app = typer.Typer(help="Autoencode a film (VAE-GAN): train, eval, re
 see_app = typer.Typer(help="Learning to see (pix2pix): train on a corpus, render a video through it.", no_args_is_help=True)
 app.add_typer(autoencoder_app, name="autoencoder")
 app.add_typer(see_app, name="see")
-out = Console(highlight=False, markup=False)  # file names: see cli.labelled
+out = Console(highlight=False, markup=False, emoji=False)  # file names: see cli.labelled
 
 MODEL = typer.Option(..., "--model", "-m", metavar="DIR", help="Model folder (checkpoint.pt, config.json, samples/).")
 DEVICE = typer.Option(None, "--device", metavar="cuda|mps|cpu", help="Where to run (default: the best there is; or $REREEL_DEVICE).")

@@ -16,8 +16,8 @@ from rich.table import Table
 from rereel.cli import app, examples, labelled
 from rereel.errors import RereelError
 
-out = Console(highlight=False, soft_wrap=True, markup=False)  # file names: see cli.labelled
-err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
+out = Console(highlight=False, soft_wrap=True, markup=False, emoji=False)  # file names: see cli.labelled
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
 
 
 def _library_folder(value: Optional[Path]) -> Optional[Path]:

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from rereel.device import best_device
@@ -144,7 +145,8 @@ class TrainProgress:
             MofNCompleteColumn(),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
-            TextColumn("{task.fields[losses]}"),
+            TextColumn("{task.fields[losses]}", markup=False),
+            console=Console(highlight=False, markup=False, emoji=False),  # its log() prints file names
             disable=not enabled,
         )
         self._task = self._progress.add_task(description, total=total, completed=start, losses="")

@@ -203,9 +203,6 @@ class Catalog:
             if self.video_by_fingerprint(fingerprint) is not None:
                 raise AlreadyIndexed(f"{info['path']}: indexed meanwhile by another run")
             path = os.path.realpath(info["path"])
-            if db.execute("DELETE FROM videos WHERE path=? AND fingerprint!=?", (path, fingerprint)).rowcount:
-                # its shots and frames go with it (ON DELETE CASCADE); the vector caches rebuild
-                self.set_meta("generation", str(self.generation() + 1))
             cur = db.execute(
                 "INSERT INTO videos(fingerprint, path, name, size, duration, fps, vfr, width, height, rotation,"
                 " has_audio, codec, frames, detector, encoder, indexed_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -232,6 +229,11 @@ class Catalog:
                         for f in s.frames
                     ],
                 )
+            # Removed after the new rows are in, so no id of its is ever given again (SQLite hands
+            # out the highest id + 1): a vector index or timeline that still holds one finds nothing.
+            if db.execute("DELETE FROM videos WHERE path=? AND id!=?", (path, video_id)).rowcount:
+                # its shots and frames go with it (ON DELETE CASCADE); the vector caches rebuild
+                self.set_meta("generation", str(self.generation() + 1))
             db.execute("COMMIT")
             return video_id
         except BaseException:

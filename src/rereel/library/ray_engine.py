@@ -354,9 +354,10 @@ def _write(row: dict, path: Path, library: Library, detector: str, report: RayIn
         return "failed", row["error"]
     known = library.catalog.video_by_fingerprint(row["fingerprint"])
     if row["status"] == "skipped":
-        if known is None:  # removed since the run began: a later run indexes it
-            report.skipped.append(path)
-            return "skipped", "was indexed when the run began"
+        if known is None:  # removed since the run began (a file put at its old path replaced it)
+            reason = "its library entry was replaced during this run; index it again to add it back"
+            report.failed.append((path, reason))
+            return "failed", reason
         follow_move(library.catalog, known, path)  # moved: follow it, as the local engine does
         report.skipped.append(path)
         return "skipped", "already indexed"

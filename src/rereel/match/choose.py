@@ -103,7 +103,7 @@ def match_shots(target_shots: list[ShotRecord], library: Library, opts: MatchOpt
                 if sid not in info_cache:
                     info_cache[sid] = cat.shot(sid)
                 row = info_cache[sid]
-                if row["path"] in exclude_paths:
+                if row is None or row["path"] in exclude_paths:  # None: removed since the vectors were read
                     continue
                 if sid not in frame_cache:
                     frame_cache[sid] = cat.shot_frames(sid)

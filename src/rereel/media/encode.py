@@ -118,19 +118,24 @@ class VideoWriter:
         self.audio_from = Path(audio_from) if audio_from else None
         self.audio_start, self.audio_end = audio_start, audio_end
         self.frames = 0
-        ready(self.path, self.tmp)  # a folder that cannot be made, a place that cannot be written: said now
-        self._out = av.open(str(self.tmp), "w", format=suffix[1:])
-        self._v = self._out.add_stream(self.codec.encoder, rate=self.rate)
-        self._v.width, self._v.height = self.width, self.height
-        self._v.pix_fmt = self.codec.pix_fmt
-        options = dict(self.codec.options)
-        if self.codec.encoder == "libx264":
-            options |= {"crf": str(crf), "preset": preset}
-        self._v.options = options
-        self._v.codec_context.time_base = 1 / self.rate
         self._a = None
         self._audio_in = None
         self._track: _AudioTrack | None = None
+        self._out = None
+        try:  # once the partial file exists nothing may leave it behind (a signal, a codec missing)
+            ready(self.path, self.tmp)  # a folder that cannot be made, a place that cannot be written: said now
+            self._out = av.open(str(self.tmp), "w", format=suffix[1:])
+            self._v = self._out.add_stream(self.codec.encoder, rate=self.rate)
+            self._v.width, self._v.height = self.width, self.height
+            self._v.pix_fmt = self.codec.pix_fmt
+            options = dict(self.codec.options)
+            if self.codec.encoder == "libx264":
+                options |= {"crf": str(crf), "preset": preset}
+            self._v.options = options
+            self._v.codec_context.time_base = 1 / self.rate
+        except BaseException:
+            self.abort()
+            raise
         if self.audio_from is not None:
             try:
                 self._open_audio()
@@ -201,12 +206,16 @@ class VideoWriter:
         if self._track is not None:
             self._track.stop()
         try:
-            self._out.close()
+            if self._out is not None:
+                self._out.close()
         except Exception:
             pass
         if self._audio_in is not None:
             self._audio_in.close()
-        self.tmp.unlink(missing_ok=True)
+        try:
+            self.tmp.unlink(missing_ok=True)
+        except OSError:  # no partial to remove: its folder could not be made
+            pass
 
     def __enter__(self) -> "VideoWriter":
         return self

@@ -372,20 +372,24 @@ def read_timeline(path: Path) -> otio.schema.Timeline:
 def _anchor(tl: otio.schema.Timeline, folder: Path) -> None:
     """Relative paths in a hand-edited timeline (a clip's URL such as ../media/a.mp4, the target's
     path) are read from the timeline's folder, as editors read them, not from wherever rereel runs."""
+    import re
     from urllib.parse import unquote
 
-    def beside(url: str) -> str:
+    def relative(url: str) -> bool:  # not a URL with a scheme (file:, http:), not absolute
+        return bool(url) and not re.match(r"[A-Za-z][A-Za-z0-9+.-]*:", url) and not Path(url).is_absolute()
+
+    def beside(url: str) -> Path:
         # A URL reference is percent-encoded (my%20clip.mp4), a path typed by hand need not be.
         path = folder / url
-        return os.path.normpath(path if path.exists() or unquote(url) == url else folder / unquote(url))
+        return Path(os.path.normpath(path if path.exists() or unquote(url) == url else folder / unquote(url)))
 
     for clip in tl.find_clips():
         url = getattr(clip.media_reference, "target_url", None)
-        if url and "://" not in url and not Path(url).is_absolute():
-            clip.media_reference.target_url = beside(url)
+        if url and relative(url):  # a file:// URL, as rereel writes them: a timeline written back stays valid
+            clip.media_reference.target_url = beside(url).as_uri()
     target = tl.metadata[KEY]["target"]
-    if target.get("path") and not Path(str(target["path"])).is_absolute():
-        target["path"] = beside(str(target["path"]))
+    if target.get("path") and relative(str(target["path"])):
+        target["path"] = str(beside(str(target["path"])))
 
 
 def media_path(ref) -> str:
