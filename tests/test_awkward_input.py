@@ -55,11 +55,15 @@ def test_index_fails_a_still_image_and_goes_on(cli, tmp_path):
     folder = tmp_path / "footage"
     folder.mkdir()
     Image.new("RGB", (320, 180), (200, 50, 50)).save(folder / "still.png")
+    Image.new("RGB", (320, 180), (50, 200, 50)).save(folder / "still.gif")  # .gif is a video extension
+    frames = [Image.new("RGB", (320, 180), (80 * i, 0, 0)) for i in range(3)]
+    frames[0].save(folder / "moving.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
     shutil.copy(require_media("archive", A), folder / A)
-    proc = cli("index", folder / "still.png", folder / A, "--library", tmp_path / "lib")
+    proc = cli("index", folder / "still.png", folder, "--library", tmp_path / "lib")  # a folder finds videos by name
     assert proc.returncode == 1
     assert f"error: {folder / 'still.png'}: a still image (png), not a video" in proc.stderr
-    assert "indexed 1, skipped 0, failed 1" in proc.stdout
+    assert f"error: {folder / 'still.gif'}: a video of a single frame" in proc.stderr
+    assert "indexed 2, skipped 0, failed 2" in proc.stdout  # the clip and the moving GIF
 
 
 def test_an_unknown_encoder_is_named_as_unknown_not_offered_as_a_reembed(cli, tmp_path):

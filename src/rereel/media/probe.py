@@ -132,6 +132,7 @@ def still_reason(info: VideoInfo) -> str | None:
     # FFmpeg reads a lone image through its image demuxers (image2, png_pipe, jpeg_pipe...).
     if demuxer == "image2" or demuxer.endswith("_pipe"):
         return f"a still image ({info.codec}), not a video"
-    if info.duration and info.duration * info.fps < 1.5:
+    # One frame counted, or a duration of one: a one-frame GIF states a duration of 0 and 1 frame.
+    if info.frames == 1 or (info.duration and info.duration * info.fps < 1.5):
         return "a video of a single frame"
     return None
