@@ -107,7 +107,8 @@ def test_a_legal_long_output_name_is_written(tmp_path):
         assert sum(1 for _ in c.decode(video=0)) == 3
 
 
-def test_a_file_replaced_under_its_name_replaces_its_shots(tmp_path):
+def indexed_clip(tmp_path: Path):
+    """(folder, encoder, shot ids): a library at tmp_path/lib holding footage/clip.mp4, a copy of A."""
     from rereel.encoders import create_encoder
     from rereel.library import Library, index_paths
 
@@ -117,8 +118,14 @@ def test_a_file_replaced_under_its_name_replaces_its_shots(tmp_path):
     shutil.copy(require_media("archive", A), folder / "clip.mp4")
     with Library(tmp_path / "lib", create=True) as lib:
         index_paths([folder], lib, enc, "content")
-        before = lib.vectors("shots").count
-        old_ids = [s["id"] for s in lib.catalog.shots()]
+        assert lib.vectors("shots").count > 0
+        return folder, enc, [s["id"] for s in lib.catalog.shots()]
+
+
+def test_a_file_replaced_under_its_name_replaces_its_shots(tmp_path):
+    from rereel.library import Library, index_paths
+
+    folder, enc, old_ids = indexed_clip(tmp_path)
     shutil.copy(require_media("archive", B), folder / "clip.mp4")  # re-exported under the same name
     with Library(tmp_path / "lib") as lib:
         assert len(index_paths([folder], lib, enc, "content").indexed) == 1
@@ -129,21 +136,15 @@ def test_a_file_replaced_under_its_name_replaces_its_shots(tmp_path):
         assert {s["video_id"] for s in shots} == {videos[0]["id"]}  # none of the old file's are left
         # and none of its ids is given again: a vector index or timeline still holding one finds nothing
         assert min(s["id"] for s in shots) > max(old_ids)
-        assert lib.vectors("shots").count == len(shots) and before > 0
+        assert lib.vectors("shots").count == len(shots)
     with sqlite3.connect(tmp_path / "lib" / "catalog.sqlite") as db:  # nor its frames
         assert db.execute("SELECT COUNT(*) FROM frames WHERE video_id != ?", (videos[0]["id"],)).fetchone()[0] == 0
 
 
 def test_a_file_renamed_away_with_another_in_its_place_keeps_both_right(tmp_path):
-    from rereel.encoders import create_encoder
     from rereel.library import Library, index_paths
 
-    folder = tmp_path / "footage"
-    folder.mkdir()
-    enc = create_encoder()
-    shutil.copy(require_media("archive", A), folder / "clip.mp4")
-    with Library(tmp_path / "lib", create=True) as lib:
-        index_paths([folder], lib, enc, "content")
+    folder, enc, _ = indexed_clip(tmp_path)
     (folder / "clip.mp4").rename(folder / "old.mp4")
     shutil.copy(require_media("archive", B), folder / "clip.mp4")
     with Library(tmp_path / "lib") as lib:
