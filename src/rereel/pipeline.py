@@ -26,6 +26,7 @@ from rereel.match.choose import MatchOptions, ShotMatch, match_shots, target_pat
 from rereel.media import fingerprint
 from rereel.render import check_outputs, render_timeline
 from rereel.shots import TARGET_DETECTOR
+from rereel.shots.detector import detector_class
 from rereel.target_cache import analyse_target
 from rereel.timeline import KEY, build_timeline, remake_track, require_target, write_timeline
 from rereel.timeline.edit import set_suggestions, shot_info
@@ -65,8 +66,13 @@ def remake(target: Path, library: Library, outputs: list[tuple[Path, bool]], *, 
         raise RereelError(f"{library.root}: the library has no encoder recorded; index footage into it first")
     if encoder is not None:
         library.require_encoder_name(encoder)
+    # Said, because the first remake on a machine exports both networks to ONNX here (5-10 s on
+    # a laptop's CPU, once; later runs find them in the cache folder at once).
+    stages.stage("loading the networks", 1)
     encoder = create_encoder(library.encoder_name, device=device)
     library.require_encoder(encoder.signature)
+    detector_class(detector).prepare()
+    stages.advance(1)
 
     shots = analyse_target(target, encoder, detector, info.fps, stages, info.duration, reuse=reuse)
 
