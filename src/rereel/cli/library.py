@@ -178,7 +178,8 @@ def index(
         else:
             from rereel.library.workers import default_jobs
 
-            enc = create_encoder(encoder, device=device)
+            with err.status("loading the network"):  # a first run on a machine exports it (seconds, once)
+                enc = create_encoder(encoder, device=device)
             with RichProgress(len(files) + len(problems)) as progress:
                 report = index_paths(paths, lib, enc, detector, progress, sample_fps=sample_fps,
                                      jobs=jobs or default_jobs(getattr(enc, "device", "cpu")))
