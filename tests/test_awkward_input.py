@@ -173,3 +173,36 @@ def test_relative_paths_in_a_hand_edited_timeline_are_read_from_its_folder(cli, 
     assert cli("render", tl, "-o", elsewhere / "edited.mp4").returncode == 0
     assert cli("export", tl, elsewhere / "again.otio").returncode == 0  # written back: URLs an editor reads
     assert (tmp_path / "my archive").as_uri() + "/" in (elsewhere / "again.otio").read_text()
+
+
+def test_a_caption_longer_than_a_meme_is_refused_before_any_work(cli, tmp_path):
+    refused(cli("gif", "#1", "-o", tmp_path / "g.gif", "--caption", "word " * 30, "--library", tmp_path / "lib"),
+            "150 characters", "at most 120")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_huge_image_query_is_one_line(cli, tmp_path, monkeypatch):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # as a 400-megapixel PNG is, at 1/400000 the cost
+    Image.new("RGB", (100, 100)).save(tmp_path / "huge.png")
+    assert cli("index", require_media("archive", A), "--library", tmp_path / "lib").returncode == 0
+    refused(cli("similar", tmp_path / "huge.png", "-o", tmp_path / "s.png", "--library", tmp_path / "lib"),
+            str(tmp_path / "huge.png"), "cannot read the image", "decompression bomb")
+
+
+def test_a_model_folder_that_is_a_file_is_refused(cli, tmp_path):
+    (tmp_path / "model.png").write_bytes(b"a file")
+    refused(cli("autoencoder", "train", require_media("archive", A), "--model", tmp_path / "model.png", "--steps", "1"),
+            "--model", "is a file, not a model folder")
+    refused(cli("see", "train", require_media("archive", A), "--model", tmp_path / "model.png", "--steps", "1"),
+            "--model", "is a file, not a model folder")
+
+
+def test_training_on_a_single_frame_is_refused_not_a_hang(tmp_path):
+    from rereel.media import VideoWriter
+    from test_first_contact import rereel
+
+    with VideoWriter(tmp_path / "one.mp4", 64, 48, 24) as w:
+        w.write(np.zeros((48, 64, 3), np.uint8))
+    proc = rereel("autoencoder", "train", tmp_path / "one.mp4", "--model", tmp_path / "m", "--preset", "laptop",
+                  "--steps", "2", timeout=120)  # it looped for ever before
+    assert proc.returncode == 2 and "1 frame to learn from; training needs 2 at least" in proc.stderr, proc.stderr

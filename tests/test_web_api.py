@@ -128,6 +128,33 @@ def test_targets_only_from_allowed_folders(client, archive, media):
         assert r.status_code == 403 and "not inside a folder" in r.json()["detail"]
 
 
+def test_targets_listed_are_those_a_remake_accepts(web_library, tmp_path, media):
+    allowed = tmp_path / "allowed"
+    allowed.mkdir()
+    (allowed / "escape.webm").symlink_to(media / "trailers" / TARGET)  # a link leading out of the folder
+    c = make_client(web_library, tmp_path / "work", allow=[allowed])
+    assert c.get("/api/targets").json()["videos"] == []
+    assert c.post("/api/projects", data={"path": str(allowed / "escape.webm")}).status_code == 403
+
+
+def test_an_image_query_is_named_as_sent_and_a_huge_one_refused(client, monkeypatch):
+    r = client.post("/api/search", files={"file": ("x.png", b"not an image", "image/png")})
+    assert r.status_code == 400 and r.json()["detail"] == "x.png: not a readable image"
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # as a 400-megapixel PNG is, at 1/400000 the cost
+    buf = io.BytesIO()
+    Image.new("RGB", (100, 100)).save(buf, "PNG")
+    r = client.post("/api/search", files={"file": ("huge.png", buf.getvalue(), "image/png")})
+    assert r.status_code == 400 and r.json()["detail"].startswith("huge.png: cannot read the image"), r.text
+
+
+def test_a_caption_longer_than_a_meme_is_refused_at_once(client, shots, archive):
+    frames = [("frames", (f"f{i}.jpg", frame_jpeg(archive / "cc0_mdn_stream_of_water.mp4", 1 + i / 10), "image/jpeg"))
+              for i in range(2)]
+    r = client.post("/api/mirror/gif", files=frames, data={"shot": str(shots[FLOWER][0]["shot_id"]), "t": "1.0",
+                                                          "caption": "x" * 121})
+    assert r.status_code == 400 and "at most 120" in r.json()["detail"]  # it took the server minutes before
+
+
 def test_uploads_are_capped_in_type_and_size(web_library, tmp_path, archive):
     c = make_client(web_library, tmp_path, max_upload_mb=1.0, max_image_mb=1.0)
     before = set((tmp_path / "projects").iterdir())

@@ -144,11 +144,12 @@ def gif(
 ) -> None:
     """A looping reaction GIF of a shot or a range, optionally captioned, under a size cap."""
     from rereel.explore.footage import decode_footage, parse_shot_id, resolve_footage
-    from rereel.explore.gif import MAX_RATE, make_gif
+    from rereel.explore.gif import MAX_RATE, check_caption, make_gif
     from rereel.explore.pairs import pair_frames, side_size
     from rereel.library import Library
 
     check_writable(output)
+    check_caption(caption)  # before any frame is decoded
 
     if output.suffix.lower() != ".gif":
         raise RereelError(f"{output}: a GIF file name ends in .gif")

@@ -28,6 +28,12 @@ def _positive(name: str, value: int) -> None:
         raise RereelError(f"--{name} must be at least 1 (got {value})")
 
 
+def _model_folder(model: Path) -> None:
+    """Refuse, before training, a --model that names a file: checkpoints and sample sheets go inside."""
+    if model.exists() and not model.is_dir():
+        raise RereelError(f"--model {model}: is a file, not a model folder")
+
+
 @autoencoder_app.command("train", epilog=examples(
     "rereel autoencoder train film.mp4 --model models/film --preset laptop --minutes 10",
     "rereel autoencoder train film.mp4 --model models/film --preset laptop --minutes 10 --resume",
@@ -62,6 +68,7 @@ def autoencoder_train(
     """Train the autoencoder (Larsen et al. 2016's VAE-GAN, or the laptop preset's VAE) on the films' frames."""
     from rereel.learn import autoencoder as ae
 
+    _model_folder(model)
     for name, value in (("latent", latent), ("every", every), ("batch", batch)):
         if value is not None:
             _positive(name, value)
@@ -200,6 +207,7 @@ def see_train(
     """
     from rereel.learn import see
 
+    _model_folder(model)
     for name, value in (("steps", steps), ("batch", batch), ("max-frames", max_frames)):
         _positive(name, value)
     try:

@@ -60,11 +60,11 @@ def serve(
     from rereel.web.app import Settings, create_app
     from rereel.web.security import is_loopback
 
-    root = library_path(library)
+    root = library_path(library).absolute()  # projects store paths under it: a restart from another folder finds them
     token = token or os.environ.get("REREEL_TOKEN")
     if not is_loopback(host) and not token:
         token = secrets.token_urlsafe(18)
-    settings = Settings(library=root, workdir=workdir or root / "web", allow=list(allow or []),
+    settings = Settings(library=root, workdir=(workdir or root / "web").absolute(), allow=list(allow or []),
                         models=list(models or []), host=host, token=token, max_upload_mb=max_upload_mb)
     web = create_app(settings)
     # 0.0.0.0 is where it listens, not an address to open: name this machine instead.

@@ -12,6 +12,7 @@ changed rectangle of each frame when the palette is shared).
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import textwrap
@@ -53,19 +54,21 @@ def caption_font(size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(str(font_fjallaone.font_files["FjallaOne"]), size)
 
 
+MAX_CAPTION = 120  # characters: three lines of a meme; longer text is refused, not set in 10 px type
+
+
+def check_caption(text: str | None) -> None:
+    if text is not None and len(text) > MAX_CAPTION:
+        raise RereelError(f"the caption is {len(text)} characters long; a caption holds at most {MAX_CAPTION}")
+
+
 def draw_caption(image: Image.Image, text: str) -> Image.Image:
-    """Meme caption: upper case, white, black outline, bottom centre, wrapped to at most three lines."""
+    """Meme caption: upper case, white, black outline, bottom centre, wrapped to at most three lines
+    (more only where even the smallest type, 10 px, does not fit a long caption in a narrow GIF)."""
     w, h = image.size
     text = " ".join(text.upper().split())
     draw = ImageDraw.Draw(image)
-    size = max(10, h // 7)
-    while True:  # the largest size at which the caption fits in three lines across 92% of the width
-        font = caption_font(size)
-        stroke = max(2, size // 10)
-        lines = _wrap(draw, text, font, stroke, int(w * 0.92))
-        if (lines and len(lines) <= 3) or size <= 10:
-            break
-        size = int(size * 0.9)
+    size, font, stroke, lines = _caption_layout(w, h, text)
     line_height = int(size * 1.12)
     y = h - int(h * 0.04) - line_height * len(lines)
     for line in lines:
@@ -73,6 +76,22 @@ def draw_caption(image: Image.Image, text: str) -> Image.Image:
         draw.text(((w - lw) / 2 + stroke, y), line, font=font, fill="white", stroke_width=stroke, stroke_fill="black")
         y += line_height
     return image
+
+
+@functools.lru_cache(maxsize=8)  # once a GIF size, not once a frame: the search measures many wraps
+def _caption_layout(w: int, h: int, text: str):
+    """(type size, font, stroke, lines): the largest size at which the caption fits in three
+    lines across 92% of the width."""
+    check_caption(text)
+    draw = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    size = max(10, h // 7)
+    while True:
+        font = caption_font(size)
+        stroke = max(2, size // 10)
+        lines = _wrap(draw, text, font, stroke, int(w * 0.92))
+        if (lines and len(lines) <= 3) or size <= 10:
+            return size, font, stroke, lines
+        size = int(size * 0.9)
 
 
 def _wrap(draw: ImageDraw.ImageDraw, text: str, font, stroke: int, width: int) -> list[str]:
@@ -114,6 +133,7 @@ def encode_gif(frames: list[Image.Image], fps: float, colours: int, dither: bool
 def make_gif(frames: np.ndarray, rate: float, path: Path, *, width: int, max_bytes: int, caption: str | None = None,
              on_try: Callable[[int, int, float, int, int], None] | None = None) -> GifResult:
     """Write the smallest-loss GIF of `frames` (decoded at `rate`, at least `width` wide) under `max_bytes`."""
+    check_caption(caption)
     _, src_h, src_w, _ = frames.shape
     last = None
     for fps, scale, colours, dither in LADDER:

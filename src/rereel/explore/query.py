@@ -108,7 +108,7 @@ class QueryResolver:
                 im = ImageOps.exif_transpose(im).convert("RGB")
                 # The whole picture squeezed to the network's input, as the indexer does with frames.
                 rgb = np.asarray(im.resize(self.encoder.input_size, Image.Resampling.BOX))
-        except (UnidentifiedImageError, OSError, ValueError) as e:
+        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as e:  # bomb: over Pillow's pixel cap
             reason = "not a readable image" if isinstance(e, UnidentifiedImageError) else f"cannot read the image ({e})"
             raise MediaError(path, reason) from None
         vector = self.encoder.embed(rgb[None]).embedding[0]

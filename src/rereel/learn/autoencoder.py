@@ -171,6 +171,10 @@ def _train(videos: list[Path], model_dir: Path, cfg: AutoencoderConfig, ckpt: di
         set_rng_state(ckpt["rng"])
 
     data = FilmFrames(videos, cfg.width, cfg.height, cfg.every, cfg.budget_mb)
+    if data.count < 2:  # a batch of one cannot be normalised; its epoch had no whole batch and never ended
+        names = ", ".join(Path(v).name for v in videos)
+        kept = "" if cfg.every == 1 else f" with --every {cfg.every}"
+        raise RereelError(f"{names}: {data.count} frame to learn from{kept}; training needs 2 at least")
     if data.count < cfg.batch:
         cfg.batch = max(2, data.count)  # a few seconds of film: one batch of what there is
     per_epoch = data.batches_per_epoch(cfg.batch)

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Path as PathParam, Query as QueryParam, Request, UploadFile
 from fastapi.responses import FileResponse, Response
 
+from rereel.errors import MediaError
 from rereel.explore.footage import Footage, shot_footage
 from rereel.explore.query import Query
 from rereel.media.image import IMAGE_EXTENSIONS
@@ -144,7 +145,10 @@ def search_image(request: Request, file: UploadFile = File(...), top: int = 12):
     with tempfile.TemporaryDirectory(dir=state.settings.workdir) as tmp:
         path = save_upload(file, Path(tmp) / "query", int(state.settings.max_image_mb * 1e6), IMAGE_EXTENSIONS)
         with state.lock:
-            query = state.resolver.image(path)
+            try:
+                query = state.resolver.image(path)
+            except MediaError as e:  # named as the person sent it, not by the server's temporary copy
+                raise MediaError(Path(file.filename or "the image").name, e.reason) from None
             query.description = file.filename or "image"
             return _results(state, query, top)
 

@@ -65,7 +65,8 @@ def _folder(request: Request, pid: str) -> Path:
 def targets(request: Request):
     """Videos in the folders the server was told to allow (`--allow`), for the target picker."""
     allow = state_of(request).settings.allow
-    found = find_videos([a for a in allow if a.is_dir()])[:MAX_TARGETS]
+    # Only what a remake of it would accept: a link leading out of the folders is not offered.
+    found = [p for p in find_videos([a for a in allow if a.is_dir()]) if inside(p, allow)][:MAX_TARGETS]
     return {"allow": [str(a) for a in allow], "videos": [str(p) for p in found]}
 
 
@@ -81,7 +82,7 @@ def create_project(request: Request, file: UploadFile | None = None, path: str |
     pid, folder = state.projects.create()
     try:
         if file is not None:
-            target = save_upload(file, folder / "target", int(state.settings.max_upload_mb * 1e6), VIDEO_EXTENSIONS)
+            target = save_upload(file, folder / "target", int(state.settings.max_upload_mb * 1e6), VIDEO_EXTENSIONS).absolute()
             name = Path(file.filename or "upload").name
         else:
             if "\0" in path:  # no file name holds one; the OS calls would raise ValueError

@@ -22,7 +22,7 @@ from PIL import Image
 
 from rereel.errors import RereelError
 from rereel.explore.footage import Footage, decode_footage
-from rereel.explore.gif import MAX_RATE, make_gif
+from rereel.explore.gif import MAX_RATE, check_caption, make_gif
 from rereel.explore.pairs import MATCH_FIT, side_by_side
 from rereel.web.app import finite, not_found, state_of
 from rereel.web.archive import ROW_ID, match_hint
@@ -95,6 +95,7 @@ def mirror_gif(request: Request, frames: list[UploadFile] = File(...), shot: int
                fps: float = Form(10.0), caption: str | None = Form(None)):
     """A reaction GIF: the captured webcam frames beside the archive footage they matched, same length."""
     state = state_of(request)
+    check_caption(caption)  # a 400 before any work: a long one cost minutes a frame to lay out
     if not 2 <= len(frames) <= MAX_GIF_FRAMES:
         raise refuse(400, f"send between 2 and {MAX_GIF_FRAMES} frames (got {len(frames)})")
     fps = min(max(finite("fps", fps, 0.0, 1000.0), 1.0), MAX_RATE)
