@@ -15,6 +15,7 @@ import sqlite3
 from pathlib import Path
 
 import av
+import pytest
 import numpy as np
 from PIL import Image
 
@@ -206,3 +207,48 @@ def test_training_on_a_single_frame_is_refused_not_a_hang(tmp_path):
     proc = rereel("autoencoder", "train", tmp_path / "one.mp4", "--model", tmp_path / "m", "--preset", "laptop",
                   "--steps", "2", timeout=120)  # it looped for ever before
     assert proc.returncode == 2 and "1 frame to learn from; training needs 2 at least" in proc.stderr, proc.stderr
+
+
+def test_mistyped_queries_say_what_is_wrong_not_that_no_class_matches(cli, tmp_path):
+    clip = require_media("archive", A)
+    assert cli("index", clip, "--library", tmp_path / "lib").returncode == 0
+    # Each was searched for as words before ("no ImageNet class matches ..."), or called 0 s long.
+    refused(cli("similar", f"{clip}@abc", "-o", tmp_path / "s.png", "--library", tmp_path / "lib"),
+            f"{clip}@abc", "after the @ comes a time range", "'abc'")
+    refused(cli("similar", "shot:-1", "-o", tmp_path / "s.png", "--library", tmp_path / "lib"),
+            "shot:-1", "a shot id is a whole number")
+    Image.new("RGB", (64, 64), (200, 0, 0)).save(tmp_path / "red.png")
+    refused(cli("gif", tmp_path / "red.png", "-o", tmp_path / "g.gif", "--library", tmp_path / "lib"),
+            str(tmp_path / "red.png"), "a still image (png), not a video")
+    assert cli("gif", f"{clip}@1-2", "-o", tmp_path / "g.gif", "--library", tmp_path / "lib").returncode == 0  # well typed
+    assert (tmp_path / "g.gif").is_file()
+
+
+def test_a_frame_past_the_end_of_a_video_is_named_as_such():
+    from rereel.errors import MediaError, RereelError
+    from rereel.learn.frames import frame_at
+
+    clip = require_media("archive", A)
+    lasts = durations(clip)
+    with pytest.raises(MediaError, match=rf"{lasts + 1:g} s is past the end \(the video lasts {lasts:.2f} s\)"):
+        frame_at(f"{clip}@{lasts + 1:g}", 64, 48)  # was "no video frame could be decoded (corrupt or truncated)"
+    with pytest.raises(RereelError, match="'nan' is not a time"):
+        frame_at(f"{clip}@nan", 64, 48)
+    assert frame_at(f"{clip}@{lasts / 2:g}", 64, 48).shape == (48, 64, 3)
+
+
+def test_a_timeline_refuses_to_render_a_file_replaced_since_it_was_made(cli, tmp_path):
+    folder, _, _ = indexed_clip(tmp_path)  # footage/clip.mp4, a copy of A, in tmp_path/lib
+    target = tmp_path / "target.webm"
+    shutil.copy(require_media("archive", B), target)
+    tl, out = tmp_path / "remake.otio", tmp_path / "out"
+    assert cli("remake", target, "-o", out / "a.mp4", "--timeline", tl, "--library", tmp_path / "lib").returncode == 0
+    assert "\nclip.mp4\n  used: " in cli("credits", tl).stdout  # the remake uses the clip
+    shutil.copy(require_media("archive", "pd_chaplin_excerpt.mp4"), folder / "clip.mp4")  # re-exported: other pictures
+    refused(cli("render", tl, "-o", out / "b.mp4"), str(folder / "clip.mp4"), "archive file changed since the timeline was made")
+    shutil.copy(require_media("archive", A), folder / "clip.mp4")  # the original back
+    shutil.copy(require_media("archive", "pd_chaplin_excerpt.mp4"), target)
+    refused(cli("render", tl, "-o", out / "b.mp4"), str(target), "target video changed since the timeline was made")
+    shutil.copy(require_media("archive", B), target)
+    assert cli("render", tl, "-o", out / "b.mp4").returncode == 0
+    assert sorted(p.name for p in out.iterdir()) == ["a.credits.txt", "a.mp4", "b.credits.txt", "b.mp4"]

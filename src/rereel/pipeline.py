@@ -77,7 +77,8 @@ def remake(target: Path, library: Library, outputs: list[tuple[Path, bool]], *, 
     shots = analyse_target(target, encoder, detector, info.fps, stages, info.duration, reuse=reuse)
 
     stages.stage("matching shots", len(shots))
-    exclude = _exclude(target, library)
+    target_print = fingerprint(target)
+    exclude = _exclude(target, library, target_print)
     matches = match_shots(shots, library, opts, exclude_paths=exclude, on_shot=lambda n, _: stages.advance(n))
     _suggest_for_black(shots, matches, library, opts, exclude)
 
@@ -85,7 +86,8 @@ def remake(target: Path, library: Library, outputs: list[tuple[Path, bool]], *, 
     tl = build_timeline(
         f"{target.stem} remade",
         {"path": str(target.resolve()), "fps": info.fps, "width": info.display_size[0], "height": info.display_size[1],
-         "duration": info.duration, "frames": frames, "has_audio": info.has_audio},
+         "duration": info.duration, "frames": frames, "has_audio": info.has_audio,
+         "fingerprint": target_print},
         matches,
         {"library": str(library.root.resolve()), "encoder": encoder.signature, "detector": detector,
          "seed": opts.seed, "weights": vars(opts.weights), "fit": fit},
@@ -98,9 +100,9 @@ def remake(target: Path, library: Library, outputs: list[tuple[Path, bool]], *, 
     return RemakeResult(shots, matches, written, written_tl, tl)
 
 
-def _exclude(target: Path, library: Library) -> set[str]:
+def _exclude(target: Path, library: Library, target_print: str | None = None) -> set[str]:
     """Paths never suggested: the target itself, also where the library holds a copy of it."""
-    same = library.catalog.video_by_fingerprint(fingerprint(target))
+    same = library.catalog.video_by_fingerprint(target_print or fingerprint(target))
     return target_paths(target) | ({same["path"]} if same is not None else set())
 
 

@@ -12,12 +12,15 @@ import numpy as np
 
 from rereel.errors import MediaError, RereelError
 from rereel.library import Catalog
-from rereel.media import probe
+from rereel.media import VIDEO_EXTENSIONS, probe
+from rereel.media.probe import still_reason
 from rereel.render import Segment, archive_frames
 
 SHOT_ID = re.compile(r"^(?:shot:|#)(\d+)$", re.IGNORECASE)
 # clip.mp4@12.5-15, clip.mp4@1:02-1:05.5, clip.mp4@12.5- (to the end), clip.mp4@-3 (from the start)
 TIME_RANGE = re.compile(r"^(?P<path>.+)@(?P<start>[0-9:.]*)-(?P<end>[0-9:.]*)$")
+NOT_AN_ID = re.compile(r"^(?:shot:.*|#[-+]?\d.*)$", re.IGNORECASE)
+RANGE_FORMS = "12.5-15, 1:02-1:05.5, 12.5- (to the end) or -3 (from the start)"
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,10 @@ MAX_ROW_ID = 2**63 - 1  # SQLite's integers: a larger id would overflow the quer
 def parse_shot_id(text: str) -> int | None:
     m = SHOT_ID.match(text.strip())
     if not m:
+        # 'shot:' asks for an id whatever follows (words never start so), as does '#' before a
+        # sign or a number with more after it: refused, rather than searched for as words.
+        if NOT_AN_ID.match(text.strip()):
+            raise RereelError(f"{text.strip()}: a shot id is a whole number, as in shot:42 or #42")
         return None
     if int(m.group(1)) > MAX_ROW_ID:
         raise RereelError(f"{text.strip()}: no shot has an id that large")
@@ -72,12 +79,23 @@ def parse_time_range(text: str) -> tuple[Path, float, float | None] | None:
     """('clip.mp4', 12.5, 15.0) for 'clip.mp4@12.5-15'; None when `text` is not a range."""
     m = TIME_RANGE.match(text)
     if not m:
+        path, at, after = text.rpartition("@")
+        # A video file before the '@' and something else after it: a range mistyped, not words.
+        if at and path and Path(path).suffix.lower() in VIDEO_EXTENSIONS and not _is_file(text):
+            raise RereelError(f"{text}: after the @ comes a time range, as in {RANGE_FORMS}; got {after!r}")
         return None
     start = parse_seconds(m["start"]) if m["start"] else 0.0
     end = parse_seconds(m["end"]) if m["end"] else None
     if end is not None and end <= start:
         raise RereelError(f"{text}: the range ends before it starts")
     return Path(m["path"]), start, end
+
+
+def _is_file(text: str) -> bool:
+    try:
+        return Path(text).is_file()
+    except (OSError, ValueError):  # a name too long for the OS, a NUL byte: no file
+        return False
 
 
 def shot_footage(catalog: Catalog, shot_id: int) -> Footage:
@@ -92,6 +110,9 @@ def range_footage(path: Path, start: float, end: float | None) -> Footage:
     """A user's time range, checked against the file's length (an open end runs to the end)."""
     info = probe(path)
     if start >= info.duration:
+        reason = still_reason(info)
+        if reason:  # a PNG probes as a video of 0 s: say what it is, not that it is too short
+            raise MediaError(path, reason)
         raise MediaError(path, f"the range starts at {start:.2f} s but the video lasts {info.duration:.2f} s")
     end = info.duration if end is None else min(end, info.duration)
     return Footage(path, start, end, path.name)

@@ -61,7 +61,13 @@ def frame_at(spec: str, width: int, height: int) -> np.ndarray:
 
     path, _, at = spec.rpartition("@")
     if path and _is_number(at):
-        for decoded in decode_frames(Path(path), start=float(at)):
+        seconds = float(at)
+        if not (math.isfinite(seconds) and seconds >= 0):
+            raise RereelError(f"{spec}: {at!r} is not a time in a video (seconds from its start)")
+        info = probe(Path(path))  # raises MediaError: missing, unreadable, not a video
+        if info.duration and seconds >= info.duration:  # decoding would just find nothing
+            raise MediaError(path, f"{seconds:g} s is past the end (the video lasts {info.duration:.2f} s)")
+        for decoded in decode_frames(Path(path), start=seconds):
             return cover(decoded, width, height)
         raise MediaError(path, f"no frame at {at} s")
     image = load_image(Path(spec))

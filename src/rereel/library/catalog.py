@@ -264,7 +264,7 @@ class Catalog:
     def shot(self, shot_id: int) -> sqlite3.Row | None:
         return self.db.execute(
             "SELECT s.id, s.video_id, s.idx, s.start_frame, s.end_frame, s.start, s.end, s.luma, v.path, v.name, v.fps,"
-            " v.duration AS video_duration"
+            " v.duration AS video_duration, v.fingerprint"
             " FROM shots s JOIN videos v ON v.id=s.video_id WHERE s.id=?",
             (shot_id,),
         ).fetchone()

@@ -37,6 +37,8 @@ class Candidate:
     fps: float
     video_duration: float
     placement: Placement
+    fingerprint: str = ""  # the video's content when matched: render refuses a file changed since
+
 
     @property
     def score(self) -> float:
@@ -48,7 +50,7 @@ class Candidate:
             "shot_id": self.shot_id, "path": self.path, "start": round(p.start, 4), "end": round(p.end, 4),
             "score": round(p.score, 4), "semantic": round(p.semantic, 4), "composition": round(p.composition, 4),
             "colour": round(p.colour, 4), "long_enough": p.long_enough, "video_duration": round(self.video_duration, 4),
-        }
+        } | ({"fingerprint": self.fingerprint} if self.fingerprint else {})
 
 
 @dataclass
@@ -108,7 +110,8 @@ def match_shots(target_shots: list[ShotRecord], library: Library, opts: MatchOpt
                 if sid not in frame_cache:
                     frame_cache[sid] = cat.shot_frames(sid)
                 p = place(tf, shot.start, shot.end, frame_cache[sid], row["start"], row["end"], opts.weights)
-                cands.append(Candidate(sid, row["video_id"], row["path"], row["name"], row["fps"], row["video_duration"], p))
+                cands.append(Candidate(sid, row["video_id"], row["path"], row["name"], row["fps"], row["video_duration"], p,
+                                           row["fingerprint"]))
             # Segments at least as long as the target shot come first; then by score.
             cands.sort(key=lambda c: (not c.placement.long_enough, -c.score, c.shot_id))
             m.suggestions = cands[: max(opts.suggestions * 3, opts.suggestions)]

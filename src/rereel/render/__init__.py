@@ -87,7 +87,8 @@ def _codec_for(path, codec: str | None) -> str | None:
 
 
 def timeline_sources(tl: otio.schema.Timeline) -> set[Path]:
-    """The files a render of `tl` reads (the target, the archive files); raises if one is missing."""
+    """The files a render of `tl` reads (the target, the archive files); raises if one is missing,
+    or holds other content than when the timeline was made (see `_check_unchanged`)."""
     target = Path(tl.metadata[KEY]["target"]["path"])
     if not target.exists():
         raise MediaError(target, "target video named in the timeline is missing")
@@ -97,7 +98,30 @@ def timeline_sources(tl: otio.schema.Timeline) -> set[Path]:
             if not Path(seg.path).exists():
                 raise MediaError(seg.path, "archive file named in the timeline is missing")
             sources.add(Path(seg.path).resolve())
+    _check_unchanged(tl)
     return sources
+
+
+def _check_unchanged(tl: otio.schema.Timeline) -> None:
+    """A file re-exported or replaced under its name since the remake holds other pictures: the
+    timeline's times would cut into the wrong footage, silently. Timelines record each file's
+    fingerprint (media/fingerprint.py: 3 MiB read a file); one made before they did, or a clip an
+    editor added, has none and is taken as it is."""
+    from rereel.media import fingerprint
+
+    recorded = {}
+    target = tl.metadata[KEY]["target"]
+    if target.get("fingerprint"):
+        recorded[str(target["path"])] = (target["fingerprint"], "target video")
+    for clip in tl.find_clips():
+        ref = clip.media_reference
+        made = getattr(ref, "metadata", {}).get(KEY, {}).get("fingerprint") if hasattr(ref, "target_url") else None
+        if made:
+            recorded.setdefault(media_path(ref), (made, "archive file"))
+    for path, (made, what) in recorded.items():
+        if Path(path).exists() and fingerprint(Path(path)) != made:
+            raise MediaError(path, f"{what} changed since the timeline was made (other content under the same "
+                                   "name); remake it, or put the original file back")
 
 
 def check_outputs(outputs: list[tuple[Path, bool]], codec: str | None = None, sources: set[Path] = frozenset()) -> None:

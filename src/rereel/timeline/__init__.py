@@ -18,7 +18,8 @@ target's rate (HH:MM:SS:FF, non-drop); suggestions count from 1 (1 = the best). 
 `timecode` are what a person reads, rewritten by `number_shots` whenever a timeline is built
 or written, so an edited cut list is numbered afresh.
 Each archive reference records its media's frame rate (metadata "rereel": {"fps": ...}), which
-the FCP XML export needs (export.py).
+the FCP XML export needs (export.py), and its content fingerprint ("fingerprint"; the target's is
+in the timeline's "target"), by which render refuses a file replaced under its name since.
 """
 
 from __future__ import annotations
@@ -37,14 +38,15 @@ from rereel.timeline.layout import Layout, layout
 KEY = "rereel"
 
 
-def _ref(path: str, duration_s: float, rate: float, media_fps: float) -> otio.schema.ExternalReference:
+def _ref(path: str, duration_s: float, rate: float, media_fps: float,
+         fingerprint: str | None = None) -> otio.schema.ExternalReference:
     ref = otio.schema.ExternalReference(
         target_url=Path(path).resolve().as_uri(),
         available_range=otio.opentime.TimeRange(
             otio.opentime.RationalTime(0, rate), otio.opentime.RationalTime(round(duration_s * rate), rate)
         ),
     )
-    ref.metadata[KEY] = {"fps": float(media_fps)}
+    ref.metadata[KEY] = {"fps": float(media_fps)} | ({"fingerprint": fingerprint} if fingerprint else {})
     return ref
 
 
@@ -176,18 +178,18 @@ def find_shot(tl: otio.schema.Timeline, ref: str | int, path: Path | str = "the 
 
 def segment_items(index: int, name: str, path: str, start: float, end: float, media_fps: float,
                   video_duration: float, rate: float, frames: int, info: dict,
-                  bounds: tuple[float, float] | None) -> list[otio.schema.Clip]:
+                  bounds: tuple[float, float] | None, fingerprint: str | None = None) -> list[otio.schema.Clip]:
     """The clip for one target shot's archive segment, plus a hold clip when it is short."""
     lay: Layout = layout(start, end, media_fps, rate, frames, *(bounds or (None, None)))
     clip = otio.schema.Clip(name=f"shot {index}: {name}", source_range=_range(lay.first, lay.frames, rate))
-    clip.media_reference = _ref(path, video_duration, rate, media_fps)
+    clip.media_reference = _ref(path, video_duration, rate, media_fps, fingerprint)
     clip.metadata[KEY] = info | {"path": path, "start": start, "end": end, "hold": lay.hold}
     if not lay.hold:
         return [clip]
     # FreezeFrame shows the source range's first frame for the clip's whole duration: OTIO's
     # meaning, written by the MLT adapter as a "hold" producer and by the EDL as M2 speed 0.
     hold = otio.schema.Clip(name=f"shot {index}: {name} (hold)", source_range=_range(lay.last, lay.hold, rate))
-    hold.media_reference = _ref(path, video_duration, rate, media_fps)
+    hold.media_reference = _ref(path, video_duration, rate, media_fps, fingerprint)
     hold.effects.append(otio.schema.FreezeFrame())
     hold.metadata[KEY] = {"hold_of": index}
     return [clip, hold]
@@ -235,18 +237,20 @@ def build_timeline(name: str, target: dict, matches, meta: dict) -> otio.schema.
         c = m.chosen
         for item in segment_items(m.index, c.name, c.path, c.placement.start, c.placement.end, c.fps,
                                   c.video_duration, rate, frames, info | {"shot_id": c.shot_id},
-                                  shot_bounds(meta.get("library"), c.shot_id)):
+                                  shot_bounds(meta.get("library"), c.shot_id), c.fingerprint):
             video.append(item)
     ref_track = otio.schema.Track(name="target", kind=otio.schema.TrackKind.Video)
     whole = _range(0, int(target["frames"]), rate)
     tname = Path(target["path"]).name
-    ref_track.append(otio.schema.Clip(name=tname, media_reference=_ref(target["path"], target["duration"], rate, rate),
+    ref_track.append(otio.schema.Clip(name=tname, media_reference=_ref(target["path"], target["duration"], rate, rate,
+                                                                        target.get("fingerprint")),
                                       source_range=whole))
     tl.tracks.append(video)
     tl.tracks.append(ref_track)
     if target.get("has_audio"):
         audio = otio.schema.Track(name="target audio", kind=otio.schema.TrackKind.Audio)
-        audio.append(otio.schema.Clip(name=tname, media_reference=_ref(target["path"], target["duration"], rate, rate),
+        audio.append(otio.schema.Clip(name=tname, media_reference=_ref(target["path"], target["duration"], rate, rate,
+                                                                        target.get("fingerprint")),
                                       source_range=whole))
         tl.tracks.append(audio)
     number_shots(tl)
@@ -282,7 +286,7 @@ def choose_suggestion(tl: otio.schema.Timeline, shot: int, suggestion: int) -> N
         items = segment_items(shot, Path(s["path"]).name, s["path"], s["start"], s["end"], fps,
                               s.get("video_duration", s["end"]), rate, frames,
                               dict(info) | {"chosen": suggestion, "score": s["score"], "shot_id": s["shot_id"]},
-                              shot_bounds(tl.metadata[KEY].get("library"), s["shot_id"]))
+                              shot_bounds(tl.metadata[KEY].get("library"), s["shot_id"]), s.get("fingerprint"))
         while i + 1 < len(track) and is_hold(track[i + 1]):
             del track[i + 1]
         track[i] = items[0]
