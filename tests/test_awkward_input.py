@@ -178,7 +178,10 @@ def test_relative_paths_in_a_hand_edited_timeline_are_read_from_its_folder(cli, 
 
 def test_a_caption_longer_than_a_meme_is_refused_before_any_work(cli, tmp_path):
     refused(cli("gif", "#1", "-o", tmp_path / "g.gif", "--caption", "word " * 30, "--library", tmp_path / "lib"),
-            "150 characters", "at most 120")
+            "149 characters long in capitals", "at most 120")  # 30 words, 29 spaces between: as drawn
+    # 61 characters as typed, 122 as drawn (ß is SS in capitals): refused here, not after the frames.
+    refused(cli("gif", "#1", "-o", tmp_path / "g.gif", "--caption", "ß" * 61, "--library", tmp_path / "lib"),
+            "122 characters long in capitals")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -209,7 +212,7 @@ def test_training_on_a_single_frame_is_refused_not_a_hang(tmp_path):
     assert proc.returncode == 2 and "1 frame to learn from; training needs 2 at least" in proc.stderr, proc.stderr
 
 
-def test_mistyped_queries_say_what_is_wrong_not_that_no_class_matches(cli, tmp_path):
+def test_mistyped_queries_say_what_is_wrong_not_that_no_class_matches(cli, tmp_path, monkeypatch):
     clip = require_media("archive", A)
     assert cli("index", clip, "--library", tmp_path / "lib").returncode == 0
     # Each was searched for as words before ("no ImageNet class matches ..."), or called 0 s long.
@@ -222,6 +225,11 @@ def test_mistyped_queries_say_what_is_wrong_not_that_no_class_matches(cli, tmp_p
             str(tmp_path / "red.png"), "a still image (png), not a video")
     assert cli("gif", f"{clip}@1-2", "-o", tmp_path / "g.gif", "--library", tmp_path / "lib").returncode == 0  # well typed
     assert (tmp_path / "g.gif").is_file()
+    # A name or words that only start like an id are still a file and words.
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(clip, tmp_path / "#1 intro.mp4")
+    assert cli("gif", "#1 intro.mp4", "-o", "intro.gif", "--max-seconds", "1", "--library", "lib").returncode == 0
+    refused(cli("similar", "#80s neon", "-o", "s.png", "--library", "lib"), "no ImageNet class matches '#80s neon'")
 
 
 def test_a_frame_past_the_end_of_a_video_is_named_as_such():
@@ -245,10 +253,48 @@ def test_a_timeline_refuses_to_render_a_file_replaced_since_it_was_made(cli, tmp
     assert cli("remake", target, "-o", out / "a.mp4", "--timeline", tl, "--library", tmp_path / "lib").returncode == 0
     assert "\nclip.mp4\n  used: " in cli("credits", tl).stdout  # the remake uses the clip
     shutil.copy(require_media("archive", "pd_chaplin_excerpt.mp4"), folder / "clip.mp4")  # re-exported: other pictures
-    refused(cli("render", tl, "-o", out / "b.mp4"), str(folder / "clip.mp4"), "archive file changed since the timeline was made")
+    refused(cli("render", tl, "-o", out / "b.mp4"), str(folder / "clip.mp4"),
+            "archive file holds other content than when the timeline was made", "index it again")
+    refused(cli("gif", "--pair", f"{tl}:1", "-o", out / "pair.gif"), str(folder / "clip.mp4"), "holds other content")
     shutil.copy(require_media("archive", A), folder / "clip.mp4")  # the original back
     shutil.copy(require_media("archive", "pd_chaplin_excerpt.mp4"), target)
-    refused(cli("render", tl, "-o", out / "b.mp4"), str(target), "target video changed since the timeline was made")
+    refused(cli("render", tl, "-o", out / "b.mp4"), str(target), "target video holds other content than when the timeline")
     shutil.copy(require_media("archive", B), target)
     assert cli("render", tl, "-o", out / "b.mp4").returncode == 0
     assert sorted(p.name for p in out.iterdir()) == ["a.credits.txt", "a.mp4", "b.credits.txt", "b.mp4"]
+
+
+
+def test_a_suggestion_swapped_in_is_checked_as_the_first_choice_is(cli, tmp_path):
+    from rereel.timeline import media_path, read_timeline, shot_items
+
+    folder, _, _ = indexed_clip(tmp_path)
+    for name in ("ccby_zwm_tears_of_steel_10s.mp4", "pd_chaplin_excerpt.mp4"):
+        shutil.copy(require_media("archive", name), folder / name)
+    assert cli("index", folder, "--library", tmp_path / "lib").returncode == 0
+    tl = tmp_path / "remake.otio"
+    assert cli("remake", require_media("archive", B), "-o", tmp_path / "a.mp4", "--timeline", tl, "--suggestions", "20",
+               "--library", tmp_path / "lib").returncode == 0
+    # A suggestion from a file no clip of the timeline uses yet: only the swap can record its fingerprint.
+    timeline = read_timeline(tl)
+    used = {media_path(c.media_reference) for c in timeline.find_clips()}
+    swaps = [(item.metadata["rereel"]["number"], k + 1, s["path"]) for item in shot_items(timeline)
+             for k, s in enumerate(item.metadata["rereel"].get("suggestions") or []) if s["path"] not in used]
+    assert swaps, "the footage gives no suggestion from an unused file"
+    number, suggestion, path = swaps[0]
+    assert cli("choose", tl, str(number), str(suggestion)).returncode == 0
+    shutil.copy(require_media("archive", A if Path(path).name != "clip.mp4" else B), path)
+    refused(cli("render", tl, "-o", tmp_path / "b.mp4"), path, "holds other content than when the timeline was made")
+
+
+def test_a_remake_refuses_an_archive_file_replaced_since_it_was_indexed(cli, tmp_path):
+    folder, _, _ = indexed_clip(tmp_path)
+    shutil.copy(require_media("archive", "pd_chaplin_excerpt.mp4"), folder / "clip.mp4")  # not indexed again
+    target = require_media("archive", B)
+    proc = cli("remake", target, "-o", tmp_path / "out" / "a.mp4", "--timeline", tmp_path / "t.otio",
+               "--library", tmp_path / "lib")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    line = proc.stderr.strip().splitlines()[-1]  # after the progress of the analysis and matching
+    assert line.startswith(f"error: {folder / 'clip.mp4'}: changed since it was indexed"), line
+    assert f"rereel index {folder} --library {tmp_path / 'lib'}" in line
+    assert not (tmp_path / "t.otio").exists() and not (tmp_path / "out").exists()  # refused before anything is written

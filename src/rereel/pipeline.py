@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from rereel.encoders import create_encoder
-from rereel.errors import RereelError
+from rereel.errors import MediaError, RereelError
 from rereel.library import FrameRecord, Library, ShotRecord
 from rereel.match.choose import MatchOptions, ShotMatch, match_shots, target_paths
 from rereel.media import fingerprint
@@ -74,13 +74,14 @@ def remake(target: Path, library: Library, outputs: list[tuple[Path, bool]], *, 
     detector_class(detector).prepare()
     stages.advance(1)
 
+    target_print = fingerprint(target)  # of the file analysed now, not of one that replaces it meanwhile
     shots = analyse_target(target, encoder, detector, info.fps, stages, info.duration, reuse=reuse)
 
     stages.stage("matching shots", len(shots))
-    target_print = fingerprint(target)
     exclude = _exclude(target, library, target_print)
     matches = match_shots(shots, library, opts, exclude_paths=exclude, on_shot=lambda n, _: stages.advance(n))
     _suggest_for_black(shots, matches, library, opts, exclude)
+    _check_indexed(matches, library)
 
     frames = shots[-1].end_frame
     tl = build_timeline(
@@ -98,6 +99,17 @@ def remake(target: Path, library: Library, outputs: list[tuple[Path, bool]], *, 
         stages.stage("rendering (frames)", frames)
         written = render_timeline(tl, outputs, fit=fit, codec=codec, on_frame=lambda k, _: stages.advance(k))
     return RemakeResult(shots, matches, written, written_tl, tl)
+
+
+def _check_indexed(matches, library: Library) -> None:
+    """Refuse, before any timeline is written, a chosen archive file that holds other content
+    than when it was indexed (re-exported under its name): its shots' times would cut the new
+    pictures, and every render of the timeline would be refused."""
+    chosen = {m.chosen.path: m.chosen.fingerprint for m in matches if m.chosen is not None and m.chosen.fingerprint}
+    for path, indexed in sorted(chosen.items()):
+        if Path(path).exists() and fingerprint(Path(path)) != indexed:
+            raise MediaError(path, "changed since it was indexed (other content under its name); index it again "
+                                   f"(rereel index {Path(path).parent} --library {library.root}), then remake")
 
 
 def _exclude(target: Path, library: Library, target_print: str | None = None) -> set[str]:

@@ -16,10 +16,12 @@ from rereel.media import VIDEO_EXTENSIONS, probe
 from rereel.media.probe import still_reason
 from rereel.render import Segment, archive_frames
 
-SHOT_ID = re.compile(r"^(?:shot:|#)(\d+)$", re.IGNORECASE)
+SHOT_ID = re.compile(r"^(?:shot:|#)\s*(\d+)$", re.IGNORECASE)
 # clip.mp4@12.5-15, clip.mp4@1:02-1:05.5, clip.mp4@12.5- (to the end), clip.mp4@-3 (from the start)
 TIME_RANGE = re.compile(r"^(?P<path>.+)@(?P<start>[0-9:.]*)-(?P<end>[0-9:.]*)$")
-NOT_AN_ID = re.compile(r"^(?:shot:.*|#[-+]?\d.*)$", re.IGNORECASE)
+# A number that is no shot id (negative, signed, a fraction) after 'shot:' or '#': '#80s neon'
+# and '#1 intro.mp4' stay words and names.
+NOT_AN_ID = re.compile(r"^(?:shot:|#)\s*[-+]?[\d.]+$", re.IGNORECASE)
 RANGE_FORMS = "12.5-15, 1:02-1:05.5, 12.5- (to the end) or -3 (from the start)"
 
 
@@ -50,9 +52,8 @@ MAX_ROW_ID = 2**63 - 1  # SQLite's integers: a larger id would overflow the quer
 def parse_shot_id(text: str) -> int | None:
     m = SHOT_ID.match(text.strip())
     if not m:
-        # 'shot:' asks for an id whatever follows (words never start so), as does '#' before a
-        # sign or a number with more after it: refused, rather than searched for as words.
-        if NOT_AN_ID.match(text.strip()):
+        # A mistyped id ('shot:-1', '#4.5') is refused, rather than searched for as words.
+        if NOT_AN_ID.match(text.strip()) and not _is_file(text):
             raise RereelError(f"{text.strip()}: a shot id is a whole number, as in shot:42 or #42")
         return None
     if int(m.group(1)) > MAX_ROW_ID:
@@ -81,7 +82,7 @@ def parse_time_range(text: str) -> tuple[Path, float, float | None] | None:
     if not m:
         path, at, after = text.rpartition("@")
         # A video file before the '@' and something else after it: a range mistyped, not words.
-        if at and path and Path(path).suffix.lower() in VIDEO_EXTENSIONS and not _is_file(text):
+        if at and path and "/" not in after and Path(path).suffix.lower() in VIDEO_EXTENSIONS and not _is_file(text):
             raise RereelError(f"{text}: after the @ comes a time range, as in {RANGE_FORMS}; got {after!r}")
         return None
     start = parse_seconds(m["start"]) if m["start"] else 0.0

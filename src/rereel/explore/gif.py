@@ -57,16 +57,22 @@ def caption_font(size: int) -> ImageFont.FreeTypeFont:
 MAX_CAPTION = 120  # characters: three lines of a meme; longer text is refused, not set in 10 px type
 
 
+def caption_text(text: str) -> str:
+    """The caption as drawn: upper case (which may lengthen it: ß is SS), spaces collapsed."""
+    return " ".join(text.upper().split())
+
+
 def check_caption(text: str | None) -> None:
-    if text is not None and len(text) > MAX_CAPTION:
-        raise RereelError(f"the caption is {len(text)} characters long; a caption holds at most {MAX_CAPTION}")
+    """Refuse a caption longer than MAX_CAPTION as drawn: callers check before any frame is made."""
+    if text is not None and len(drawn := caption_text(text)) > MAX_CAPTION:
+        raise RereelError(f"the caption is {len(drawn)} characters long in capitals; a caption holds at most {MAX_CAPTION}")
 
 
 def draw_caption(image: Image.Image, text: str) -> Image.Image:
     """Meme caption: upper case, white, black outline, bottom centre, wrapped to at most three lines
     (more only where even the smallest type, 10 px, does not fit a long caption in a narrow GIF)."""
     w, h = image.size
-    text = " ".join(text.upper().split())
+    text = caption_text(text)
     draw = ImageDraw.Draw(image)
     size, font, stroke, lines = _caption_layout(w, h, text)
     line_height = int(size * 1.12)

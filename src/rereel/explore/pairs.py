@@ -17,6 +17,7 @@ from rereel.errors import RereelError
 from rereel.explore.footage import Footage, decode_footage, footage_frames
 from rereel.media import probe
 from rereel.media.image import even
+from rereel.render import check_unchanged
 from rereel.timeline import KEY, media_path, read_timeline, shot_items
 
 TARGET_FIT = "letterbox"  # the target whole
@@ -66,6 +67,7 @@ def timeline_pair(tl: otio.schema.Timeline, shot: int) -> tuple[Footage, Footage
         if not isinstance(item, otio.schema.Clip) or isinstance(item.media_reference, otio.schema.MissingReference):
             return target, None
         archive = Path(media_path(item.media_reference))
+        check_unchanged(tl, {str(target_path), str(archive)})  # a file replaced since: not the pair that was chosen
         start = item.source_range.start_time.to_seconds()
         end = start + item.source_range.duration.to_seconds()
         return target, Footage(archive, start, end, archive.name, info.get("shot_id"))

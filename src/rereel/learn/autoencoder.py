@@ -172,9 +172,10 @@ def _train(videos: list[Path], model_dir: Path, cfg: AutoencoderConfig, ckpt: di
 
     data = FilmFrames(videos, cfg.width, cfg.height, cfg.every, cfg.budget_mb)
     if data.count < 2:  # a batch of one cannot be normalised; its epoch had no whole batch and never ended
-        names = ", ".join(Path(v).name for v in videos)
+        names = ", ".join(Path(v).name for v in videos[:3]) + (f" and {len(videos) - 3} more" if len(videos) > 3 else "")
         kept = "" if cfg.every == 1 else f" with --every {cfg.every}"
-        raise RereelError(f"{names}: {data.count} frame to learn from{kept}; training needs 2 at least")
+        frames = f"{data.count} frame" + ("" if data.count == 1 else "s")
+        raise RereelError(f"{names}: {frames} to learn from{kept}; training needs 2 at least")
     if data.count < cfg.batch:
         cfg.batch = max(2, data.count)  # a few seconds of film: one batch of what there is
     per_epoch = data.batches_per_epoch(cfg.batch)

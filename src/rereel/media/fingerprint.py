@@ -6,6 +6,10 @@ import hashlib
 from pathlib import Path
 
 _CHUNK = 1 << 20
+# Fingerprints already read in this process, by what the file system says of the file: a remake
+# and the web editor ask again for the same files (target, chosen archive files) at each step.
+# A file replaced or rewritten since has another inode, size or modification time.
+_known: dict[tuple, str] = {}
 
 
 def fingerprint(path: Path) -> str:
@@ -15,7 +19,16 @@ def fingerprint(path: Path) -> str:
     exact size tell two video files apart just as surely, because any re-encode or edit
     changes the bytes at the start (headers) and the end (index or trailing packets).
     """
-    size = path.stat().st_size
+    st = Path(path).stat()
+    key = (str(Path(path).absolute()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    if key not in _known:
+        if len(_known) > 4096:
+            _known.clear()
+        _known[key] = _read(Path(path), st.st_size)
+    return _known[key]
+
+
+def _read(path: Path, size: int) -> str:
     h = hashlib.blake2b(digest_size=16)
     h.update(size.to_bytes(8, "little"))
     with path.open("rb") as f:

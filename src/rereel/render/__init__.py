@@ -88,7 +88,7 @@ def _codec_for(path, codec: str | None) -> str | None:
 
 def timeline_sources(tl: otio.schema.Timeline) -> set[Path]:
     """The files a render of `tl` reads (the target, the archive files); raises if one is missing,
-    or holds other content than when the timeline was made (see `_check_unchanged`)."""
+    or holds other content than when the timeline was made (see `check_unchanged`)."""
     target = Path(tl.metadata[KEY]["target"]["path"])
     if not target.exists():
         raise MediaError(target, "target video named in the timeline is missing")
@@ -98,30 +98,38 @@ def timeline_sources(tl: otio.schema.Timeline) -> set[Path]:
             if not Path(seg.path).exists():
                 raise MediaError(seg.path, "archive file named in the timeline is missing")
             sources.add(Path(seg.path).resolve())
-    _check_unchanged(tl)
+    check_unchanged(tl)
     return sources
 
 
-def _check_unchanged(tl: otio.schema.Timeline) -> None:
+def check_unchanged(tl: otio.schema.Timeline, only: set[str] | None = None) -> None:
     """A file re-exported or replaced under its name since the remake holds other pictures: the
     timeline's times would cut into the wrong footage, silently. Timelines record each file's
     fingerprint (media/fingerprint.py: 3 MiB read a file); one made before they did, or a clip an
-    editor added, has none and is taken as it is."""
+    editor added, has none and is taken as it is. `only`: the paths to check (a pair of one shot)."""
     from rereel.media import fingerprint
+
+    def recorded_print(meta) -> str | None:  # another tool may have written anything there
+        meta = meta.get(KEY) if hasattr(meta, "get") else None
+        made = meta.get("fingerprint") if hasattr(meta, "get") else None
+        return made if isinstance(made, str) and made else None
 
     recorded = {}
     target = tl.metadata[KEY]["target"]
-    if target.get("fingerprint"):
+    if recorded_print({KEY: target}):
         recorded[str(target["path"])] = (target["fingerprint"], "target video")
     for clip in tl.find_clips():
         ref = clip.media_reference
-        made = getattr(ref, "metadata", {}).get(KEY, {}).get("fingerprint") if hasattr(ref, "target_url") else None
+        made = recorded_print(ref.metadata) if hasattr(ref, "target_url") else None
         if made:
             recorded.setdefault(media_path(ref), (made, "archive file"))
     for path, (made, what) in recorded.items():
+        if only is not None and str(Path(path)) not in {str(Path(p)) for p in only}:
+            continue
         if Path(path).exists() and fingerprint(Path(path)) != made:
-            raise MediaError(path, f"{what} changed since the timeline was made (other content under the same "
-                                   "name); remake it, or put the original file back")
+            again = "remake from it" if what == "target video" else "index it again and remake"
+            raise MediaError(path, f"{what} holds other content than when the timeline was made; {again}, "
+                                   "or put the original file back")
 
 
 def check_outputs(outputs: list[tuple[Path, bool]], codec: str | None = None, sources: set[Path] = frozenset()) -> None:

@@ -15,7 +15,7 @@ from rereel.explore.query import Query
 from rereel.media.image import IMAGE_EXTENSIONS
 from rereel.explore.similar import similar_shots
 from rereel.web.app import finite, not_found, state_of
-from rereel.web.security import save_upload
+from rereel.web.security import printable, save_upload
 
 
 
@@ -148,7 +148,8 @@ def search_image(request: Request, file: UploadFile = File(...), top: int = 12):
             try:
                 query = state.resolver.image(path)
             except MediaError as e:  # named as the person sent it, not by the server's temporary copy
-                raise MediaError(Path(file.filename or "the image").name, e.reason) from None
+                name = Path(file.filename or "").name or "the image"  # a name of '..' has no final part
+                raise MediaError(printable(name), e.reason) from None
             query.description = file.filename or "image"
             return _results(state, query, top)
 
