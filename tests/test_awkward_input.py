@@ -298,3 +298,64 @@ def test_a_remake_refuses_an_archive_file_replaced_since_it_was_indexed(cli, tmp
     assert line.startswith(f"error: {folder / 'clip.mp4'}: changed since it was indexed"), line
     assert f"rereel index {folder} --library {tmp_path / 'lib'}" in line
     assert not (tmp_path / "t.otio").exists() and not (tmp_path / "out").exists()  # refused before anything is written
+
+
+def portrait_phone_video(path: Path, source: Path, frames: int = 48) -> tuple[int, int]:
+    """A phone's portrait video: landscape pictures stored with a display matrix turning them a
+    quarter (PyAV writes it, as phones do). Returns the stored (width, height)."""
+    with av.open(str(source)) as c:
+        pictures = [f.to_ndarray(format="rgb24") for _, f in zip(range(frames), c.decode(video=0))]
+    h, w = pictures[0].shape[:2]
+    w, h = w // 2 * 2, h // 2 * 2
+    with av.open(str(path), "w") as out:
+        s = out.add_stream("libx264", rate=24)
+        s.width, s.height, s.pix_fmt = w, h, "yuv420p"
+        s.set_display_rotation(-90)  # counter-clockwise degrees, as VideoFrame.rotation reads back
+        for p in pictures:
+            out.mux(s.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(p[:h, :w]), format="rgb24")))
+        out.mux(s.encode())
+    with av.open(str(path)) as c:
+        assert next(c.decode(video=0)).rotation == -90  # written as meant
+    return w, h
+
+
+def test_a_portrait_phone_video_is_portrait_everywhere(cli, tmp_path):
+    import json
+
+    from rereel.media import probe
+
+    folder, _, _ = indexed_clip(tmp_path)
+    w, h = portrait_phone_video(folder / "phone.mp4", require_media("archive", B))
+    assert probe(folder / "phone.mp4").display_size == (h, w)  # FFmpeg 7+ no longer gives a 'rotate' tag
+    assert cli("index", folder, "--library", tmp_path / "lib").returncode == 0
+    info = json.loads(cli("info", "--library", tmp_path / "lib", "--json").stdout)
+    assert {Path(v["path"]).name: v["size"] for v in info["items"]}["phone.mp4"] == [h, w]
+    target = tmp_path / "target.mp4"
+    tw, th = portrait_phone_video(target, require_media("archive", A))
+    out = tmp_path / "out"
+    assert cli("remake", target, "-o", out / "r.mp4", "--side-by-side-out", out / "s.mp4", "--library",
+               tmp_path / "lib").returncode == 0
+    for name, width in (("r.mp4", th), ("s.mp4", 2 * th)):
+        with av.open(str(out / name)) as c:  # upright as shown, not the stored landscape
+            assert (c.streams.video[0].width, c.streams.video[0].height) == (width, tw), name
+
+
+def test_videos_moved_away_since_indexing_are_left_out_and_named(cli, tmp_path):
+    from rereel.timeline import media_path, read_timeline
+
+    folder, _, _ = indexed_clip(tmp_path)
+    gone = folder / "gone.mp4"
+    shutil.copy(require_media("archive", "ccby_zwm_tears_of_steel_10s.mp4"), gone)
+    assert cli("index", folder, "--library", tmp_path / "lib").returncode == 0
+    gone.unlink()
+    info = cli("info", "--library", tmp_path / "lib")
+    assert f"1 of 2 videos are not where they were indexed (e.g. {gone})" in info.stderr
+    proc = cli("remake", require_media("archive", B), "-o", tmp_path / "r.mp4", "--timeline", tmp_path / "r.otio",
+               "--suggestions", "20", "--library", tmp_path / "lib")
+    assert proc.returncode == 0, proc.stderr  # it was 'archive file named in the timeline is missing', after the work
+    assert f"1 archive videos are not where they were indexed and were left out (e.g. {gone})" in proc.stderr
+    tl = read_timeline(tmp_path / "r.otio")
+    assert {Path(media_path(c.media_reference)).name for c in tl.find_clips()} <= {"clip.mp4", B}
+    assert all(Path(s["path"]).name == "clip.mp4" for c in tl.find_clips() for s in c.metadata.get("rereel", {}).get("suggestions") or [])
+    proc = cli("similar", require_media("archive", B), "-o", tmp_path / "s.png", "--library", tmp_path / "lib")
+    assert proc.returncode == 0 and "gone.mp4" not in proc.stdout, proc.stdout + proc.stderr

@@ -46,6 +46,7 @@ class RemakeResult:
     outputs: list[Path]
     timelines: list[Path]
     timeline: object  # the OTIO Timeline, for what the caller writes beside the outputs (credits)
+    missing: list[str] = dataclasses.field(default_factory=list)  # archive videos not where indexed: left out
 
 
 def remake(target: Path, library: Library, outputs: list[tuple[Path, bool]], *, timelines: list[Path] = (),
@@ -98,7 +99,7 @@ def remake(target: Path, library: Library, outputs: list[tuple[Path, bool]], *, 
     if outputs:
         stages.stage("rendering (frames)", frames)
         written = render_timeline(tl, outputs, fit=fit, codec=codec, on_frame=lambda k, _: stages.advance(k))
-    return RemakeResult(shots, matches, written, written_tl, tl)
+    return RemakeResult(shots, matches, written, written_tl, tl, sorted(missing_videos(library)))
 
 
 def _check_indexed(matches, library: Library) -> None:
@@ -115,7 +116,13 @@ def _check_indexed(matches, library: Library) -> None:
 def _exclude(target: Path, library: Library, target_print: str | None = None) -> set[str]:
     """Paths never suggested: the target itself, also where the library holds a copy of it."""
     same = library.catalog.video_by_fingerprint(target_print or fingerprint(target))
-    return target_paths(target) | ({same["path"]} if same is not None else set())
+    return target_paths(target) | ({same["path"]} if same is not None else set()) | missing_videos(library)
+
+
+def missing_videos(library: Library) -> set[str]:
+    """Paths of the library's videos that are not there any more (moved, deleted, a disk not
+    mounted): never suggested, since no render could read them. One stat a video."""
+    return {v["path"] for v in library.catalog.videos() if not Path(v["path"]).exists()}
 
 
 def _seen(shot: ShotRecord) -> ShotRecord:

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from rereel.cli import app, examples
+from rereel.cli import app, examples, labelled
 from rereel.cli.library import LibraryOpt, err, out
 from rereel.errors import RereelError
 
@@ -112,6 +112,10 @@ def remake(
         frames = result.timeline.metadata["rereel"]["target"]["frames"]
         stages.stage("rendering (frames)", frames)
         written = render_timeline(result.timeline, outputs, fit=fit, codec=codec, on_frame=lambda k, _: stages.advance(k))
+    if result.missing:
+        err.print(labelled("warning:", "yellow", f"{len(result.missing)} archive videos are not where they were indexed "
+                                                 f"and were left out (e.g. {result.missing[0]}); after a move, "
+                                                 "`rereel relink OLD NEW`"))
     chosen = [m for m in result.matches if m.chosen]
     films = {m.chosen.video_id for m in chosen}
     mean = sum(m.chosen.score for m in chosen) / max(1, len(chosen))

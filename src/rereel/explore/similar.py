@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -30,6 +31,7 @@ def similar_shots(lib: Library, query: Query, top: int, min_seconds: float = 0.0
     # they remove: the search is asked again for more until enough are left or none remain.
     count = lib.vectors("shots").count
     k = top + len(query.exclude)
+    present: dict[Path, bool] = {}  # a video moved or deleted since indexing: nothing could show it
     while True:
         scores, ids = lib.search(query.vector, k, centred=query.kind != "words")
         hits = []
@@ -38,6 +40,10 @@ def similar_shots(lib: Library, query: Query, top: int, min_seconds: float = 0.0
                 continue
             footage = shot_footage(lib.catalog, int(shot_id))
             if footage.duration + 1e-6 < min_seconds:
+                continue
+            if footage.path not in present:
+                present[footage.path] = footage.path.exists()
+            if not present[footage.path]:
                 continue
             hits.append(Hit(footage, float(score)))
             if len(hits) >= top:
