@@ -359,3 +359,62 @@ def test_videos_moved_away_since_indexing_are_left_out_and_named(cli, tmp_path):
     assert all(Path(s["path"]).name == "clip.mp4" for c in tl.find_clips() for s in c.metadata.get("rereel", {}).get("suggestions") or [])
     proc = cli("similar", require_media("archive", B), "-o", tmp_path / "s.png", "--library", tmp_path / "lib")
     assert proc.returncode == 0 and "gone.mp4" not in proc.stdout, proc.stdout + proc.stderr
+
+
+def variable_rate_video(path: Path, source: Path) -> float:
+    """A phone-like variable-rate video: 60 frames at 30 fps, then 30 at 15 fps, with a white
+    frame and a loud audio burst both at 2.0 s (by construction). Returns that time."""
+    import fractions
+
+    with av.open(str(source)) as c:
+        pictures = [f.to_ndarray(format="rgb24") for _, f in zip(range(90), c.decode(video=0))]
+    h, w = (n // 2 * 2 for n in pictures[0].shape[:2])
+    ms = fractions.Fraction(1, 1000)
+    times = [round(i * 1000 / 30) for i in range(60)] + [2000 + round(j * 1000 / 15) for j in range(30)]
+    with av.open(str(path), "w") as out:
+        v = out.add_stream("libx264", rate=30)
+        v.width, v.height, v.pix_fmt = w, h, "yuv420p"
+        v.time_base = v.codec_context.time_base = ms
+        a = out.add_stream("aac", rate=48000)
+        for i, p in enumerate(pictures):
+            frame = av.VideoFrame.from_ndarray(np.full((h, w, 3), 255, np.uint8) if i == 60 else
+                                               np.ascontiguousarray(p[:h, :w] // 2), format="rgb24")  # dim, but for the flash
+            frame.pts, frame.time_base = times[i], ms
+            out.mux(v.encode(frame))
+        out.mux(v.encode())
+        sound = np.zeros(4 * 48000, np.float32)
+        sound[2 * 48000: 2 * 48000 + 4800] = 0.8
+        for pos in range(0, len(sound), 1024):
+            af = av.AudioFrame.from_ndarray(sound[None, pos:pos + 1024], format="fltp", layout="mono")
+            af.sample_rate, af.pts = 48000, pos
+            out.mux(a.encode(af))
+        out.mux(a.encode())
+    return 2.0
+
+
+def flash_and_burst(path: Path, left_half: bool = False) -> tuple[float, float]:
+    """(time of the first white frame, time of the first loud audio frame), read by PyAV."""
+    with av.open(str(path)) as c:
+        white = next(f.time for f in c.decode(video=0)
+                     if f.to_ndarray(format="rgb24")[:, : f.width // 2 if left_half else f.width].mean() > 240)
+    with av.open(str(path)) as c:
+        loud = next(f.time for f in c.decode(audio=0) if np.abs(f.to_ndarray()).max() > 0.5)
+    return white, loud
+
+
+def test_a_variable_rate_target_stays_on_its_soundtrack(cli, tmp_path):
+    indexed_clip(tmp_path)
+    target = tmp_path / "phone.mp4"
+    at = variable_rate_video(target, require_media("archive", B))
+    white, loud = flash_and_burst(target)
+    assert abs(white - at) < 0.01 and abs(loud - at) < 0.05  # written as meant
+    out = tmp_path / "out"
+    assert cli("remake", target, "-o", out / "r.mp4", "--side-by-side-out", out / "s.mp4", "--timeline", out / "r.otio",
+               "--library", tmp_path / "lib").returncode == 0
+    # At the constant rate: the timeline was at the average rate before, which may have no SMPTE
+    # timecode (a phone clip at 20.68 fps on average could not go to an EDL or FCP XML).
+    assert cli("export", out / "r.otio", out / "r.edl").returncode == 0
+    with av.open(str(out / "s.mp4")) as c:
+        assert c.streams.video[0].average_rate == 30  # the file's top rate, as written
+    white, loud = flash_and_burst(out / "s.mp4", left_half=True)
+    assert abs(white - at) <= 1 / 30 + 1e-3 and abs(loud - at) < 0.05, (white, loud)  # was 2.6 s: 0.6 s off its sound

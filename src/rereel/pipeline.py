@@ -77,6 +77,9 @@ def remake(target: Path, library: Library, outputs: list[tuple[Path, bool]], *, 
 
     target_print = fingerprint(target)  # of the file analysed now, not of one that replaces it meanwhile
     shots = analyse_target(target, encoder, detector, info.fps, stages, info.duration, reuse=reuse)
+    rate = info.constant_fps
+    if info.vfr:  # shots counted in frames of the constant rate the remake is made at, from their times
+        shots = [dataclasses.replace(s, start_frame=round(s.start * rate), end_frame=round(s.end * rate)) for s in shots]
 
     stages.stage("matching shots", len(shots))
     exclude = _exclude(target, library, target_print)
@@ -87,7 +90,7 @@ def remake(target: Path, library: Library, outputs: list[tuple[Path, bool]], *, 
     frames = shots[-1].end_frame
     tl = build_timeline(
         f"{target.stem} remade",
-        {"path": str(target.resolve()), "fps": info.fps, "width": info.display_size[0], "height": info.display_size[1],
+        {"path": str(target.resolve()), "fps": rate, "width": info.display_size[0], "height": info.display_size[1],
          "duration": info.duration, "frames": frames, "has_audio": info.has_audio,
          "fingerprint": target_print},
         matches,

@@ -28,6 +28,7 @@ from rereel.learn.toolkit import (
 )
 from rereel.learn.vaegan import VAEGAN, feature_error, kl_divergence, n_downsamples
 from rereel.media import VideoWriter, decode_frames, probe
+from rereel.media.decode import frames_at_rate
 
 KIND = "autoencoder"
 
@@ -379,7 +380,7 @@ def render(
     w, h = _output_size(info.display_size, (cfg.width, cfg.height), upscale)
     out_w = 2 * w if side_by_side else w
 
-    with VideoWriter(out, out_w, h, info.fps, audio_from=video) as writer, TrainProgress(
+    with VideoWriter(out, out_w, h, info.constant_fps, audio_from=video) as writer, TrainProgress(
         max(1, info.frames), 0, "rendering", enabled=progress
     ) as bar:
         pending: list[tuple[np.ndarray, np.ndarray | None]] = []
@@ -394,7 +395,7 @@ def render(
             bar.update(writer.frames, len(pending), {})
             pending.clear()
 
-        for decoded in decode_frames(video):
+        for decoded in frames_at_rate(video, info.constant_fps):  # a phone's variable rate kept on its sound
             src = cover(decoded, w, h) if side_by_side else None
             pending.append((cover(decoded, cfg.width, cfg.height), src))
             if len(pending) == batch:

@@ -38,7 +38,8 @@ from rereel.learn.toolkit import (
     to_uint8,
     write_sample_sheet,
 )
-from rereel.media import VideoWriter, decode_frames, probe
+from rereel.media import VideoWriter, probe
+from rereel.media.decode import frames_at_rate
 
 KIND = "see"
 RECIPES = ("degrade", "edges")
@@ -398,10 +399,10 @@ def render(
         scale = seer.cfg.size / min(sw, sh)
         w, h = max(seer.cfg.size, round(sw * scale)), max(seer.cfg.size, round(sh * scale))
         w, h = w - w % 2, h - h % 2
-    with VideoWriter(out, 2 * w if side_by_side else w, h, info.fps, audio_from=video) as writer, TrainProgress(
+    with VideoWriter(out, 2 * w if side_by_side else w, h, info.constant_fps, audio_from=video) as writer, TrainProgress(
         max(1, info.frames), 0, "rendering", enabled=progress
     ) as bar:
-        for decoded in decode_frames(video):
+        for decoded in frames_at_rate(video, info.constant_fps):  # a phone's variable rate kept on its sound
             src = decoded.rgb(w, h)
             frame = resize(seer.see(src), w, h)
             writer.write(np.concatenate([src, frame], axis=1) if side_by_side else frame)

@@ -188,3 +188,28 @@ def decode_frames(path: Path | str, *, start: float = 0.0, end: float | None = N
             raise MediaError(path, f"truncated: frames stop at {last_time + step:.1f} s of a stated {stated:.1f} s{failure}")
     finally:
         container.close()
+
+
+def frames_at_rate(path: Path | str, rate: float) -> Iterator[DecodedFrame]:
+    """The frame on screen at each frame of a constant `rate` (the one shown at (k + 1/2) / rate
+    by its own times), to the end of the video's last frame: each frame once for a file at that
+    rate (a timestamp rounded by up to half a frame still lands), a variable-rate file's (a
+    phone's) held or skipped as its times say, so its pictures stay on its soundtrack."""
+    source = decode_frames(path)
+    try:
+        upcoming = next(source, None)
+        shown: DecodedFrame | None = None
+        step = 1 / rate  # the last frame's length, from the interval before it
+        k = 0
+        while True:
+            t = (k + 0.5) / rate
+            while upcoming is not None and (shown is None or upcoming.time <= t):
+                if shown is not None:
+                    step = max(upcoming.time - shown.time, 1e-3)
+                shown, upcoming = upcoming, next(source, None)
+            if shown is None or (upcoming is None and t >= shown.time + step):
+                return
+            yield shown
+            k += 1
+    finally:
+        source.close()

@@ -11,6 +11,9 @@ import av
 from rereel.errors import MediaError
 
 
+STANDARD_RATES = (24000 / 1001, 24.0, 25.0, 30000 / 1001, 30.0, 50.0, 60000 / 1001, 60.0)
+
+
 @dataclass(frozen=True)
 class VideoInfo:
     """What the container says about a video. `fps` is the average rate; `vfr` is a hint."""
@@ -25,6 +28,18 @@ class VideoInfo:
     has_audio: bool
     codec: str
     frames: int  # the container's count, or an estimate from duration x fps
+    base_fps: float = 0.0  # the stream's base rate (FFmpeg's r_frame_rate): its fastest, for a VFR file
+
+    @property
+    def constant_fps(self) -> float:
+        """The constant rate a remake of this video is made at: its own where it has one; for a
+        variable rate (a phone's, a screen recording) its base rate when that is a real top speed,
+        else the standard rate at or above its average. Its frames are then shown by their times."""
+        if not self.vfr:
+            return self.fps
+        if self.fps <= self.base_fps <= 120:
+            return self.base_fps
+        return next((r for r in STANDARD_RATES if r >= self.fps - 0.01), self.fps)
 
     @property
     def display_size(self) -> tuple[int, int]:
@@ -136,6 +151,7 @@ def probe(path: Path | str) -> VideoInfo:
             has_audio=bool(container.streams.audio),
             codec=ctx.name,
             frames=frames,
+            base_fps=base,
         )
 
 

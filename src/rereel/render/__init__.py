@@ -19,7 +19,7 @@ import opentimelineio as otio
 
 from rereel.errors import MediaError, RereelError
 from rereel.media import VideoWriter, decode_frames
-from rereel.media.decode import DecodedFrame, fit_frame
+from rereel.media.decode import DecodedFrame, fit_frame, frames_at_rate
 from rereel.media.encode import output_codec
 from rereel.media.prefetch import prefetch
 from rereel.outputs import check_writable
@@ -198,17 +198,21 @@ def render_timeline(tl: otio.schema.Timeline, outputs: list[tuple[Path, bool]], 
 def _output_frames(segs: list[Segment], target: str | None, rate: float, width: int, height: int,
                    fit: str) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
     """Each output frame's archive picture, with the target's beside it when `target` is given
-    (for the side-by-side; its last frame held should the target end first)."""
-    target_iter = decode_frames(target) if target else None
+    (for the side-by-side; its last frame held should the target end first).
+
+    The target's pictures are those on screen at each output frame's time (`frames_at_rate`): a
+    variable-rate target (a phone's) stays on its soundtrack."""
+    target_iter = frames_at_rate(target, rate) if target else None
     last_target = np.zeros((height, width, 3), np.uint8) if target else None
+    last_shown = None
     black = np.zeros((height, width, 3), np.uint8)
     try:
         for seg in segs:
             for rgb in archive_frames(seg, rate, width, height, fit) if seg.path else (black for _ in range(seg.frames)):
                 if target_iter is not None:
                     tf = next(target_iter, None)
-                    if tf is not None:
-                        last_target = fit_frame(tf.frame, width, height, "letterbox")
+                    if tf is not None and tf is not last_shown:  # a frame held (variable rate) is fitted once
+                        last_target, last_shown = fit_frame(tf.frame, width, height, "letterbox"), tf
                 yield rgb, last_target
     finally:
         if target_iter is not None:
