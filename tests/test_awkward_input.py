@@ -418,3 +418,27 @@ def test_a_variable_rate_target_stays_on_its_soundtrack(cli, tmp_path):
         assert c.streams.video[0].average_rate == 30  # the file's top rate, as written
     white, loud = flash_and_burst(out / "s.mp4", left_half=True)
     assert abs(white - at) <= 1 / 30 + 1e-3 and abs(loud - at) < 0.05, (white, loud)  # was 2.6 s: 0.6 s off its sound
+
+
+def test_a_poster_picture_before_the_video_stream_is_passed_over(cli, tmp_path):
+    import json
+
+    folder = tmp_path / "footage"
+    folder.mkdir()
+    with av.open(str(require_media("archive", A))) as c:
+        pictures = [f.to_ndarray(format="rgb24") for _, f in zip(range(72), c.decode(video=0))]
+    h, w = (n // 2 * 2 for n in pictures[0].shape[:2])
+    with av.open(str(folder / "poster_first.mkv"), "w") as out:  # stream 0: one JPEG picture, as an MKV's poster
+        poster = out.add_stream("mjpeg", rate=1)
+        poster.width, poster.height, poster.pix_fmt = w, h, "yuvj420p"
+        video = out.add_stream("libx264", rate=24)
+        video.width, video.height, video.pix_fmt = w, h, "yuv420p"
+        out.mux(poster.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(pictures[0][:h, :w]), format="rgb24")))
+        out.mux(poster.encode())
+        for p in pictures:
+            out.mux(video.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(p[:h, :w]), format="rgb24")))
+        out.mux(video.encode())
+    proc = cli("index", folder, "--library", tmp_path / "lib")
+    assert proc.returncode == 0, proc.stderr  # the poster was indexed as the video (or called truncated)
+    [item] = json.loads(cli("info", "--library", tmp_path / "lib", "--json").stdout)["items"]
+    assert abs(item["seconds"] - len(pictures) / 24) < 0.1 and item["fps"] == 24, (item, len(pictures))

@@ -104,9 +104,14 @@ from rereel.cli import serve as _serve  # noqa: E402,F401
 from rereel.cli import samples as _samples  # noqa: E402,F401
 
 
+_terminated = False
+
+
 def _terminate(signum, frame) -> None:
     # `kill` (SIGTERM) unwinds like Ctrl+C: writers remove their partial files, transactions
     # roll back. Only SIGKILL can leave a hidden partial file behind.
+    global _terminated
+    _terminated = True
     raise KeyboardInterrupt
 
 
@@ -118,5 +123,14 @@ def main() -> None:
         err.print(labelled("error:", "red", e))
         sys.exit(2)
     except KeyboardInterrupt:
-        err.print(Text("interrupted", "yellow"))
-        sys.exit(130)
+        _stopped()
+    except SystemExit as e:
+        if e.code == 130:  # Typer turns the KeyboardInterrupt into exit status 130 itself
+            _stopped()
+        raise
+
+
+def _stopped() -> None:
+    """Exit status 128 + the signal, as a shell reports a job it stopped: 130 Ctrl+C, 143 `kill`."""
+    err.print(Text("terminated" if _terminated else "interrupted", "yellow"))
+    sys.exit(143 if _terminated else 130)

@@ -144,7 +144,9 @@ def render(
     from rereel.timeline import KEY, read_timeline
 
     tl = read_timeline(timeline)
-    check_outputs([(output, side_by_side)], codec, timeline_sources(tl))
+    target = tl.metadata[KEY]["target"]
+    size = (int(target["width"]) // 2 * 2, int(target["height"]) // 2 * 2)  # as render_timeline makes it
+    check_outputs([(output, side_by_side)], codec, timeline_sources(tl), size)
     fit = tl.metadata[KEY].get("fit", "cover") if letterbox is None else ("letterbox" if letterbox else "cover")
     with RichStages() as stages:
         stages.stage("rendering (frames)", tl.metadata[KEY]["target"]["frames"])
@@ -188,7 +190,7 @@ def choose(
                   f"choose with `rereel choose {timeline} {picked.number} N`")
         return
     if suggestion < 1:
-        raise RereelError(f"suggestions are numbered from 1 (1 = the best); {picked.label} has {len(listing)}")
+        raise RereelError(f"{timeline}: suggestions are numbered from 1 (1 = the best); {picked.label} has {len(listing)}")
     _choose(tl, picked.index, suggestion - 1, timeline)
     write_timeline(tl, timeline)
     s = listing[suggestion - 1]

@@ -15,7 +15,7 @@ from av.video.reformatter import VideoReformatter
 from rereel.device import cpu_cores, cpu_threads
 from rereel.errors import MediaError
 from rereel.media.image import centre_crop, cover_size
-from rereel.media.probe import _ffmpeg_reason, clockwise_rotation, open_container
+from rereel.media.probe import _ffmpeg_reason, clockwise_rotation, open_container, video_stream
 
 # One rule for every length: a file whose decoded frames end more than TRUNCATION_SLACK_S,
 # or TRUNCATION_SHARE of its stated duration if that is more, before the duration its header
@@ -139,7 +139,7 @@ def decode_frames(path: Path | str, *, start: float = 0.0, end: float | None = N
         if not container.streams.video:
             what = "audio only, no video stream" if container.streams.audio else "no video stream"
             raise MediaError(path, what)
-        stream = container.streams.video[0]
+        stream = video_stream(container)
         threads = cpu_threads()
         if threads > 1:
             stream.thread_type = "AUTO"  # frame + slice threads: decoding is the floor of every job

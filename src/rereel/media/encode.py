@@ -19,7 +19,7 @@ import numpy as np
 
 from rereel.errors import MediaError, RereelError
 from rereel.media.prefetch import drain
-from rereel.media.probe import open_container
+from rereel.media.probe import open_container, video_stream
 from rereel.outputs import partial_path, ready
 
 
@@ -156,7 +156,7 @@ class VideoWriter:
         # Output time 0 is the source's first video frame (decode.py measures video times from
         # the stream's first pts); audio is measured from the same origin, or a source whose
         # streams start late (MPEG-TS at 1.4 s, camera files) would come out shifted.
-        ref = src.streams.video[0] if src.streams.video else ain
+        ref = video_stream(src) if src.streams.video else ain
         self._origin = float(ref.start_time * ref.time_base) if ref.start_time is not None else 0.0
         rate = ain.codec_context.sample_rate or 48000
         self._a = self._out.add_stream(self.codec.audio, rate=rate)

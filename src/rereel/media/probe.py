@@ -77,6 +77,13 @@ def open_container(path: Path) -> av.container.InputContainer:
         raise MediaError(path, f"not a readable video: corrupt, truncated or not video at all (FFmpeg: {_ffmpeg_reason(e)})") from None
 
 
+def video_stream(container: av.container.InputContainer):
+    """The video stream rereel reads: FFmpeg's own choice (what ffmpeg and ffplay play), which
+    passes over cover art and a one-picture stream placed first (an MKV's poster), else the
+    first. The caller has checked that the file has a video stream."""
+    return container.streams.best("video") or container.streams.video[0]
+
+
 def _ffmpeg_reason(e: Exception) -> str:
     text = getattr(e, "strerror", None) or str(e)
     return text.strip().rstrip(".")
@@ -125,7 +132,7 @@ def probe(path: Path | str) -> VideoInfo:
         if not container.streams.video:
             what = "audio only, no video stream" if container.streams.audio else "no video stream"
             raise MediaError(path, what)
-        stream = container.streams.video[0]
+        stream = video_stream(container)
         ctx = stream.codec_context
         if not ctx.width or not ctx.height:
             raise MediaError(path, "video stream has no picture size (corrupt header)")

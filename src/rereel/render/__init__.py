@@ -20,7 +20,7 @@ import opentimelineio as otio
 from rereel.errors import MediaError, RereelError
 from rereel.media import VideoWriter, decode_frames
 from rereel.media.decode import DecodedFrame, fit_frame, frames_at_rate
-from rereel.media.encode import output_codec
+from rereel.media.encode import output_codec, size_problem
 from rereel.media.prefetch import prefetch
 from rereel.outputs import check_writable
 from rereel.timeline import KEY, is_freeze, media_path, remake_track
@@ -132,14 +132,20 @@ def check_unchanged(tl: otio.schema.Timeline, only: set[str] | None = None) -> N
                                    "or put the original file back")
 
 
-def check_outputs(outputs: list[tuple[Path, bool]], codec: str | None = None, sources: set[Path] = frozenset()) -> None:
+def check_outputs(outputs: list[tuple[Path, bool]], codec: str | None = None, sources: set[Path] = frozenset(),
+                  size: tuple[int, int] | None = None) -> None:
     """Refuse, before any frame is made, what a render could not finish or should not do: an
-    output name with no codec for it, two outputs on one file, an output over a source."""
+    output name with no codec for it, two outputs on one file, an output over a source, a frame
+    `size` (the target's, width x height) the output's codec cannot take."""
     if codec not in (None, "h264") and outputs and not any(_is_mov(p) for p, _ in outputs):
         output_codec(outputs[0][0], codec)  # ProRes asked for, and no .mov to write it in: says so
     seen = set()
-    for path, _ in outputs:
-        output_codec(path, _codec_for(path, codec))
+    for path, sbs in outputs:
+        chosen = output_codec(path, _codec_for(path, codec))
+        if size is not None:
+            problem = size_problem(chosen, size[0] * (2 if sbs else 1), size[1])
+            if problem:
+                raise RereelError(f"{path}: {problem}")
         key = Path(path).resolve()
         if key in sources:
             raise RereelError(f"{path}: the remake reads this file; writing the output there would replace it")
@@ -157,10 +163,10 @@ def render_timeline(tl: otio.schema.Timeline, outputs: list[tuple[Path, bool]], 
     h264, prores or dnxhr for the .mov outputs (default: each output's suffix decides)."""
     if fit not in FITS:
         raise RereelError(f"unknown fit {fit!r}; use one of {', '.join(FITS)}")
-    check_outputs(outputs, codec, timeline_sources(tl))
     target = tl.metadata[KEY]["target"]
     tpath, rate = target["path"], float(target["fps"])
     width, height = int(target["width"]) // 2 * 2, int(target["height"]) // 2 * 2
+    check_outputs(outputs, codec, timeline_sources(tl), (width, height))
     segs = segments(tl, rate)
     total = sum(s.frames for s in segs)
     need_target = any(sbs for _, sbs in outputs)

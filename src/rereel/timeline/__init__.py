@@ -173,7 +173,7 @@ def find_shot(tl: otio.schema.Timeline, ref: str | int, path: Path | str = "the 
         if shot.first <= frame < shot.first + shot.frames:
             return shot
     end = all_shots[-1].first + all_shots[-1].frames if all_shots else 0
-    raise RereelError(f"{path}: {text} is past the end of the target ({timecode(end, rate)})")
+    raise RereelError(f"{path}: {text} is past the end of the target (its last frame is {timecode(max(0, end - 1), rate)})")
 
 
 def segment_items(index: int, name: str, path: str, start: float, end: float, media_fps: float,
