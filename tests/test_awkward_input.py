@@ -409,11 +409,11 @@ def test_a_variable_rate_target_stays_on_its_soundtrack(cli, tmp_path):
     white, loud = flash_and_burst(target)
     assert abs(white - at) < 0.01 and abs(loud - at) < 0.05  # written as meant
     out = tmp_path / "out"
-    assert cli("remake", target, "-o", out / "r.mp4", "--side-by-side-out", out / "s.mp4", "--timeline", out / "r.otio",
-               "--library", tmp_path / "lib").returncode == 0
     # At the constant rate: the timeline was at the average rate before, which may have no SMPTE
     # timecode (a phone clip at 20.68 fps on average could not go to an EDL or FCP XML).
-    assert cli("export", out / "r.otio", out / "r.edl").returncode == 0
+    assert cli("remake", target, "-o", out / "r.mp4", "--side-by-side-out", out / "s.mp4", "--timeline", out / "r.otio",
+               "--timeline", out / "r.edl", "--library", tmp_path / "lib").returncode == 0
+    assert cli("export", out / "r.otio", out / "r.xml").returncode == 0
     with av.open(str(out / "s.mp4")) as c:
         assert c.streams.video[0].average_rate == 30  # the file's top rate, as written
     white, loud = flash_and_burst(out / "s.mp4", left_half=True)

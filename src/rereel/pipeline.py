@@ -65,6 +65,10 @@ def remake(target: Path, library: Library, outputs: list[tuple[Path, bool]], *, 
     library.require_content()
     if library.encoder_name is None:
         raise RereelError(f"{library.root}: the library has no encoder recorded; index footage into it first")
+    missing = sorted(missing_videos(library))
+    if missing and len(missing) == library.catalog.stats()["videos"]:  # a disk not mounted, a folder moved
+        raise RereelError(f"{library.root}: none of its {len(missing)} videos is where it was indexed (e.g. "
+                          f"{missing[0]}); after a move, `rereel relink OLD NEW --library {library.root}`")
     if encoder is not None:
         library.require_encoder_name(encoder)
     # Said, because the first remake on a machine exports both networks to ONNX here (5-10 s on
@@ -78,8 +82,10 @@ def remake(target: Path, library: Library, outputs: list[tuple[Path, bool]], *, 
     target_print = fingerprint(target)  # of the file analysed now, not of one that replaces it meanwhile
     shots = analyse_target(target, encoder, detector, info.fps, stages, info.duration, reuse=reuse)
     rate = info.constant_fps
-    if info.vfr:  # shots counted in frames of the constant rate the remake is made at, from their times
-        shots = [dataclasses.replace(s, start_frame=round(s.start * rate), end_frame=round(s.end * rate)) for s in shots]
+    by_time = rate != info.fps  # a variable rate: shots counted in frames of the constant rate, from their times
+    if by_time:  # the first shot from frame 0 whatever its first frame's time, so no cut moves
+        shots = [dataclasses.replace(s, start_frame=round(s.start * rate) if k else 0, end_frame=round(s.end * rate))
+                 for k, s in enumerate(shots)]
 
     stages.stage("matching shots", len(shots))
     exclude = _exclude(target, library, target_print)
@@ -92,7 +98,7 @@ def remake(target: Path, library: Library, outputs: list[tuple[Path, bool]], *, 
         f"{target.stem} remade",
         {"path": str(target.resolve()), "fps": rate, "width": info.display_size[0], "height": info.display_size[1],
          "duration": info.duration, "frames": frames, "has_audio": info.has_audio,
-         "fingerprint": target_print},
+         "fingerprint": target_print, "by_time": by_time},
         matches,
         {"library": str(library.root.resolve()), "encoder": encoder.signature, "detector": detector,
          "seed": opts.seed, "weights": vars(opts.weights), "fit": fit},
@@ -102,7 +108,7 @@ def remake(target: Path, library: Library, outputs: list[tuple[Path, bool]], *, 
     if outputs:
         stages.stage("rendering (frames)", frames)
         written = render_timeline(tl, outputs, fit=fit, codec=codec, on_frame=lambda k, _: stages.advance(k))
-    return RemakeResult(shots, matches, written, written_tl, tl, sorted(missing_videos(library)))
+    return RemakeResult(shots, matches, written, written_tl, tl, missing)
 
 
 def _check_indexed(matches, library: Library) -> None:

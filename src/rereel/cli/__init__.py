@@ -116,6 +116,8 @@ def _terminate(signum, frame) -> None:
 
 
 def main() -> None:
+    global _terminated
+    _terminated = False
     signal.signal(signal.SIGTERM, _terminate)
     try:
         app()

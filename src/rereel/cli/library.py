@@ -210,10 +210,10 @@ def info(
     if relative:
         err.print(labelled("warning:", "yellow", f"{len(relative)} videos have relative paths from an older rereel "
                                                  f"(e.g. {relative[0]}); repair them with `rereel relink OLD NEW`"))
-    missing = [v["path"] for v in videos if not Path(v["path"]).exists()]
+    missing = {v["path"] for v in videos if not Path(v["path"]).exists()}
     if missing and not relative:  # moved or deleted since indexing: remakes leave them out
         err.print(labelled("warning:", "yellow", f"{len(missing)} of {len(videos)} videos are not where they were indexed "
-                                                 f"(e.g. {missing[0]}); after a move, `rereel relink OLD NEW`"))
+                                                 f"(e.g. {min(missing)}); after a move, `rereel relink OLD NEW`"))
 
     def shown(v) -> str:  # the size as shown: a phone's portrait video is stored landscape, turned
         w, h = (v["height"], v["width"]) if v["rotation"] % 180 else (v["width"], v["height"])

@@ -98,8 +98,8 @@ def remake(
     for path in timeline or []:
         timeline_format(path)
         check_writable(path)  # before the analysis, not after it
-        if timecode_rate_problem(info.fps, path.suffix):
-            raise RereelError(f"{path}: {timecode_rate_problem(info.fps, path.suffix)}")
+        if timecode_rate_problem(info.constant_fps, path.suffix):  # the rate the remake is made at
+            raise RereelError(f"{path}: {timecode_rate_problem(info.constant_fps, path.suffix)}")
     if detector not in DETECTORS:
         raise RereelError(f"unknown detector {detector!r}; known: {', '.join(DETECTORS)}")
     if semantic + composition + colour <= 0:
@@ -109,13 +109,13 @@ def remake(
     with Library(library) as lib, RichStages() as stages:
         result = run(target, lib, [], timelines=timeline or [], opts=opts, detector=detector,
                      fit=fit, device=device, encoder=encoder, stages=stages, reuse=not reanalyse)
+        if result.missing:  # said before the render's minutes, above its bar
+            stages.progress.console.print(labelled(
+                "warning:", "yellow", f"{len(result.missing)} archive videos are not where they were indexed and were "
+                                      f"left out (e.g. {result.missing[0]}); after a move, `rereel relink OLD NEW`"))
         frames = result.timeline.metadata["rereel"]["target"]["frames"]
         stages.stage("rendering (frames)", frames)
         written = render_timeline(result.timeline, outputs, fit=fit, codec=codec, on_frame=lambda k, _: stages.advance(k))
-    if result.missing:
-        err.print(labelled("warning:", "yellow", f"{len(result.missing)} archive videos are not where they were indexed "
-                                                 f"and were left out (e.g. {result.missing[0]}); after a move, "
-                                                 "`rereel relink OLD NEW`"))
     chosen = [m for m in result.matches if m.chosen]
     films = {m.chosen.video_id for m in chosen}
     mean = sum(m.chosen.score for m in chosen) / max(1, len(chosen))

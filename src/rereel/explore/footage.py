@@ -21,7 +21,7 @@ SHOT_ID = re.compile(r"^(?:shot:|#)\s*(\d+)$", re.IGNORECASE)
 TIME_RANGE = re.compile(r"^(?P<path>.+)@(?P<start>[0-9:.]*)-(?P<end>[0-9:.]*)$")
 # A number that is no shot id (negative, signed, a fraction) after 'shot:' or '#': '#80s neon'
 # and '#1 intro.mp4' stay words and names.
-NOT_AN_ID = re.compile(r"^(?:shot:|#)\s*[-+]?[\d.]+$", re.IGNORECASE)
+NOT_AN_ID = re.compile(r"^(?:shot:|#)\s*[-+]?(?:\d+\.?\d*|\.\d+)$", re.IGNORECASE)
 RANGE_FORMS = "12.5-15, 1:02-1:05.5, 12.5- (to the end) or -3 (from the start)"
 
 

@@ -65,6 +65,7 @@ def timeline_pair(tl: otio.schema.Timeline, shot: int) -> tuple[Footage, Footage
             continue
         target = Footage(target_path, float(info["target_start"]), float(info["target_end"]), target_path.name)
         if not isinstance(item, otio.schema.Clip) or isinstance(item.media_reference, otio.schema.MissingReference):
+            check_unchanged(tl, {str(target_path)})
             return target, None
         archive = Path(media_path(item.media_reference))
         check_unchanged(tl, {str(target_path), str(archive)})  # a file replaced since: not the pair that was chosen

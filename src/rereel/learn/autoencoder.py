@@ -28,7 +28,7 @@ from rereel.learn.toolkit import (
 )
 from rereel.learn.vaegan import VAEGAN, feature_error, kl_divergence, n_downsamples
 from rereel.media import VideoWriter, decode_frames, probe
-from rereel.media.decode import frames_at_rate
+from rereel.media.decode import output_frames
 
 KIND = "autoencoder"
 
@@ -380,8 +380,9 @@ def render(
     w, h = _output_size(info.display_size, (cfg.width, cfg.height), upscale)
     out_w = 2 * w if side_by_side else w
 
-    with VideoWriter(out, out_w, h, info.constant_fps, audio_from=video) as writer, TrainProgress(
-        max(1, info.frames), 0, "rendering", enabled=progress
+    source, rate, total = output_frames(video, info)  # a phone's variable rate kept on its sound
+    with VideoWriter(out, out_w, h, rate, audio_from=video) as writer, TrainProgress(
+        total, 0, "rendering", enabled=progress
     ) as bar:
         pending: list[tuple[np.ndarray, np.ndarray | None]] = []
 
@@ -395,7 +396,7 @@ def render(
             bar.update(writer.frames, len(pending), {})
             pending.clear()
 
-        for decoded in frames_at_rate(video, info.constant_fps):  # a phone's variable rate kept on its sound
+        for decoded in source:  # a held frame goes through the model again: a variable rate's few repeats
             src = cover(decoded, w, h) if side_by_side else None
             pending.append((cover(decoded, cfg.width, cfg.height), src))
             if len(pending) == batch:

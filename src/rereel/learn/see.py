@@ -39,7 +39,7 @@ from rereel.learn.toolkit import (
     write_sample_sheet,
 )
 from rereel.media import VideoWriter, probe
-from rereel.media.decode import frames_at_rate
+from rereel.media.decode import output_frames
 
 KIND = "see"
 RECIPES = ("degrade", "edges")
@@ -399,12 +399,16 @@ def render(
         scale = seer.cfg.size / min(sw, sh)
         w, h = max(seer.cfg.size, round(sw * scale)), max(seer.cfg.size, round(sh * scale))
         w, h = w - w % 2, h - h % 2
-    with VideoWriter(out, 2 * w if side_by_side else w, h, info.constant_fps, audio_from=video) as writer, TrainProgress(
-        max(1, info.frames), 0, "rendering", enabled=progress
+    source, rate, total = output_frames(video, info)  # a phone's variable rate kept on its sound
+    with VideoWriter(out, 2 * w if side_by_side else w, h, rate, audio_from=video) as writer, TrainProgress(
+        total, 0, "rendering", enabled=progress
     ) as bar:
-        for decoded in frames_at_rate(video, info.constant_fps):  # a phone's variable rate kept on its sound
-            src = decoded.rgb(w, h)
-            frame = resize(seer.see(src), w, h)
-            writer.write(np.concatenate([src, frame], axis=1) if side_by_side else frame)
+        last = shown = None
+        for decoded in source:
+            if decoded is not last:  # a frame held (variable rate) goes through the model once
+                src = decoded.rgb(w, h)
+                frame = resize(seer.see(src), w, h)
+                shown, last = np.concatenate([src, frame], axis=1) if side_by_side else frame, decoded
+            writer.write(shown)
             bar.update(writer.frames, 1, {})
     return Path(out)

@@ -213,3 +213,12 @@ def frames_at_rate(path: Path | str, rate: float) -> Iterator[DecodedFrame]:
             k += 1
     finally:
         source.close()
+
+
+def output_frames(path: Path | str, info) -> tuple[Iterator[DecodedFrame], float, int]:
+    """(frames, rate, about how many) to remake a video at its constant rate (`VideoInfo.constant_fps`):
+    frame by frame where it has that rate, by time (`frames_at_rate`) where its rate varies."""
+    rate = info.constant_fps
+    if rate == info.fps:
+        return decode_frames(path), rate, max(1, info.frames)
+    return frames_at_rate(path, rate), rate, max(1, round(info.duration * rate))

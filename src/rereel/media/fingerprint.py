@@ -21,11 +21,13 @@ def fingerprint(path: Path) -> str:
     """
     st = Path(path).stat()
     key = (str(Path(path).absolute()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-    if key not in _known:
+    known = _known.get(key)
+    if known is None:  # read, then kept: another thread may clear the dict meanwhile (web server)
+        known = _read(Path(path), st.st_size)
         if len(_known) > 4096:
             _known.clear()
-        _known[key] = _read(Path(path), st.st_size)
-    return _known[key]
+        _known[key] = known
+    return known
 
 
 def _read(path: Path, size: int) -> str:

@@ -35,7 +35,7 @@ class VideoInfo:
         """The constant rate a remake of this video is made at: its own where it has one; for a
         variable rate (a phone's, a screen recording) its base rate when that is a real top speed,
         else the standard rate at or above its average. Its frames are then shown by their times."""
-        if not self.vfr:
+        if not self.vfr or abs(self.base_fps - 2 * self.fps) < 0.01 * self.fps:  # interlaced: a field rate
             return self.fps
         if self.fps <= self.base_fps <= 120:
             return self.base_fps
@@ -118,8 +118,11 @@ def _rotation(container: av.container.InputContainer, stream) -> int:
     if tagged or "rotate" in stream.metadata:
         return tagged
     try:
-        for frame in container.decode(stream):
-            return clockwise_rotation(frame)
+        for n, packet in enumerate(container.demux(stream)):
+            for frame in packet.decode():
+                return clockwise_rotation(frame)
+            if n >= 64:  # a decoder that gives no frame: no display matrix to be had
+                break
     except av.error.FFmpegError:  # the header is read; a damaged first frame is decode's to report
         pass
     return 0

@@ -185,7 +185,8 @@ def render_timeline(tl: otio.schema.Timeline, outputs: list[tuple[Path, bool]], 
     # of three on the Sintel remake.
     frames = None
     try:
-        frames = prefetch(_output_frames(segs, tpath if need_target else None, rate, width, height, fit), size=8)
+        frames = prefetch(_output_frames(segs, tpath if need_target else None, rate, width, height, fit,
+                                         bool(target.get("by_time"))), size=8)
         for k, (rgb, target_rgb) in enumerate(frames, 1):
             for (path, sbs), w in zip(outputs, writers):
                 w.write(np.concatenate([target_rgb, rgb], axis=1) if sbs else rgb)
@@ -202,13 +203,16 @@ def render_timeline(tl: otio.schema.Timeline, outputs: list[tuple[Path, bool]], 
 
 
 def _output_frames(segs: list[Segment], target: str | None, rate: float, width: int, height: int,
-                   fit: str) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+                   fit: str, by_time: bool = False) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
     """Each output frame's archive picture, with the target's beside it when `target` is given
     (for the side-by-side; its last frame held should the target end first).
 
-    The target's pictures are those on screen at each output frame's time (`frames_at_rate`): a
-    variable-rate target (a phone's) stays on its soundtrack."""
-    target_iter = frames_at_rate(target, rate) if target else None
+    A variable-rate target (a phone's, `by_time`) shows the picture on screen at each output
+    frame's time (`frames_at_rate`), so it stays on its soundtrack."""
+    # A target remade at a constant rate it does not have (a variable rate, `constant_fps`) is read
+    # by time; any other frame by frame, as its cuts count them (a few dropped frames would
+    # otherwise shift its picture against the cuts).
+    target_iter = (frames_at_rate(target, rate) if by_time else decode_frames(target)) if target else None
     last_target = np.zeros((height, width, 3), np.uint8) if target else None
     last_shown = None
     black = np.zeros((height, width, 3), np.uint8)

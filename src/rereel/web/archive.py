@@ -83,8 +83,10 @@ def library(request: Request):
     state = state_of(request)
     with state.lock:
         videos = [
-            {"id": v["id"], "name": v["name"], "duration": v["duration"], "width": v["width"], "height": v["height"],
-             "fps": v["fps"], "shots": n}
+            {"id": v["id"], "name": v["name"], "duration": v["duration"],
+             # as shown: a phone's portrait video is stored landscape and turned
+             "width": v["height"] if v["rotation"] % 180 else v["width"],
+             "height": v["width"] if v["rotation"] % 180 else v["height"], "fps": v["fps"], "shots": n}
             for v, n in ((v, len(state.lib.catalog.shots(v["id"]))) for v in state.lib.catalog.videos())
         ]
         return {**state.lib.info(), "videos": videos}

@@ -141,7 +141,8 @@ def _match(state, folder: Path, target: Path, suggestions: int, job: Job) -> dic
     for shot in result.shots:  # made in the analysis's own decode pass: the target is not read again
         (thumbs / f"{shot.idx}.jpg").write_bytes(shot.thumb)
     matched = sum(1 for m in result.matches if m.chosen is not None)
-    return {"shots": len(result.matches), "matched": matched}
+    # missing: archive videos moved or deleted since indexing, left out of the suggestions
+    return {"shots": len(result.matches), "matched": matched, "missing": len(result.missing)}
 
 
 @router.get("/api/projects")
