@@ -442,3 +442,18 @@ def test_a_poster_picture_before_the_video_stream_is_passed_over(cli, tmp_path):
     assert proc.returncode == 0, proc.stderr  # the poster was indexed as the video (or called truncated)
     [item] = json.loads(cli("info", "--library", tmp_path / "lib", "--json").stdout)["items"]
     assert abs(item["seconds"] - len(pictures) / 24) < 0.1 and item["fps"] == 24, (item, len(pictures))
+
+
+def test_a_model_resumes_from_another_folder_and_refuses_other_films(cli, tmp_path, monkeypatch):
+    work, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
+    for d in (work, elsewhere):
+        d.mkdir()
+    shutil.copy(require_media("archive", A), work / "film.mp4")
+    monkeypatch.chdir(work)
+    train = ("autoencoder", "train", "--model", tmp_path / "model", "--preset", "laptop", "--checkpoint-every", "1")
+    assert cli(*train[:2], "film.mp4", *train[2:], "--steps", "1").returncode == 0
+    monkeypatch.chdir(elsewhere)  # the film was named relative to work/: 'film.mp4: no such file' before
+    assert cli(*train[:2], work / "film.mp4", *train[2:], "--resume", "--steps", "2").returncode == 0
+    # Another film given to --resume was ignored without a word: the model went on with its own.
+    refused(cli(*train[:2], require_media("archive", B), *train[2:], "--resume", "--steps", "3"),
+            "--resume goes on with the films the model was started on", str(work / "film.mp4"))

@@ -155,6 +155,14 @@ def test_a_caption_longer_than_a_meme_is_refused_at_once(client, shots, archive)
     assert r.status_code == 400 and "at most 120" in r.json()["detail"]  # it took the server minutes before
 
 
+def test_a_sliver_of_a_webcam_frame_is_refused_for_a_gif(client, shots):
+    buf = io.BytesIO()
+    Image.new("RGB", (4, 1000)).save(buf, format="JPEG")  # a GIF 60000 px high: a 500 from the decoder before
+    frames = [("frames", (f"s{i}.jpg", buf.getvalue(), "image/jpeg")) for i in range(2)]
+    r = client.post("/api/mirror/gif", files=frames, data={"shot": str(shots[FLOWER][0]["shot_id"]), "t": "1.0"})
+    assert r.status_code == 400 and "s0.jpg" in r.json()["detail"] and "4:1" in r.json()["detail"], r.text
+
+
 def test_uploads_are_capped_in_type_and_size(web_library, tmp_path, archive):
     c = make_client(web_library, tmp_path, max_upload_mb=1.0, max_image_mb=1.0)
     before = set((tmp_path / "projects").iterdir())
@@ -263,6 +271,14 @@ def test_remake_swap_render_download_and_restart(client, web_library, media, tmp
     manifest = json.loads((media / "SOURCES.json").read_text())["files"]
     entry = next(e for e in manifest if Path(e["file"]).name == shot["suggestions"][1]["name"])
     assert entry["licence"] in block, block
+    # An edit after the render leaves the credits of the video offered beside them (they were
+    # rebuilt from the edited timeline, naming films the MP4 does not show).
+    from rereel.credits import credits_text
+
+    again.post(f"/api/projects/{pid}/choose", json={"shot": shot["index"], "suggestion": 0})
+    edited = credits_text(again.app.state.rereel.projects.timeline(pid))
+    assert edited != credits.text  # the edit changes what the credits of a new render would say
+    assert again.get(f"/api/projects/{pid}/files/remake.credits.txt").text == credits.text
 
     assert again.post(f"/api/projects/{pid}/delete", json={}).json() == {"deleted": pid}
     assert again.get(f"/api/projects/{pid}").status_code == 404 and target.exists()  # the target was not ours

@@ -13,6 +13,7 @@ import torch
 from rereel.errors import RereelError
 from rereel.learn.frames import FilmFrames, check_videos, cover, frame_at
 from rereel.learn.toolkit import (
+    same_inputs,
     Precision,
     TrainProgress,
     choose_precision,
@@ -137,12 +138,13 @@ def train(
         # The architecture and the data order are fixed by the first run; the schedule may grow.
         saved.epochs, saved.steps, saved.checkpoint_every = cfg.epochs, cfg.steps, cfg.checkpoint_every
         cfg = saved
+        same_inputs(videos, cfg.videos, model_dir, "films")
         videos = [Path(v) for v in cfg.videos]
     else:
         if (model_dir / "checkpoint.pt").exists():
             raise RereelError(f"{model_dir}: already holds a model; pass --resume to continue it, or choose another folder")
         videos = check_videos(videos)
-        cfg.videos = [str(v) for v in videos]
+        cfg.videos = [str(Path(v).absolute()) for v in videos]  # a resume may run from another folder
     deadline = time.monotonic() + 60 * minutes if minutes else None
     threads = torch.get_num_threads()
     if cfg.threads:

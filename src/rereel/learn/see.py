@@ -23,6 +23,7 @@ from rereel.errors import RereelError
 from rereel.learn.frames import sample_corpus
 from rereel.learn.pix2pix import PatchDiscriminator, UNetGenerator, depth_for, init_weights
 from rereel.learn.toolkit import (
+    same_inputs,
     Precision,
     export_onnx,
     onnx_session,
@@ -143,12 +144,13 @@ def train(
         saved = SeeConfig(**ckpt["config"])
         saved.steps, saved.sample_every, saved.checkpoint_every = cfg.steps, cfg.sample_every, cfg.checkpoint_every
         cfg = saved
+        same_inputs(corpus, cfg.corpus, model_dir, "corpus")
     else:
         if (model_dir / "checkpoint.pt").exists():
             raise RereelError(f"{model_dir}: already holds a model; pass --resume to continue it, or choose another folder")
         recipe_fn(cfg.recipe)
         depth_for(cfg.size)
-        cfg.corpus = [str(p) for p in corpus]
+        cfg.corpus = [str(Path(p).absolute()) for p in corpus]  # a resume may run from another folder
     if frames is None:
         frames = sample_corpus([Path(p) for p in cfg.corpus], round(cfg.size * SCALE_RANGE[1]), cfg.max_frames)
     prec = choose_precision(device)

@@ -16,6 +16,7 @@ from rereel.library import Library
 from rereel.match.choose import MatchOptions
 from rereel.match.score import Weights
 from rereel.media import VIDEO_EXTENSIONS, find_videos, probe
+from rereel.credits import write_credits
 from rereel.render import render_timeline
 from rereel.pipeline import ANALYSIS, analysed_shots, load_analysis, more_suggestions, rematch, remake
 from rereel.target_cache import save_analysis
@@ -321,6 +322,8 @@ def render(request: Request, pid: str, body: RenderRequest):
         job.stage_start("rendering (frames)", int(tl.metadata[KEY]["target"]["frames"]))
         render_timeline(tl, [(out, body.side_by_side)], fit=tl.metadata[KEY].get("fit", "cover"),
                         on_frame=lambda k, total: job.advance(k))
+        if not body.side_by_side:  # the credits of this video, from the timeline it was rendered from
+            write_credits(tl, out)
         return {"file": out.name}
 
     job = state.jobs.start("render", work, project=pid)
@@ -400,7 +403,7 @@ def pair_preview(request: Request, pid: str, index: int):
     _folder(request, pid)
     pair = timeline_pair(state.projects.timeline(pid), index)
     if pair is None:
-        raise not_found(f"target shot {index} of project {pid}")
+        raise not_found(f"target shot {index + 1} of project {pid}")
     shot, match = pair  # a short archive piece is held in the remake; the preview just ends sooner
     # As long as the target shot, however long: the program monitor plays these one after another.
     seconds = min(600.0, max(30.0, shot.end - shot.start + 1.0))  # a long take, within reason

@@ -29,7 +29,7 @@ from rereel.web.archive import ROW_ID, match_hint
 from rereel.web.mirror import decode_jpeg
 from rereel.media.image import even
 from rereel.web.previews import jpeg
-from rereel.web.security import refuse
+from rereel.web.security import printable, refuse
 
 router = APIRouter()
 GIF_NAME = re.compile(r"^reaction-[0-9a-f]{12}\.gif$")
@@ -105,6 +105,9 @@ def mirror_gif(request: Request, frames: list[UploadFile] = File(...), shot: int
         if len(data) > MAX_FRAME_BYTES:
             raise refuse(413, f"{f.filename}: frame over {MAX_FRAME_BYTES} bytes")
         rgb = decode_jpeg(data)
+        if max(rgb.shape[:2]) > 4 * min(rgb.shape[:2]):  # as the see socket: a sliver makes no GIF (60000 px high)
+            raise refuse(400, f"{printable(f.filename or 'frame')}: webcam frame {rgb.shape[1]}x{rgb.shape[0]}: "
+                              "sides more than 4:1 apart are refused")
         h = h or even(240 * rgb.shape[0] / rgb.shape[1])
         # Each frame shrunk as soon as it is decoded: 72 full-size frames would take gigabytes.
         cam.append(np.asarray(Image.fromarray(rgb).resize((w, h), Image.Resampling.BILINEAR)))

@@ -210,12 +210,16 @@ class Projects:
         path = folder / name
         if name.endswith((".edl", ".xml", ".credits.txt")):
             otio_path = folder / TIMELINE
+            # Credits describe the video offered beside them: a render writes its own (editor.render),
+            # which an edit since does not change; with no render, those of the timeline as it stands.
+            video = folder / "remake.mp4"
             with self._lock:
-                if not path.exists() or path.stat().st_mtime < otio_path.stat().st_mtime:
-                    if name.endswith(".credits.txt"):
-                        write_credits(self.timeline(pid), folder / "remake.mp4")
-                    else:
-                        write_timeline(self.timeline(pid), path)
+                stale = not path.exists() or path.stat().st_mtime < otio_path.stat().st_mtime
+                if name.endswith(".credits.txt"):
+                    if stale and not video.exists():
+                        write_credits(self.timeline(pid), video)
+                elif stale:
+                    write_timeline(self.timeline(pid), path)
         if not path.exists():
             raise KeyError(name)
         return path
