@@ -65,7 +65,7 @@ def remake(target: Path, library: Library, outputs: list[tuple[Path, bool]], *, 
     library.require_content()
     if library.encoder_name is None:
         raise RereelError(f"{library.root}: the library has no encoder recorded; index footage into it first")
-    missing = sorted(missing_videos(library))
+    missing = sorted(library.catalog.missing_paths())
     if missing and len(missing) == library.catalog.stats()["videos"]:  # a disk not mounted, a folder moved
         raise RereelError(f"{library.root}: none of its {len(missing)} videos is where it was indexed (e.g. "
                           f"{missing[0]}); after a move, `rereel relink OLD NEW --library {library.root}`")
@@ -88,7 +88,7 @@ def remake(target: Path, library: Library, outputs: list[tuple[Path, bool]], *, 
                  for k, s in enumerate(shots)]
 
     stages.stage("matching shots", len(shots))
-    exclude = _exclude(target, library, target_print)
+    exclude = _exclude(target, library, target_print, set(missing))
     matches = match_shots(shots, library, opts, exclude_paths=exclude, on_shot=lambda n, _: stages.advance(n))
     _suggest_for_black(shots, matches, library, opts, exclude)
     _check_indexed(matches, library)
@@ -122,16 +122,14 @@ def _check_indexed(matches, library: Library) -> None:
                                    f"(rereel index {Path(path).parent} --library {library.root}), then remake")
 
 
-def _exclude(target: Path, library: Library, target_print: str | None = None) -> set[str]:
-    """Paths never suggested: the target itself, also where the library holds a copy of it."""
+def _exclude(target: Path, library: Library, target_print: str | None = None,
+             missing: set[str] | None = None) -> set[str]:
+    """Paths never suggested: the target itself, also where the library holds a copy of it, and
+    videos not where they were indexed (no render could read them)."""
     same = library.catalog.video_by_fingerprint(target_print or fingerprint(target))
-    return target_paths(target) | ({same["path"]} if same is not None else set()) | missing_videos(library)
-
-
-def missing_videos(library: Library) -> set[str]:
-    """Paths of the library's videos that are not there any more (moved, deleted, a disk not
-    mounted): never suggested, since no render could read them. One stat a video."""
-    return {v["path"] for v in library.catalog.videos() if not Path(v["path"]).exists()}
+    if missing is None:
+        missing = library.catalog.missing_paths()
+    return target_paths(target) | ({same["path"]} if same is not None else set()) | missing
 
 
 def _seen(shot: ShotRecord) -> ShotRecord:

@@ -202,28 +202,28 @@ def info(
 ) -> None:
     """Show what a library holds: videos, shots, seconds of footage and the encoder."""
     from rereel.library import Library
+    from rereel.media.probe import displayed_size
 
     with Library(library) as lib:
         stats = lib.info()
         videos = lib.catalog.videos()
         relative = lib.catalog.relative_paths()
+        missing = lib.catalog.missing_paths()
     if relative:
         err.print(labelled("warning:", "yellow", f"{len(relative)} videos have relative paths from an older rereel "
                                                  f"(e.g. {relative[0]}); repair them with `rereel relink OLD NEW`"))
-    missing = {v["path"] for v in videos if not Path(v["path"]).exists()}
     if missing and not relative:  # moved or deleted since indexing: remakes leave them out
         err.print(labelled("warning:", "yellow", f"{len(missing)} of {len(videos)} videos are not where they were indexed "
                                                  f"(e.g. {min(missing)}); after a move, `rereel relink OLD NEW`"))
 
-    def shown(v) -> str:  # the size as shown: a phone's portrait video is stored landscape, turned
-        w, h = (v["height"], v["width"]) if v["rotation"] % 180 else (v["width"], v["height"])
-        return f"{w}x{h}"
+    def shown(v) -> tuple[int, int]:
+        return displayed_size(v["width"], v["height"], v["rotation"])
 
     if as_json:
         stats["detectors"] = sorted({v["detector"] for v in videos})
         stats["items"] = [
             {"id": v["id"], "name": v["name"], "path": v["path"], "shots": v["shot_count"], "seconds": round(v["duration"], 3),
-             "fps": round(v["fps"], 3), "size": [int(n) for n in shown(v).split("x")], "audio": bool(v["has_audio"]),
+             "fps": round(v["fps"], 3), "size": list(shown(v)), "audio": bool(v["has_audio"]),
              "missing": v["path"] in missing}
             for v in videos
         ]
@@ -234,7 +234,7 @@ def info(
         table.add_column(col, justify="right" if col not in ("video",) else "left")
     for v in videos:
         table.add_row(str(v["id"]), v["name"], str(v["shot_count"]), f"{v['duration']:.1f}", f"{v['fps']:.2f}",
-                      shown(v), "yes" if v["has_audio"] else "no")
+                      "x".join(map(str, shown(v))), "yes" if v["has_audio"] else "no")
     out.print(table)
     out.print(f"{stats['videos']} videos, {stats['shots']} shots, {stats['seconds']:.1f} s, {stats['frames']} frames embedded, encoder {stats['encoder']}")
 

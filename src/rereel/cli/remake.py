@@ -140,13 +140,12 @@ def render(
 ) -> None:
     """Render a remake timeline, e.g. after swapping suggestions by hand or in an editor."""
     from rereel.credits import write_credits
-    from rereel.render import check_outputs, render_timeline, timeline_sources
+    from rereel.render import check_outputs, frame_size, render_timeline, timeline_sources
     from rereel.timeline import KEY, read_timeline
 
     tl = read_timeline(timeline)
-    target = tl.metadata[KEY]["target"]
-    size = (int(target["width"]) // 2 * 2, int(target["height"]) // 2 * 2)  # as render_timeline makes it
-    check_outputs([(output, side_by_side)], codec, timeline_sources(tl), size)
+    # Checked before the progress bar starts (render_timeline checks again, at no cost: fingerprints are kept).
+    check_outputs([(output, side_by_side)], codec, timeline_sources(tl), frame_size(tl))
     fit = tl.metadata[KEY].get("fit", "cover") if letterbox is None else ("letterbox" if letterbox else "cover")
     with RichStages() as stages:
         stages.stage("rendering (frames)", tl.metadata[KEY]["target"]["frames"])

@@ -13,7 +13,6 @@ import torch
 from rereel.errors import RereelError
 from rereel.learn.frames import FilmFrames, check_videos, cover, frame_at
 from rereel.learn.toolkit import (
-    same_inputs,
     Precision,
     TrainProgress,
     choose_precision,
@@ -21,6 +20,7 @@ from rereel.learn.toolkit import (
     load_checkpoint,
     resize,
     rng_state,
+    same_inputs,
     save_checkpoint,
     set_rng_state,
     to_tensor,

@@ -23,7 +23,6 @@ from rereel.errors import RereelError
 from rereel.learn.frames import sample_corpus
 from rereel.learn.pix2pix import PatchDiscriminator, UNetGenerator, depth_for, init_weights
 from rereel.learn.toolkit import (
-    same_inputs,
     Precision,
     export_onnx,
     onnx_session,
@@ -33,6 +32,7 @@ from rereel.learn.toolkit import (
     load_checkpoint,
     resize,
     rng_state,
+    same_inputs,
     save_checkpoint,
     set_rng_state,
     to_tensor,

@@ -173,6 +173,10 @@ class Catalog:
         """Paths left relative by schema 1 that the migration could not place."""
         return [r[0] for r in self.db.execute("SELECT path FROM videos ORDER BY id") if not Path(r[0]).is_absolute()]
 
+    def missing_paths(self) -> set[str]:
+        """Paths of videos not there any more (moved, deleted, a disk not mounted): one stat a video."""
+        return {r[0] for r in self.db.execute("SELECT path FROM videos") if not Path(r[0]).exists()}
+
     def close(self) -> None:
         self.db.close()
 

@@ -39,7 +39,6 @@ class Candidate:
     placement: Placement
     fingerprint: str = ""  # the video's content when matched: render refuses a file changed since
 
-
     @property
     def score(self) -> float:
         return self.placement.score

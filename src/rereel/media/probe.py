@@ -14,6 +14,11 @@ from rereel.errors import MediaError
 STANDARD_RATES = (24000 / 1001, 24.0, 25.0, 30000 / 1001, 30.0, 50.0, 60000 / 1001, 60.0)
 
 
+def displayed_size(width: int, height: int, rotation: int) -> tuple[int, int]:
+    """(width, height) as shown: a quarter turn (a phone's portrait video, stored landscape) swaps them."""
+    return (height, width) if rotation % 180 else (width, height)
+
+
 @dataclass(frozen=True)
 class VideoInfo:
     """What the container says about a video. `fps` is the average rate; `vfr` is a hint."""
@@ -44,9 +49,7 @@ class VideoInfo:
     @property
     def display_size(self) -> tuple[int, int]:
         """Width and height as shown, after the rotation the file asks for."""
-        if self.rotation % 180:
-            return self.height, self.width
-        return self.width, self.height
+        return displayed_size(self.width, self.height, self.rotation)
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -123,13 +123,20 @@ def check_unchanged(tl: otio.schema.Timeline, only: set[str] | None = None) -> N
         made = recorded_print(ref.metadata) if hasattr(ref, "target_url") else None
         if made:
             recorded.setdefault(media_path(ref), (made, "archive file"))
+    wanted = None if only is None else {str(Path(p)) for p in only}
     for path, (made, what) in recorded.items():
-        if only is not None and str(Path(path)) not in {str(Path(p)) for p in only}:
+        if wanted is not None and str(Path(path)) not in wanted:
             continue
         if Path(path).exists() and fingerprint(Path(path)) != made:
             again = "remake from it" if what == "target video" else "index it again and remake"
             raise MediaError(path, f"{what} holds other content than when the timeline was made; {again}, "
                                    "or put the original file back")
+
+
+def frame_size(tl: otio.schema.Timeline) -> tuple[int, int]:
+    """The render's frame: the target's size as shown, sides rounded down to even (H.264's 4:2:0)."""
+    target = tl.metadata[KEY]["target"]
+    return int(target["width"]) // 2 * 2, int(target["height"]) // 2 * 2
 
 
 def check_outputs(outputs: list[tuple[Path, bool]], codec: str | None = None, sources: set[Path] = frozenset(),
@@ -165,7 +172,7 @@ def render_timeline(tl: otio.schema.Timeline, outputs: list[tuple[Path, bool]], 
         raise RereelError(f"unknown fit {fit!r}; use one of {', '.join(FITS)}")
     target = tl.metadata[KEY]["target"]
     tpath, rate = target["path"], float(target["fps"])
-    width, height = int(target["width"]) // 2 * 2, int(target["height"]) // 2 * 2
+    width, height = frame_size(tl)
     check_outputs(outputs, codec, timeline_sources(tl), (width, height))
     segs = segments(tl, rate)
     total = sum(s.frames for s in segs)

@@ -13,6 +13,7 @@ from rereel.errors import MediaError
 from rereel.explore.footage import Footage, shot_footage
 from rereel.explore.query import Query
 from rereel.media.image import IMAGE_EXTENSIONS
+from rereel.media.probe import displayed_size
 from rereel.explore.similar import similar_shots
 from rereel.web.app import finite, not_found, state_of
 from rereel.web.security import printable, save_upload
@@ -84,9 +85,8 @@ def library(request: Request):
     with state.lock:
         videos = [
             {"id": v["id"], "name": v["name"], "duration": v["duration"],
-             # as shown: a phone's portrait video is stored landscape and turned
-             "width": v["height"] if v["rotation"] % 180 else v["width"],
-             "height": v["width"] if v["rotation"] % 180 else v["height"], "fps": v["fps"], "shots": n}
+             **dict(zip(("width", "height"), displayed_size(v["width"], v["height"], v["rotation"]))),
+             "fps": v["fps"], "shots": n}
             for v, n in ((v, len(state.lib.catalog.shots(v["id"]))) for v in state.lib.catalog.videos())
         ]
         return {**state.lib.info(), "videos": videos}
