@@ -10,6 +10,7 @@ file's pictures; a hand-edited timeline's relative paths were read from the curr
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 from pathlib import Path
@@ -320,7 +321,6 @@ def portrait_phone_video(path: Path, source: Path, frames: int = 48) -> tuple[in
 
 
 def test_a_portrait_phone_video_is_portrait_everywhere(cli, tmp_path):
-    import json
 
     from rereel.media import probe
 
@@ -421,7 +421,6 @@ def test_a_variable_rate_target_stays_on_its_soundtrack(cli, tmp_path):
 
 
 def test_a_poster_picture_before_the_video_stream_is_passed_over(cli, tmp_path):
-    import json
 
     folder = tmp_path / "footage"
     folder.mkdir()
@@ -457,3 +456,23 @@ def test_a_model_resumes_from_another_folder_and_refuses_other_films(cli, tmp_pa
     # Another film given to --resume was ignored without a word: the model went on with its own.
     refused(cli(*train[:2], require_media("archive", B), *train[2:], "--resume", "--steps", "3"),
             "--resume goes on with the films the model was started on", str(work / "film.mp4"))
+
+
+def test_a_resume_refuses_settings_other_than_the_models(cli, tmp_path):
+    """`--resume` with another --size, --recipe or --batch went on with the model's own without a
+    word (see train), as it did with another --preset or --size (autoencoder train)."""
+    film = require_media("archive", A)
+    see = ("see", "train", film, "--model", tmp_path / "see", "--max-frames", "8", "--checkpoint-every", "1",
+           "--sample-every", "1")
+    assert cli(*see, "--size", "32", "--steps", "1").returncode == 0
+    refused(cli(*see, "--size", "64", "--steps", "2", "--resume"), "--resume goes on with the model's own --size 32 (given 64)")
+    refused(cli(*see, "--recipe", "edges", "--batch", "2", "--steps", "2", "--resume"),
+            "--recipe degrade (given edges), --batch 4 (given 2)")
+    assert cli(*see, "--size", "32", "--steps", "2", "--resume").returncode == 0  # the model's own, named: fine
+    assert json.loads((tmp_path / "see" / "config.json").read_text())["size"] == 32
+
+    ae = ("autoencoder", "train", film, "--model", tmp_path / "ae", "--checkpoint-every", "1")
+    assert cli(*ae, "--preset", "laptop", "--size", "32x16", "--steps", "1").returncode == 0
+    refused(cli(*ae, "--size", "64x36", "--steps", "2", "--resume"), "--size 32x16 (given 64x36)")
+    refused(cli(*ae, "--preset", "broad", "--steps", "2", "--resume"), "--preset laptop (given broad)")
+    assert cli(*ae, "--size", "32x16", "--threads", "2", "--steps", "2", "--resume").returncode == 0

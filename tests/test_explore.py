@@ -253,3 +253,5 @@ def test_word_matching_prefers_exact_names():
     assert match_classes("sports cars")[0].name == "sports car"
     with pytest.raises(RereelError):
         match_classes("xyzzy")
+    with pytest.raises(RereelError, match="'🎬': no words in it"):  # an emoji alone was called "empty"
+        match_classes("🎬")

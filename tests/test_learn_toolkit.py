@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -28,8 +30,12 @@ def test_checkpoint_round_trip_and_errors(tmp_path):
     assert not list((tmp_path / "m").glob("*.partial"))  # atomic: no temp file left behind
     ckpt = load_checkpoint(tmp_path / "m", "toy")
     assert ckpt["step"] == 7 and torch.equal(ckpt["model"]["weight"], model.weight.detach())
-    with pytest.raises(RereelError, match="not a autoencoder model|holds a toy model"):
+    assert json.loads((tmp_path / "m" / "config.json").read_text()) == {"kind": "toy", "n": 1, "step": 7}
+    with pytest.raises(RereelError, match="holds an unknown kind of model, not an autoencoder model"):
         load_checkpoint(tmp_path / "m", "autoencoder")
+    save_checkpoint(tmp_path / "s", {"step": 1}, {"kind": "see"})
+    with pytest.raises(RereelError, match="holds a learning-to-see model, not an autoencoder model"):
+        load_checkpoint(tmp_path / "s", "autoencoder")
     with pytest.raises(RereelError, match="no such model folder"):
         load_checkpoint(tmp_path / "missing", "toy")
     (tmp_path / "empty").mkdir()

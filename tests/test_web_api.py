@@ -275,7 +275,9 @@ def test_remake_swap_render_download_and_restart(client, web_library, media, tmp
     # rebuilt from the edited timeline, naming films the MP4 does not show).
     from rereel.credits import credits_text
 
+    assert again.get(f"/api/projects/{pid}").json()["renders"]["standalone"]["stale"] is False
     again.post(f"/api/projects/{pid}/choose", json={"shot": shot["index"], "suggestion": 0})
+    assert again.get(f"/api/projects/{pid}").json()["renders"]["standalone"]["stale"] is True  # edited since
     edited = credits_text(again.app.state.rereel.projects.timeline(pid))
     assert edited != credits.text  # the edit changes what the credits of a new render would say
     assert again.get(f"/api/projects/{pid}/files/remake.credits.txt").text == credits.text
@@ -319,7 +321,8 @@ def test_capture_makes_a_side_by_side_reaction_gif(client, shots, archive):
 # -- learning to see, live ------------------------------------------------------------------------
 def test_see_socket_runs_the_chosen_model(web_library, see_models, tmp_path, archive):
     c = make_client(web_library, tmp_path, models=[see_models])
-    assert [m["name"] for m in c.get("/api/see/models").json()["models"]] == ["flowers"]
+    [listed] = c.get("/api/see/models").json()["models"]
+    assert listed == {"name": "flowers", "size": 64, "recipe": "degrade", "step": 20}, listed  # the fixture's (step was null)
     with c.websocket_connect("/ws/see") as ws:
         ws.send_bytes(frame_jpeg(archive / FLOWER, 1.0))
         assert "model first" in ws.receive_json()["error"]
@@ -400,6 +403,11 @@ def test_a_failed_remake_can_be_retried(web_library, archive, tmp_path, monkeypa
         time.sleep(0.2)
     p = c.get(f"/api/projects/{pid}").json()
     assert not p["ready"] and p["job"] is None and "disk filled up" in p["match_error"]
+    # Edits and renders wait for a matching: they said "keeps no analysis... start a new remake".
+    for path, body in (("rematch", {"seed": 1}), ("split", {"frame": 10}), ("render", {"side_by_side": False}),
+                       ("shots/0/more", {})):
+        r = c.post(f"/api/projects/{pid}/{path}", json=body)
+        assert r.status_code == 409 and "not matched yet" in r.json()["detail"] and "retry" in r.json()["detail"], r.text
 
     retried = c.post(f"/api/projects/{pid}/retry", json={})
     assert retried.status_code == 200, retried.text
@@ -449,3 +457,83 @@ def test_footage_indexed_while_serving_shows_without_a_restart(web_library, arch
     assert total > before
     up = c.post("/api/search", files={"file": ("b.jpg", frame_jpeg(new, 3.0), "image/jpeg")}).json()
     assert up["hits"][0]["name"] == new.name
+
+
+# -- stopping the server ----------------------------------------------------------------------------
+def test_a_server_stopped_mid_render_stops_its_job_and_leaves_no_partial_file(web_library, media, tmp_path):
+    """`kill` during a render: the job stops, its partial file is removed, the server exits 0. (It
+    aborted, exit 134, or left `.remake.mp4.PID.partial.mp4`.) A restart removes what a server
+    killed outright left (a dead pid's partial file), and keeps a live process's."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    from browser import free_port
+
+    work = tmp_path / "work"
+    old = work / "projects" / "0123456789ab"
+    old.mkdir(parents=True)
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = old / f".remake.mp4.{int(gone.stdout)}.partial.mp4"  # that process has exited
+    live = old / f".remake.mp4.{os.getpid()}.partial.mp4"  # this one has not
+    dead.write_bytes(b"x")
+    live.write_bytes(b"x")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = tmp_path / "server.log"
+    with open(log, "wb") as output:
+        proc = subprocess.Popen([sys.executable, "-m", "rereel", "serve", "--library", str(web_library),
+                                 "--port", str(port), "--workdir", str(work), "--allow", str(media / "trailers")],
+                                stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        def call(path: str, data: bytes | None = None, kind: str = "application/json") -> dict:
+            req = urllib.request.Request(base + path, data=data, headers={"Content-Type": kind} if data else {})
+            with urllib.request.urlopen(req, timeout=30) as r:
+                return json.load(r)
+
+        deadline = time.time() + 60
+        while True:
+            try:
+                call("/api/health")
+                break
+            except OSError:
+                assert proc.poll() is None and time.time() < deadline, log.read_text()
+                time.sleep(0.2)
+        assert not dead.exists() and live.exists()
+
+        form = f"--b\r\nContent-Disposition: form-data; name=\"path\"\r\n\r\n{media / 'trailers' / TARGET}\r\n--b--\r\n"
+        started = call("/api/projects", form.encode(), "multipart/form-data; boundary=b")
+        pid, deadline = started["project"], time.time() + 300
+        while (job := call(f"/api/jobs/{started['job']}"))["state"] == "running" and time.time() < deadline:
+            time.sleep(0.3)
+        assert job["state"] == "done", job
+        render = call(f"/api/projects/{pid}/render", b'{"side_by_side": false}')["job"]
+        while (job := call(f"/api/jobs/{render}"))["done"] < 10 and job["state"] == "running" and time.time() < deadline:
+            time.sleep(0.1)
+        assert job["state"] == "running", job  # stopped mid-render, not after it
+        folder = work / "projects" / pid
+        assert any(p.name.endswith(".partial.mp4") for p in folder.iterdir())  # the render is writing
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=120) == 0, log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    said = log.read_text()
+    assert "stopping 1 running job (render)" in said and "FATAL" not in said and "terminate" not in said, said
+    assert sorted(p.name for p in folder.iterdir() if p.name.startswith(".")) == []
+    assert not (folder / "remake.mp4").exists()  # a render stopped half way is no render
+
+
+def test_a_failed_match_of_an_upload_names_the_upload(client, media):
+    """An upload that fails part way (here cut in half: it probes, then ends early) is named as the
+    user sent it; the error named the server's copy (WORKDIR/projects/ID/target.webm)."""
+    data = (media / "trailers" / TARGET).read_bytes()
+    r = client.post("/api/projects", files={"file": ("my trailer.webm", data[: len(data) // 2], "video/webm")})
+    assert r.status_code == 200, r.text
+    deadline = time.time() + 120
+    while (job := client.get(f"/api/jobs/{r.json()['job']}").json())["state"] == "running" and time.time() < deadline:
+        time.sleep(0.2)
+    assert job["state"] == "failed" and job["error"].startswith("my trailer.webm: "), job
+    assert "projects" not in job["error"] and "target.webm" not in job["error"], job

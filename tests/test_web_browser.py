@@ -94,6 +94,13 @@ def test_remake_swap_render(camera_page, app_url, media):
     clips = otio["tracks"]["children"][0]["children"]
     chosen = next(c["metadata"]["rereel"] for c in clips if c["metadata"]["rereel"]["target_shot"] == index)
     assert chosen["chosen"] == 1 and chosen["shot_id"] == swapped["shot_id"]
+    # An edit after the render: the render still plays and downloads, marked out of date.
+    assert page.locator("#downloads a.stale").count() == 0 and page.inner_text("#render-box h2") == "Render"
+    row.locator(".suggestions .shot[data-suggestion='0']").click()
+    page.wait_for_selector("#downloads a.stale", timeout=30_000)
+    assert page.locator("#downloads a.stale").inner_text() == "remake MP4 (out of date)"
+    assert "out of date" in page.inner_text("#render-box h2")
+    shoot(page, "remake_render_out_of_date")
 
     page.once("dialog", lambda dialog: dialog.accept())  # "Delete this project?"
     page.click("#delete-project")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import threading
 from pathlib import Path
 
@@ -63,6 +64,26 @@ def ready(path: Path, partial: Path) -> None:
             pass
     except OSError as e:
         raise unwritable(path, e) from None
+    _sweep_beside(path, partial)
+
+
+def _sweep_beside(path: Path, partial: Path) -> None:
+    """Remove the partial files a process now gone left for this same output (a killed job)."""
+    head = partial.name.split(".", 2)  # ["", NAME (maybe cut), rest]
+    prefix = f".{head[1]}." if len(head) == 3 else None
+    if not prefix:
+        return
+    try:
+        entries = list(os.scandir(path.parent))
+    except OSError:
+        return
+    for entry in entries:
+        m = _PARTIAL.match(entry.name) if entry.name.startswith(prefix) and entry.name != partial.name else None
+        if m and not _alive(int(m.group(1))):
+            try:
+                os.unlink(entry.path)
+            except OSError:
+                pass
 
 
 def write_text(path: Path, text: str) -> Path:
@@ -79,3 +100,35 @@ def write_text(path: Path, text: str) -> Path:
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+# `.NAME.<pid>.partial.SUFFIX` (videos) and `.NAME.<pid>.<thread>.tmp` (text): the pid says whose.
+_PARTIAL = re.compile(r"^\..+\.(\d+)\.(?:partial\.[A-Za-z0-9]+|\d+\.tmp)$")
+
+
+def sweep_partials(folder: Path) -> list[Path]:
+    """Remove, under `folder`, the partial files of processes that are gone: a process killed
+    with SIGKILL, or a machine that lost power, cannot remove its own. A live process's partial
+    files are left to it. Returns the files removed."""
+    removed = []
+    for path in Path(folder).rglob(".*"):
+        m = _PARTIAL.match(path.name)
+        if m and path.is_file() and not _alive(int(m.group(1))):
+            try:
+                path.unlink()
+                removed.append(path)
+            except OSError:  # not ours to remove (another user's folder): left as it is
+                pass
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):  # another user's process (or not a pid at all): leave it
+        return True
+    return True

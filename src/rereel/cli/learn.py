@@ -77,6 +77,9 @@ def autoencoder_train(
             raise RereelError(f"--{name} must be at least 0 (got {value})")
     if minutes is not None and minutes <= 0:
         raise RereelError(f"--minutes must be positive (got {minutes})")
+    given = {"--preset": preset, "--size": size, "--latent": latent, "--batch": batch, "--every": every,
+             "--memory-mb": memory, "--pixel-weight": pixel_weight}
+    given = {k: v for k, v in given.items() if v is not None}
     if resume:
         preset = preset or ae.saved_preset(model)  # the schedule's defaults are the model's preset's
     w, h = ae.parse_size(size) if size else (None, None)
@@ -85,7 +88,8 @@ def autoencoder_train(
                            threads=threads)
     if cfg.steps == 0 and cfg.epochs == 0:
         raise RereelError("--steps and --epochs are both 0: nothing to train")
-    result = ae.train(videos, model, cfg, resume=resume, device=device, minutes=minutes)
+    result = ae.train(videos, model, cfg, resume=resume, device=device, minutes=minutes, given=given,
+                      threads_given=threads is not None)
     why = " (the --minutes budget was spent; --resume carries on)" if result["stopped"] == "minutes" else ""
     out.print(f"trained {result['step']} steps on {result['frames']} frames{why}; model in {model}, "
               f"final samples {result['sheet']}")
@@ -190,13 +194,13 @@ def autoencoder_walk(
 def see_train(
     corpus: list[Path] = typer.Argument(..., metavar="PATH...", help="Images, videos, or folders of them: the one kind of thing to see."),
     model: Path = MODEL,
-    size: int = typer.Option(256, "--size", metavar="N", help="Square training size (a power of two)."),
-    recipe: str = typer.Option("degrade", "--recipe", metavar="degrade|edges", help="How inputs are made: degrade (Gloomy Sunday) or edges (Canny)."),
+    size: int = typer.Option(None, "--size", metavar="N", help="Square training size (a power of two; default 256; with --resume, the model's own)."),
+    recipe: str = typer.Option(None, "--recipe", metavar="degrade|edges", help="How inputs are made: degrade (Gloomy Sunday, the default) or edges (Canny); with --resume, the model's own."),
     steps: int = typer.Option(10000, "--steps", metavar="N", help="Training steps (total, also when resuming)."),
-    batch: int = typer.Option(4, "--batch", metavar="N", help="Image pairs per step."),
+    batch: int = typer.Option(None, "--batch", metavar="N", help="Image pairs per step (default 4; with --resume, the model's own)."),
     sample_every: int = typer.Option(500, "--sample-every", metavar="N", help="Write a sample sheet every N steps."),
     checkpoint_every: int = typer.Option(1000, "--checkpoint-every", metavar="N", help="Save a checkpoint every N steps."),
-    max_frames: int = typer.Option(2000, "--max-frames", metavar="N", help="Corpus images held in memory (video frames sampled evenly)."),
+    max_frames: int = typer.Option(None, "--max-frames", metavar="N", help="Corpus images held in memory (video frames sampled evenly; default 2000; with --resume, the model's own)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the model in --model exactly where it stopped."),
     device: str | None = DEVICE,
 ) -> None:
@@ -209,15 +213,18 @@ def see_train(
 
     _model_folder(model)
     for name, value in (("steps", steps), ("batch", batch), ("max-frames", max_frames)):
-        _positive(name, value)
-    try:
-        see.depth_for(size)
-    except ValueError as e:
-        raise RereelError(str(e)) from None
-    see.recipe_fn(recipe)
-    cfg = see.SeeConfig(size=size, recipe=recipe, steps=steps, batch=batch, sample_every=sample_every,
-                        checkpoint_every=checkpoint_every, max_frames=max_frames)
-    result = see.train(corpus, model, cfg, resume=resume, device=device)
+        if value is not None:
+            _positive(name, value)
+    if size is not None:
+        try:
+            see.depth_for(size)
+        except ValueError as e:
+            raise RereelError(str(e)) from None
+    if recipe is not None:
+        see.recipe_fn(recipe)
+    given = {k: v for k, v in dict(size=size, recipe=recipe, batch=batch, max_frames=max_frames).items() if v is not None}
+    cfg = see.SeeConfig(steps=steps, sample_every=sample_every, checkpoint_every=checkpoint_every, **given)
+    result = see.train(corpus, model, cfg, resume=resume, device=device, given=given)
     out.print(f"trained {result['step']} steps on {result['frames']} corpus images; model in {model}, samples in {model / 'samples'}")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -74,6 +75,23 @@ def serve(
     info = web.state.rereel.lib.info()
     out.print(f"rereel: {info['videos']} videos, {info['shots']} shots from {root}")
     out.print(f"open {url}  (Ctrl+C stops)")
-    uvicorn.run(web, host=host, port=port, log_level="warning", ws_max_size=4 * 1024 * 1024,
-                ssl_certfile=str(ssl_certfile) if ssl_certfile else None,
-                ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None)
+    try:
+        uvicorn.run(web, host=host, port=port, log_level="warning", ws_max_size=4 * 1024 * 1024,
+                    ssl_certfile=str(ssl_certfile) if ssl_certfile else None,
+                    ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None)
+    finally:
+        _stop_jobs(web.state.rereel.jobs)
+
+
+def _stop_jobs(jobs) -> None:
+    """Stop the running remakes and renders before the process ends (see web.jobs): each removes
+    its partial files, and none is cut short inside native code, which aborted the process."""
+    running = [j for j in jobs.running_jobs()]
+    if running:
+        out.print(f"stopping {len(running)} running job{'s' * (len(running) > 1)} ({', '.join(j.kind for j in running)})")
+    left = jobs.stop()
+    if left:  # still inside one long native call after the wait: end now, without the interpreter's teardown
+        out.print(f"{len(left)} job{'s' * (len(left) > 1)} did not stop in time; exiting without waiting")
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(1)

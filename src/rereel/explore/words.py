@@ -80,7 +80,8 @@ def match_classes(query: str, limit: int = MAX_CLASSES) -> list[ClassMatch]:
     phrases = [_words(p) for p in query.split(",")]
     phrases = [p for p in phrases if p]
     if not phrases:
-        raise RereelError("empty word query")
+        raise RereelError(f"{query.strip()!r}: no words in it (letters or digits) to search for; "
+                          "give words, such as 'dog, ocean'" if query.strip() else "empty word query")
     best: dict[int, ClassMatch] = {}
 
     def offer(m: ClassMatch) -> None:

@@ -21,6 +21,7 @@ from rereel.learn.toolkit import (
     resize,
     rng_state,
     same_inputs,
+    same_settings,
     save_checkpoint,
     set_rng_state,
     to_tensor,
@@ -99,6 +100,23 @@ def saved_preset(model_dir: Path) -> str:
     return AutoencoderConfig(**load_checkpoint(Path(model_dir), KIND)["config"]).preset
 
 
+# The options a resume keeps as the model has them (see `train`), as the CLI names them.
+_SETTINGS = {"--preset": "preset", "--latent": "latent", "--batch": "batch", "--every": "every",
+             "--memory-mb": "budget_mb", "--pixel-weight": "pixel"}
+
+
+def _setting(cfg: AutoencoderConfig, option: str):
+    return f"{cfg.width}x{cfg.height}" if option == "--size" else getattr(cfg, _SETTINGS[option])
+
+
+def _typed(option: str, value):
+    """A given option's value as the model's is written: sizes as WxH, numbers as numbers."""
+    if option == "--size":
+        w, h = parse_size(str(value))
+        return f"{w}x{h}"
+    return value
+
+
 def parse_size(text: str) -> tuple[int, int]:
     try:
         w, h = (int(v) for v in text.lower().split("x"))
@@ -123,20 +141,29 @@ def train(
     progress: bool = True,
     max_steps: int | None = None,
     minutes: float | None = None,
+    given: dict[str, object] | None = None,
+    threads_given: bool = False,
 ) -> dict:
     """Train (or resume training) a VAE-GAN on the films' frames. Returns the final losses and step.
 
     The run lasts max(cfg.steps, cfg.epochs epochs), capped by `max_steps`; `minutes` is a
     wall-clock budget: when spent, training stops after the current step, with a checkpoint
-    and samples/final.png, and `--resume` carries on from there.
+    and samples/final.png, and `--resume` carries on from there. `given`: the options a user
+    gave (CLI names and values); on a resume, one that differs from the model's is refused.
+    `threads_given`: a resume takes `cfg.threads` instead of the model's.
     """
     model_dir = Path(model_dir)
+    given = {option: _typed(option, value) for option, value in (given or {}).items()}
     ckpt = None
     if resume:
         ckpt = load_checkpoint(model_dir, KIND)
         saved = AutoencoderConfig(**ckpt["config"])
-        # The architecture and the data order are fixed by the first run; the schedule may grow.
+        # The architecture and the data order are fixed by the first run: options given that
+        # differ are refused. The schedule may grow, and the threads suit the machine it runs on.
+        same_settings(model_dir, {option: (value, _setting(saved, option)) for option, value in given.items()})
         saved.epochs, saved.steps, saved.checkpoint_every = cfg.epochs, cfg.steps, cfg.checkpoint_every
+        if threads_given:
+            saved.threads = cfg.threads
         cfg = saved
         same_inputs(videos, cfg.videos, model_dir, "films")
         videos = [Path(v) for v in cfg.videos]

@@ -12,6 +12,7 @@ The CPU runs both through ONNX Runtime (docs/learn.md, "Live speed").
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from rereel.learn.toolkit import (
     resize,
     rng_state,
     same_inputs,
+    same_settings,
     save_checkpoint,
     set_rng_state,
     to_tensor,
@@ -136,12 +138,16 @@ def train(
     device: str | None = None,
     progress: bool = True,
     frames: list[np.ndarray] | None = None,
+    given: Iterable[str] = (),
 ) -> dict:
-    """Train (or resume) a pix2pix on the corpus. `frames` skips sampling (tests, benchmarks)."""
+    """Train (or resume) a pix2pix on the corpus. `frames` skips sampling (tests, benchmarks).
+    `given`: the fields of `cfg` a user set (options); on a resume, one that differs from the
+    model's is refused (the model's own are used: size, recipe, batch, corpus size)."""
     model_dir = Path(model_dir)
     if resume:
         ckpt = load_checkpoint(model_dir, KIND)
         saved = SeeConfig(**ckpt["config"])
+        same_settings(model_dir, {f"--{k.replace('_', '-')}": (getattr(cfg, k), getattr(saved, k)) for k in given})
         saved.steps, saved.sample_every, saved.checkpoint_every = cfg.steps, cfg.sample_every, cfg.checkpoint_every
         cfg = saved
         same_inputs(corpus, cfg.corpus, model_dir, "corpus")

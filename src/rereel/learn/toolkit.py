@@ -98,7 +98,8 @@ def _jsonable(state: dict) -> str:
 
 
 def save_checkpoint(model_dir: Path, state: dict, config: dict) -> Path:
-    """Write the checkpoint and a readable config.json, each atomically (temp name, then rename).
+    """Write the checkpoint and a readable config.json (the config and the step), each
+    atomically (temp name, then rename).
 
     An interrupted save leaves the previous checkpoint intact, never half a file.
     """
@@ -108,9 +109,13 @@ def save_checkpoint(model_dir: Path, state: dict, config: dict) -> Path:
     torch.save({**state, "config": config}, tmp)
     os.replace(tmp, path)
     cfg_tmp = model_dir / (CONFIG + ".partial")
-    cfg_tmp.write_text(json.dumps(config, indent=2) + "\n")
+    # With the step it was saved at, for readers (the web app's model list) that will not load the checkpoint.
+    cfg_tmp.write_text(json.dumps({**config, "step": state.get("step")}, indent=2) + "\n")
     os.replace(cfg_tmp, model_dir / CONFIG)
     return path
+
+
+_KINDS = {"autoencoder": "an autoencoder", "see": "a learning-to-see"}  # as the messages name them
 
 
 def load_checkpoint(model_dir: Path, kind: str, map_location: str | torch.device = "cpu") -> dict:
@@ -127,7 +132,7 @@ def load_checkpoint(model_dir: Path, kind: str, map_location: str | torch.device
         raise RereelError(f"{path}: unreadable checkpoint ({type(e).__name__}: {str(e).splitlines()[0][:120]})") from None
     got = ckpt.get("config", {}).get("kind")
     if got != kind:
-        raise RereelError(f"{model_dir}: holds a {got or 'unknown'} model, not a {kind} model")
+        raise RereelError(f"{model_dir}: holds {_KINDS.get(got, 'an unknown kind of')} model, not {_KINDS.get(kind, kind)} model")
     return ckpt
 
 
@@ -260,6 +265,16 @@ def onnx_session(path: Path):
     from rereel.device import onnx_cpu_session
 
     return onnx_cpu_session(path)
+
+
+def same_settings(model_dir: Path, given: dict[str, tuple[object, object]]) -> None:
+    """A resume goes on with the model's own settings (its architecture, its data and their
+    order): `given` maps each option a user gave to (the value given, the model's value), and a
+    value that differs is refused, not ignored."""
+    changed = [f"{option} {saved} (given {value})" for option, (value, saved) in given.items() if value != saved]
+    if changed:
+        raise RereelError(f"{model_dir}: --resume goes on with the model's own {', '.join(changed)}; leave "
+                          f"{'those options' if len(changed) > 1 else 'that option'} out, or train a new model in another folder")
 
 
 def same_inputs(given, saved: list[str], model_dir: Path, what: str) -> None:

@@ -18,6 +18,7 @@ from starlette.requests import HTTPConnection
 
 from rereel.errors import RereelError
 from rereel.library import Library
+from rereel.outputs import sweep_partials
 from rereel.web.jobs import Jobs
 from rereel.web.previews import Previews
 from rereel.web.projects import Projects
@@ -57,6 +58,7 @@ class State:
         self.lock = threading.RLock()
         self.previews = Previews(settings.workdir / "previews")
         self.projects = Projects(settings.workdir)
+        sweep_partials(settings.workdir)  # what a server killed outright (SIGKILL, power) left half-written
         self.gifs = settings.workdir / "gifs"
         self.gifs.mkdir(parents=True, exist_ok=True)
         self.jobs = Jobs()

@@ -128,14 +128,20 @@ def retry(request: Request, pid: str):
 
 
 def _start_match(state, pid: str, folder: Path, target: Path, suggestions: int) -> Job:
-    return state.jobs.start("remake", lambda job: _match(state, folder, target, suggestions, job), project=pid)
+    name = state.projects.meta(pid)["name"]
+    return state.jobs.start("remake", lambda job: _match(state, folder, target, name, suggestions, job), project=pid)
 
 
-def _match(state, folder: Path, target: Path, suggestions: int, job: Job) -> dict:
+def _match(state, folder: Path, target: Path, name: str, suggestions: int, job: Job) -> dict:
     # Its own connection: the job thread must not hold the shared one (and its lock) for minutes.
-    with Library(state.settings.library) as lib:
-        result = remake(target, lib, [], timelines=[folder / TIMELINE], opts=MatchOptions(suggestions=suggestions),
-                        stages=StagesAdapter(job))
+    try:
+        with Library(state.settings.library) as lib:
+            result = remake(target, lib, [], timelines=[folder / TIMELINE], opts=MatchOptions(suggestions=suggestions),
+                            stages=StagesAdapter(job))
+    except RereelError as e:
+        if target.is_relative_to(folder) and str(target) in str(e):  # an upload: the user's name, not our copy's
+            raise RereelError(str(e).replace(str(target), printable(name))) from None
+        raise
     save_analysis(result.shots, folder / ANALYSIS)  # for matching again (split, join, re-match) without decoding
     thumbs = folder / "thumbs"
     thumbs.mkdir(exist_ok=True)
@@ -165,10 +171,13 @@ def project(request: Request, pid: str):
 
 
 def _idle(request: Request, pid: str):
+    """The state, for an edit of project `pid`: refused while a job runs, or before it is matched."""
     state = state_of(request)
-    _folder(request, pid)
+    folder = _folder(request, pid)
     if state.jobs.running(pid):
         raise refuse(409, f"project {pid} is busy (matching or rendering); edit it when that has finished")
+    if not (folder / TIMELINE).exists():  # its first matching failed or was stopped: `retry` matches it
+        raise refuse(409, f"project {pid} is not matched yet (its matching failed or was stopped); retry it, then edit")
     return state
 
 
@@ -311,10 +320,8 @@ def delete(request: Request, pid: str):
 
 @router.post("/api/projects/{pid}/render")
 def render(request: Request, pid: str, body: RenderRequest):
-    state = state_of(request)
+    state = _idle(request, pid)
     folder = _folder(request, pid)
-    if state.jobs.running(pid):
-        raise refuse(409, f"project {pid} is busy; wait for its job to finish")
     tl = state.projects.timeline(pid)
     out = folder / RENDERS[body.side_by_side]
 

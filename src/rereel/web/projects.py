@@ -183,6 +183,8 @@ class Projects:
         target = tl.metadata[KEY]["target"]
         out["target"] = {k: target[k] for k in ("fps", "width", "height", "duration", "frames", "has_audio")}
         out["timeline_mtime"] = (folder / TIMELINE).stat().st_mtime
+        for r in out["renders"].values():  # edited since (edits wait while a render runs): the page says so
+            r["stale"] = r["mtime"] < out["timeline_mtime"]
         index = json.loads((folder / HISTORY).read_text()) if (folder / HISTORY).exists() else {}
         undo, redo = index.get("undo") or [], index.get("redo") or []  # the labels only, not the timelines
         out["history"] = {"undo": undo[-1][0] if undo else None, "redo": redo[-1][0] if redo else None}

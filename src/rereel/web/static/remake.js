@@ -136,8 +136,15 @@ function drawDownloads(p) {
   const links = [];
   for (const [key, label] of [["standalone", "remake MP4"], ["side_by_side", "side-by-side MP4"]]) {
     const r = p.renders[key];
-    if (r) links.push(el("a", { href: `/api/projects/${p.id}/files/${r.file}?download=true`, download: r.file }, label));
+    // A render made before the last edit still plays and downloads, marked as such.
+    if (r) links.push(el("a", { href: `/api/projects/${p.id}/files/${r.file}?download=true`, download: r.file,
+                                class: r.stale ? "stale" : "", title: r.stale ? "rendered before the last edit: render again for the edits" : null },
+                         r.stale ? `${label} (out of date)` : label));
   }
+  const shown = document.getElementById("render-video").getAttribute("src") || "";
+  const playing = Object.values(p.renders || {}).find((r) => shown.includes(`/files/${r.file}`));
+  document.querySelector("#render-box h2").textContent =
+    playing && playing.stale ? "Render (out of date: edited since; render again for the edits)" : "Render";
   if (p.ready) for (const name of ["remake.otio", "remake.edl", "remake.xml"]) {
     links.push(el("a", { href: `/api/projects/${p.id}/files/${name}?download=true`, download: name }, name.split(".")[1].toUpperCase()));
   }
