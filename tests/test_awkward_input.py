@@ -476,3 +476,21 @@ def test_a_resume_refuses_settings_other_than_the_models(cli, tmp_path):
     refused(cli(*ae, "--size", "64x36", "--steps", "2", "--resume"), "--size 32x16 (given 64x36)")
     refused(cli(*ae, "--preset", "broad", "--steps", "2", "--resume"), "--preset laptop (given broad)")
     assert cli(*ae, "--size", "32x16", "--threads", "2", "--steps", "2", "--resume").returncode == 0
+
+
+def test_an_output_written_again_removes_what_a_killed_run_left(cli, timeline, tmp_path):
+    """`kill -9` leaves `.NAME.PID.partial.mp4` (no handler runs); the next run of that output
+    removes it, once its process is gone, and leaves a live process's own alone."""
+    import os
+    import subprocess
+    import sys
+
+    gone = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout)
+    left = tmp_path / f".out.mp4.{gone}.partial.mp4"
+    live = tmp_path / f".out.mp4.{os.getppid()}.partial.mp4"  # pytest's parent: alive, and not this process
+    other = tmp_path / f".other.mp4.{gone}.partial.mp4"  # another output's: not this run's to judge
+    for f in (left, live, other):
+        f.write_bytes(b"half a video")
+    assert cli("render", timeline, "-o", tmp_path / "out.mp4").returncode == 0
+    assert not left.exists() and live.exists() and other.exists()
+    assert (tmp_path / "out.mp4").stat().st_size > 1000
