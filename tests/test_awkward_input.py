@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -484,13 +485,44 @@ def test_an_output_written_again_removes_what_a_killed_run_left(cli, timeline, t
     import os
     import subprocess
     import sys
+    import time
 
     gone = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout)
     left = tmp_path / f".out.mp4.{gone}.partial.mp4"
     live = tmp_path / f".out.mp4.{os.getppid()}.partial.mp4"  # pytest's parent: alive, and not this process
-    other = tmp_path / f".other.mp4.{gone}.partial.mp4"  # another output's: not this run's to judge
-    for f in (left, live, other):
+    other = tmp_path / f".out.mp4.sbs.mp4.{gone}.partial.mp4"  # another output's: not this run's to judge
+    recent = tmp_path / f".out.mp4.{gone + 1}.partial.mp4"  # written a moment ago (another machine's?)
+    hour_ago = time.time() - 3600
+    for f in (left, live, other, recent):
         f.write_bytes(b"half a video")
+        if f is not recent:
+            os.utime(f, (hour_ago, hour_ago))
     assert cli("render", timeline, "-o", tmp_path / "out.mp4").returncode == 0
-    assert not left.exists() and live.exists() and other.exists()
+    assert not left.exists() and live.exists() and other.exists() and recent.exists()
     assert (tmp_path / "out.mp4").stat().st_size > 1000
+
+
+def test_archive_frames_of_a_webm_are_each_shown_once(tmp_path):
+    """WebM/Matroska stamp frames to the millisecond: at 24 fps frame 1 is at 0.042 s, after its
+    1/24 s. Read exactly, it came a frame late: a third of the frames showed twice, others never
+    (remakes, renders, GIFs and compilations from the six MKV/WebM clips of the sample archive)."""
+    from rereel.render import Segment, archive_frames
+
+    path = tmp_path / "numbered.webm"
+    levels = [20 + 7 * k for k in range(30)]  # frame k is a flat grey of its own level: its number, read back
+    with av.open(str(path), "w") as out:
+        s = out.add_stream("libvpx-vp9", rate=24)
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        for level in levels:
+            out.mux(s.encode(av.VideoFrame.from_ndarray(np.full((48, 64, 3), level, np.uint8), format="rgb24")))
+        out.mux(s.encode(None))
+    with av.open(str(path)) as c:
+        assert c.streams.video[0].time_base == Fraction(1, 1000)  # as the bug needs
+    for start_frame in (0, 5):
+        seg = Segment(frames=20, path=str(path), start=start_frame / 24)
+        shown = [int(np.argmin([abs(float(f.mean()) - v) for v in levels])) for f in archive_frames(seg, 24.0, 64, 48, "cover")]
+        assert shown == list(range(start_frame, start_frame + 20)), shown
+    # Played at double speed (an editor's LinearTimeWarp), every other frame.
+    twice = Segment(frames=10, path=str(path), start=0.0, speed=2.0)
+    assert [int(np.argmin([abs(float(f.mean()) - v) for v in levels]))
+            for f in archive_frames(twice, 24.0, 64, 48, "cover")] == list(range(0, 20, 2))

@@ -10,6 +10,7 @@ ends exactly on its archive shot's cut. Expected frames come from PyAV directly.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -18,6 +19,7 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 from fractions import Fraction
+from pathlib import Path
 
 import av
 import numpy as np
@@ -111,6 +113,8 @@ def items(tl):
     """(first output frame, frames, item) along the remake track."""
     k, rows = 0, []
     for item in remake_track(tl):
+        if isinstance(item, otio.schema.Transition):  # takes no time of its own
+            continue
         n = round(item.source_range.duration.value)
         rows.append((k, n, item))
         k += n
@@ -317,3 +321,92 @@ def test_choose_rebuilds_the_hold_once(small):
     before = [(i.name, i.source_range, len(i.effects)) for i in remake_track(tl)]
     choose_suggestion(tl, 0, 0)  # the same suggestion again: the same clip and one hold, not two
     assert [(i.name, i.source_range, len(i.effects)) for i in remake_track(tl)] == before
+
+
+def test_edl_reels_name_one_file_each(small, tmp_path):
+    """Reels were the first 8 letters and digits of a file's name, shared by a collection's files
+    (pd_pixwarp_a.m4v and pd_pixwarp_b.mp4 both `pdpixwar`): a conform by reel links the wrong media."""
+    import pycmx
+
+    tl = small["tl"].deepcopy()
+    names = ["pd_pixwarp_roundhay_garden.m4v", "pd_pixwarp_nasa_cyclone.mp4", "pd_pixwarp_roundhay_garden.m4v"]
+    clips = [it for it in remake_track(tl) if isinstance(it, otio.schema.Clip) and not it.effects]
+    assert len(clips) == 3
+    by_clip = {}
+    for clip, name in zip(clips, names):
+        clip.media_reference.target_url = (tmp_path / name).as_uri()
+        by_clip[clip.name] = name
+    for hold in (it for it in remake_track(tl) if it.effects):  # a hold shows its clip's file
+        hold.media_reference.target_url = (tmp_path / by_clip[hold.name.removesuffix(" (hold)")]).as_uri()
+    write_timeline(tl, tmp_path / "reels.edl")
+    with open(tmp_path / "reels.edl") as f:
+        edits = [e for ev in pycmx.parse_cmx3600(f).events for e in ev.edits]
+    reels = {}
+    for e in edits:
+        reels.setdefault(e.source, set()).add(re.match(r"shot \d+: (\S+)", e.clip_name).group(1))  # its file
+    assert all(len(files) == 1 for files in reels.values()), reels
+    assert len(reels) == 2 and all(len(r) <= 8 for r in reels), reels
+
+
+def test_an_editors_dissolve_speed_change_trim_and_open_clip_are_read_as_editors_mean(small, tmp_path):
+    """A timeline an editor changed: a dissolve, a clip at double speed, a trim that moves a cut,
+    a clip with no source range. They were tracebacks (dissolve, no range), ignored (speed: 1x
+    in the render, no speed in the XML) or undone (`choose` put the trimmed shot back to its
+    old length, and every cut after it moved)."""
+    import pycmx
+
+    tl = small["tl"].deepcopy()
+    track = remake_track(tl)
+    (_, _, short), (_, _, hold), (_, _, fit), (_, _, other) = items(tl)
+    frames = lambda item: round(item.source_range.duration.value)  # noqa: E731
+    rt = lambda n: otio.opentime.RationalTime(n, 24)  # noqa: E731
+    fit.source_range = otio.opentime.TimeRange(fit.source_range.start_time, rt(frames(fit) - 12))  # the cut 12 earlier
+    other.source_range = otio.opentime.TimeRange(other.source_range.start_time, rt(frames(other) + 12))
+    other.effects.append(otio.schema.LinearTimeWarp(time_scalar=2.0))
+    track.insert(2, otio.schema.Transition(transition_type="SMPTE_Dissolve", in_offset=rt(6), out_offset=rt(6)))
+    edited = tmp_path / "edited.otio"
+    otio.adapters.write_to_file(tl, str(edited))
+
+    proc = rereel("render", edited, "-o", tmp_path / "edited.mp4", check=True)
+    assert "1 transition (dissolve) on the remake track is rendered as cuts" in proc.stderr, proc.stderr
+    with av.open(str(tmp_path / "edited.mp4")) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 240
+    # The double-speed clip shows the archive at twice the pace: its output frames match the
+    # archive frames 2 apart (by an independent decode of the archive file).
+    start = other.source_range.start_time.to_seconds()
+    times, src = decode_gray(Path(media_path(other.media_reference)), (160, 90))
+    _, out = decode_gray(tmp_path / "edited.mp4", (160, 90))
+    k0 = 240 - frames(other)
+    for j in (0, 8, 16):
+        want = int(np.searchsorted(times, start + 2 * j / 24 + 1e-3, side="right")) - 1
+        got = int(np.argmin(np.abs(src - out[k0 + j]).mean(axis=(1, 2))))
+        assert abs(got - want) <= 1, (j, got, want)
+
+    proc = rereel("export", edited, tmp_path / "edited.edl", check=True)
+    assert "written to the EDL as cuts" in proc.stderr
+    with open(tmp_path / "edited.edl") as f:
+        edits = [e for ev in pycmx.parse_cmx3600(f).events for e in ev.edits]
+    assert len(edits) == 4
+    rereel("export", edited, tmp_path / "edited.xml", check=True)
+    speeds = [float(p.findtext("value")) for p in ET.parse(tmp_path / "edited.xml").iter("parameter")
+              if p.findtext("parameterid") == "speed"]
+    assert any(abs(s - 200) < 1 for s in speeds), speeds  # the double-speed clip (the hold's is far below 100)
+
+    rereel("choose", edited, "2", "1", check=True)  # the same suggestion again, into the trimmed shot
+    again = read_timeline(edited)
+    assert sum(n for _, n, _ in items(again)) == 240
+    assert [n for _, n, it in items(again) if it.metadata.get("rereel", {}).get("target_shot") == 1] == [122 - 12]
+
+    # A clip without a source range plays its media's available range (OTIO's meaning); a
+    # clip played backwards is refused, named.
+    tl = small["tl"].deepcopy()
+    first = remake_track(tl)[0]
+    first.source_range = None
+    otio.adapters.write_to_file(tl, str(tmp_path / "open.otio"))
+    opened = remake_track(read_timeline(tmp_path / "open.otio"))[0]
+    assert opened.source_range == opened.media_reference.available_range is not None
+    tl = small["tl"].deepcopy()
+    remake_track(tl)[0].effects.append(otio.schema.LinearTimeWarp(time_scalar=-1.0))
+    otio.adapters.write_to_file(tl, str(tmp_path / "back.otio"))
+    proc = rereel("render", tmp_path / "back.otio", "-o", tmp_path / "back.mp4")
+    assert proc.returncode == 2 and "plays backwards (speed -1)" in proc.stderr and "\n" not in proc.stderr.strip()

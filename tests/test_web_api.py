@@ -278,6 +278,13 @@ def test_remake_swap_render_download_and_restart(client, web_library, media, tmp
     assert again.get(f"/api/projects/{pid}").json()["renders"]["standalone"]["stale"] is False
     again.post(f"/api/projects/{pid}/choose", json={"shot": shot["index"], "suggestion": 0})
     assert again.get(f"/api/projects/{pid}").json()["renders"]["standalone"]["stale"] is True  # edited since
+    # A render that finished after an edit it did not see (started from the timeline before it)
+    # is out of date too: the render records the timeline it was made from, not just its time.
+    import os
+
+    video = client.app.state.rereel.settings.workdir / "projects" / pid / "remake.mp4"
+    os.utime(video, (time.time() + 5, time.time() + 5))
+    assert again.get(f"/api/projects/{pid}").json()["renders"]["standalone"]["stale"] is True
     edited = credits_text(again.app.state.rereel.projects.timeline(pid))
     assert edited != credits.text  # the edit changes what the credits of a new render would say
     assert again.get(f"/api/projects/{pid}/files/remake.credits.txt").text == credits.text
@@ -478,8 +485,12 @@ def test_a_server_stopped_mid_render_stops_its_job_and_leaves_no_partial_file(we
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     dead = old / f".remake.mp4.{int(gone.stdout)}.partial.mp4"  # that process has exited
     live = old / f".remake.mp4.{os.getpid()}.partial.mp4"  # this one has not
-    dead.write_bytes(b"x")
-    live.write_bytes(b"x")
+    recent = old / f".remake.otio.{int(gone.stdout)}.1.tmp"  # written a moment ago: maybe another machine's
+    for f in (dead, live, recent):
+        f.write_bytes(b"x")
+    hour_ago = time.time() - 3600
+    for f in (dead, live):
+        os.utime(f, (hour_ago, hour_ago))
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     log = tmp_path / "server.log"
@@ -501,7 +512,7 @@ def test_a_server_stopped_mid_render_stops_its_job_and_leaves_no_partial_file(we
             except OSError:
                 assert proc.poll() is None and time.time() < deadline, log.read_text()
                 time.sleep(0.2)
-        assert not dead.exists() and live.exists()
+        assert not dead.exists() and live.exists() and recent.exists()
 
         form = f"--b\r\nContent-Disposition: form-data; name=\"path\"\r\n\r\n{media / 'trailers' / TARGET}\r\n--b--\r\n"
         started = call("/api/projects", form.encode(), "multipart/form-data; boundary=b")

@@ -106,11 +106,11 @@ def timeline_films(tl) -> list[Film]:
     """The archive films on a remake timeline's remake track, in order of first use."""
     import opentimelineio as otio
 
-    from rereel.timeline import is_freeze, media_path, remake_track
+    from rereel.timeline import is_freeze, media_path, remake_items, speed
 
     films: dict[str, Film] = {}
     rate = 24.0
-    for item in remake_track(tl):
+    for item in remake_items(tl):
         if not isinstance(item, otio.schema.Clip) or item.media_reference is None:
             continue
         path = media_path(item.media_reference)
@@ -121,7 +121,7 @@ def timeline_films(tl) -> list[Film]:
         film.seconds += sr.duration.to_seconds()
         # A hold (FreezeFrame) shows one source frame for its whole duration: that frame is what
         # it takes from the film; its screen time counts for the same film.
-        end = start + 1 / rate if is_freeze(item) else sr.end_time_exclusive().to_seconds()
+        end = start + 1 / rate if is_freeze(item) else start + speed(item) * sr.duration.to_seconds()
         film.ranges.append((start, end))
     for film in films.values():
         film.ranges = _merge(film.ranges, slack=1.5 / rate)  # abutting clips and their holds are one range

@@ -11,6 +11,7 @@ import hashlib
 import os
 import re
 import threading
+import time
 from pathlib import Path
 
 from rereel.errors import RereelError
@@ -69,17 +70,17 @@ def ready(path: Path, partial: Path) -> None:
 
 def _sweep_beside(path: Path, partial: Path) -> None:
     """Remove the partial files a process now gone left for this same output (a killed job)."""
-    head = partial.name.split(".", 2)  # ["", NAME (maybe cut), rest]
-    prefix = f".{head[1]}." if len(head) == 3 else None
-    if not prefix:
+    m = _PARTIAL.match(partial.name)
+    if not m:
         return
+    prefix = partial.name[: m.start(1)]  # `.NAME.` as this output's partial names begin
     try:
-        entries = list(os.scandir(path.parent))
+        entries = [e for e in os.scandir(path.parent) if e.name != partial.name and e.name.startswith(prefix)
+                   and _TAG.fullmatch(e.name[len(prefix):])]  # not `.NAME.sbs.mp4.PID...`, another output's
     except OSError:
         return
     for entry in entries:
-        m = _PARTIAL.match(entry.name) if entry.name.startswith(prefix) and entry.name != partial.name else None
-        if m and not _alive(int(m.group(1))):
+        if _stale(Path(entry.path)):
             try:
                 os.unlink(entry.path)
             except OSError:
@@ -103,23 +104,52 @@ def write_text(path: Path, text: str) -> Path:
 
 
 # `.NAME.<pid>.partial.SUFFIX` (videos) and `.NAME.<pid>.<thread>.tmp` (text): the pid says whose.
-_PARTIAL = re.compile(r"^\..+\.(\d+)\.(?:partial\.[A-Za-z0-9]+|\d+\.tmp)$")
+_TAG = re.compile(r"(\d+)\.(?:partial\.[A-Za-z0-9]+|\d+\.tmp)")
+_PARTIAL = re.compile(r"^\..+\." + _TAG.pattern + "$")
 
 
-def sweep_partials(folder: Path) -> list[Path]:
-    """Remove, under `folder`, the partial files of processes that are gone: a process killed
-    with SIGKILL, or a machine that lost power, cannot remove its own. A live process's partial
-    files are left to it. Returns the files removed."""
+# A partial file is taken for abandoned only when untouched this long as well: a live writer
+# adds to its file every few seconds at most, and a process of the same folder seen from
+# another machine (a network share) or container (another pid namespace) is not among ours.
+ABANDONED_S = 600.0
+
+
+def sweep_partials(folder: Path, depth: int = 2) -> list[Path]:
+    """Remove, in `folder` and its subfolders down to `depth`, the partial files of processes that
+    are gone (see `_stale`): a process killed with SIGKILL, or a machine that lost power, cannot
+    remove its own. Returns the files removed."""
     removed = []
-    for path in Path(folder).rglob(".*"):
-        m = _PARTIAL.match(path.name)
-        if m and path.is_file() and not _alive(int(m.group(1))):
+    folders = [Path(folder)]
+    for _ in range(depth + 1):
+        deeper = []
+        for here in folders:
             try:
-                path.unlink()
-                removed.append(path)
-            except OSError:  # not ours to remove (another user's folder): left as it is
-                pass
+                entries = list(os.scandir(here))
+            except OSError:
+                continue
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    deeper.append(Path(entry.path))
+                elif _PARTIAL.match(entry.name) and _stale(Path(entry.path)):
+                    try:
+                        os.unlink(entry.path)
+                        removed.append(Path(entry.path))
+                    except OSError:  # not ours to remove: left as it is
+                        pass
+        folders = deeper
     return removed
+
+
+def _stale(path: Path) -> bool:
+    """A partial file (by its name) whose process is gone and which nothing has written for
+    ABANDONED_S."""
+    m = _PARTIAL.match(path.name)
+    if not m or _alive(int(m.group(1))):
+        return False
+    try:
+        return time.time() - path.stat().st_mtime > ABANDONED_S
+    except OSError:
+        return False
 
 
 def _alive(pid: int) -> bool:

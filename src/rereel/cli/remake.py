@@ -144,6 +144,7 @@ def render(
     from rereel.timeline import KEY, read_timeline
 
     tl = read_timeline(timeline)
+    _warn_transitions(tl, timeline, "rendered")
     # Checked before the progress bar starts (render_timeline checks again, at no cost: fingerprints are kept).
     check_outputs([(output, side_by_side)], codec, timeline_sources(tl), frame_size(tl))
     fit = tl.metadata[KEY].get("fit", "cover") if letterbox is None else ("letterbox" if letterbox else "cover")
@@ -214,5 +215,17 @@ def export(
     """Export a timeline for editing software through the OpenTimelineIO adapters."""
     from rereel.timeline import read_timeline, timeline_format, write_timeline
 
-    timeline_format(output)
-    out.print(f"wrote {write_timeline(read_timeline(timeline), output)}")
+    kind = timeline_format(output)
+    tl = read_timeline(timeline)
+    if kind == "cmx_3600":  # FCP XML and OTIO keep them
+        _warn_transitions(tl, timeline, "written to the EDL")
+    out.print(f"wrote {write_timeline(tl, output)}")
+
+
+def _warn_transitions(tl, path: Path, how: str) -> None:
+    from rereel.timeline import transitions
+
+    n = transitions(tl)
+    if n:
+        err.print(labelled("warning:", "yellow", f"{path}: {n} transition{'s' * (n > 1)} (dissolve) on the remake track "
+                                                 f"{'are' if n > 1 else 'is'} {how} as cuts"))

@@ -6,6 +6,7 @@ import os
 import secrets
 import socket
 import sys
+import threading
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -79,8 +80,15 @@ def serve(
         uvicorn.run(web, host=host, port=port, log_level="warning", ws_max_size=4 * 1024 * 1024,
                     ssl_certfile=str(ssl_certfile) if ssl_certfile else None,
                     ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None)
-    finally:
+    except BaseException:  # a port in use, an error: its own exit status, once the jobs have stopped
         _stop_jobs(web.state.rereel.jobs)
+        raise
+    _stop_jobs(web.state.rereel.jobs)
+    # The archive's grouping (tens of seconds after a start) or a rebuild may still run in a
+    # daemon thread: cut short in native code by the interpreter's teardown, it aborts the
+    # process. They hold no file open for writing, so the process ends here, without it.
+    if any(t.daemon and t.is_alive() for t in threading.enumerate()):
+        _exit_now(0)
 
 
 def _stop_jobs(jobs) -> None:
@@ -88,10 +96,21 @@ def _stop_jobs(jobs) -> None:
     its partial files, and none is cut short inside native code, which aborted the process."""
     running = [j for j in jobs.running_jobs()]
     if running:
-        out.print(f"stopping {len(running)} running job{'s' * (len(running) > 1)} ({', '.join(j.kind for j in running)})")
-    left = jobs.stop()
+        out.print(f"stopping {len(running)} running job{'s' * (len(running) > 1)} ({', '.join(j.kind for j in running)}); "
+                  "Ctrl+C again ends at once, leaving partial files (removed at the next start)")
+    try:
+        left = jobs.stop()
+    except KeyboardInterrupt:  # a second Ctrl+C or kill: do not wait (the teardown would abort on the job threads)
+        from rereel import cli
+
+        out.print("stopped without waiting for the jobs")
+        _exit_now(143 if cli._terminated else 130)
     if left:  # still inside one long native call after the wait: end now, without the interpreter's teardown
         out.print(f"{len(left)} job{'s' * (len(left) > 1)} did not stop in time; exiting without waiting")
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(1)
+        _exit_now(1)
+
+
+def _exit_now(status: int) -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)

@@ -18,7 +18,7 @@ from rereel.explore.footage import Footage, decode_footage, footage_frames
 from rereel.media import probe
 from rereel.media.image import even
 from rereel.render import check_unchanged
-from rereel.timeline import KEY, media_path, read_timeline, shot_items
+from rereel.timeline import KEY, media_path, read_timeline, shot_items, speed
 
 TARGET_FIT = "letterbox"  # the target whole
 MATCH_FIT = "cover"  # the archive piece fills its side
@@ -70,7 +70,9 @@ def timeline_pair(tl: otio.schema.Timeline, shot: int) -> tuple[Footage, Footage
         archive = Path(media_path(item.media_reference))
         check_unchanged(tl, {str(target_path), str(archive)})  # a file replaced since: not the pair that was chosen
         start = item.source_range.start_time.to_seconds()
-        end = start + item.source_range.duration.to_seconds()
+        rate = item.source_range.duration.rate
+        shown = speed(item) * item.source_range.duration.to_seconds()  # the media it shows: at its speed,
+        end = start + (shown if shown > 0 else 1 / rate)  # or one frame held
         return target, Footage(archive, start, end, archive.name, info.get("shot_id"))
     return None
 

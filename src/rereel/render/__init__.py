@@ -23,7 +23,7 @@ from rereel.media.decode import DecodedFrame, fit_frame, frames_at_rate
 from rereel.media.encode import output_codec, size_problem
 from rereel.media.prefetch import prefetch
 from rereel.outputs import check_writable
-from rereel.timeline import KEY, is_freeze, media_path, remake_track
+from rereel.timeline import KEY, is_freeze, media_path, remake_items, speed
 
 FITS = ("cover", "letterbox")
 
@@ -34,16 +34,18 @@ class Segment:
     path: str | None  # None: black
     start: float  # archive seconds of the first output frame
     hold: bool = False  # show the frame at `start` for every output frame (FreezeFrame)
+    speed: float = 1.0  # archive seconds a second of output (an editor's speed change)
 
 
 def segments(tl: otio.schema.Timeline, rate: float) -> list[Segment]:
-    """What each remake-track item puts on screen: clips play, freeze-frame clips hold, gaps are black."""
+    """What each remake-track item puts on screen: clips play (at their speed), freeze-frame
+    clips hold, gaps are black. Transitions are cuts (see timeline.transitions)."""
     out = []
-    for item in remake_track(tl):
+    for item in remake_items(tl):
         frames = round(item.source_range.duration.rescaled_to(rate).value)
         if isinstance(item, otio.schema.Clip) and not isinstance(item.media_reference, otio.schema.MissingReference):
             out.append(Segment(frames, media_path(item.media_reference), item.source_range.start_time.to_seconds(),
-                               is_freeze(item)))
+                               is_freeze(item), speed(item)))
         else:
             out.append(Segment(frames, None, 0.0))
     return out
@@ -60,8 +62,14 @@ def archive_frames(seg: Segment, rate: float, width: int, height: int, fit: str)
     source = decode_frames(seg.path, start=max(0.0, seg.start - 1.0))
     current: DecodedFrame | None = None
     upcoming: DecodedFrame | None = next(source, None)
+    # A frame counts as on screen from its time less the rounding of its timestamp: Matroska and
+    # WebM keep milliseconds, so at 24 fps frame 1 is stamped 0.042 s, after its 1/24 s; read
+    # exactly, it came a frame late and about a third of the frames showed twice (others never).
+    # Up to a quarter of an output frame: never the next frame's place.
+    base = float(upcoming.frame.time_base) if upcoming is not None and upcoming.frame.time_base else 0.0
+    slack = min(max(1e-4, base), 0.25 / rate)
     for j in range(seg.frames):
-        t = seg.start + j / rate + 1e-4
+        t = seg.start + seg.speed * j / rate + slack
         while upcoming is not None and upcoming.time <= t:
             current, upcoming = upcoming, next(source, None)
         shown = current or upcoming

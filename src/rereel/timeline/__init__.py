@@ -125,7 +125,7 @@ def shots(tl: otio.schema.Timeline) -> list[Shot]:
     rate = float(tl.metadata[KEY]["target"]["fps"])
     out: list[Shot] = []
     k = 0
-    for item in remake_track(tl):
+    for item in remake_items(tl):
         n = round(item.source_range.duration.rescaled_to(rate).value)
         if is_hold(item) and out:
             last = out[-1]
@@ -143,7 +143,7 @@ def number_shots(tl: otio.schema.Timeline) -> None:
     for shot in shots(tl):
         shot.item.metadata[KEY] = dict(shot.info) | {"number": shot.number, "timecode": shot.timecode}
         numbers[shot.index] = shot.number
-    for item in remake_track(tl):
+    for item in remake_items(tl):
         info = item.metadata.get(KEY, {})
         n = numbers.get(info.get("hold_of") if is_hold(item) else info.get("target_shot"))
         if n is None:
@@ -198,7 +198,29 @@ def segment_items(index: int, name: str, path: str, start: float, end: float, me
 def is_freeze(item) -> bool:
     """Whether a clip shows one frame held: OTIO's FreezeFrame is a LinearTimeWarp of speed 0, and
     an editor may write either. What render, export and credits go by."""
-    return any(isinstance(e, otio.schema.LinearTimeWarp) and e.time_scalar == 0 for e in item.effects)
+    return speed(item) == 0
+
+
+def speed(item) -> float:
+    """How fast a clip plays its media: 1, or an editor's speed change (OTIO LinearTimeWarps,
+    multiplied; 0 holds a frame). The clip's place on the track is its source range's duration;
+    it shows media from the range's start at this many seconds a second."""
+    out = 1.0
+    for e in getattr(item, "effects", ()):
+        if isinstance(e, otio.schema.LinearTimeWarp):
+            out *= float(e.time_scalar)
+    return out
+
+
+def remake_items(tl: otio.schema.Timeline) -> list:
+    """The remake track's clips and gaps, in order: what fills its time. Transitions (an editor's
+    dissolve) take no time of their own in OTIO; rereel cuts there (see `transitions`)."""
+    return [item for item in remake_track(tl) if not isinstance(item, otio.schema.Transition)]
+
+
+def transitions(tl: otio.schema.Timeline) -> int:
+    """How many transitions (dissolves, wipes) the remake track holds: rendered and exported as cuts."""
+    return sum(isinstance(item, otio.schema.Transition) for item in remake_track(tl))
 
 
 def is_hold(item) -> bool:
@@ -209,7 +231,7 @@ def is_hold(item) -> bool:
 
 def shot_items(tl: otio.schema.Timeline) -> list:
     """One item per target shot (a clip or a gap), without the hold clips that follow short ones."""
-    return [item for item in remake_track(tl) if not is_hold(item)]
+    return [item for item in remake_items(tl) if not is_hold(item)]
 
 
 def build_timeline(name: str, target: dict, matches, meta: dict) -> otio.schema.Timeline:
@@ -277,7 +299,10 @@ def choose_suggestion(tl: otio.schema.Timeline, shot: int, suggestion: int) -> N
             raise RereelError(f"{label} has {len(sugg)} suggestions, numbered 1 to {len(sugg)}; "
                               f"there is no suggestion {suggestion + 1}")
         s = sugg[suggestion]
-        frames = info["target_end_frame"] - info["target_start_frame"]
+        # The shot's length as it stands on the track (with its hold): an editor may have trimmed
+        # it, and the cuts after it stay where they are.
+        frames = sum(round(it.source_range.duration.rescaled_to(rate).value)
+                     for it in _shot_run(track, i))
         fps = s.get("fps")
         if not fps:  # suggestions do not carry their media's rate; the file does
             from rereel.media import probe
@@ -287,14 +312,24 @@ def choose_suggestion(tl: otio.schema.Timeline, shot: int, suggestion: int) -> N
                               s.get("video_duration", s["end"]), rate, frames,
                               dict(info) | {"chosen": suggestion, "score": s["score"], "shot_id": s["shot_id"]},
                               shot_bounds(tl.metadata[KEY].get("library"), s["shot_id"]), s.get("fingerprint"))
-        while i + 1 < len(track) and is_hold(track[i + 1]):
-            del track[i + 1]
+        for it in _shot_run(track, i)[1:]:
+            track.remove(it)
         track[i] = items[0]
         for k, extra in enumerate(items[1:], start=1):
             track.insert(i + k, extra)
         number_shots(tl)
         return
     raise RereelError(f"the timeline has no target shot with index {shot}")
+
+
+def _shot_run(track: otio.schema.Track, i: int) -> list:
+    """Item `i` and the hold clips after it (past any transition between them)."""
+    run, j = [track[i]], i + 1
+    while j < len(track) and (isinstance(track[j], otio.schema.Transition) or is_hold(track[j])):
+        if is_hold(track[j]):
+            run.append(track[j])
+        j += 1
+    return run
 
 
 def remake_track(tl: otio.schema.Timeline) -> otio.schema.Track:
@@ -370,7 +405,29 @@ def read_timeline(path: Path) -> otio.schema.Timeline:
     if KEY not in tl.metadata or "target" not in tl.metadata[KEY]:
         raise RereelError(f"{path}: not a rereel remake timeline (no target in its metadata)")
     _anchor(tl, path.resolve().parent)
+    _conform(tl, path)
     return tl
+
+
+def _conform(tl: otio.schema.Timeline, path: Path) -> None:
+    """What an editor may write that rereel reads its own way: a clip without a source range
+    plays its media's whole available range (OTIO's meaning), written out so every reader sees
+    it; a clip played backwards is refused, naming it (rereel plays media forwards only)."""
+    rate = float(tl.metadata[KEY]["target"]["fps"])
+    k = 0
+    for item in remake_items(tl):
+        if isinstance(item, otio.schema.Clip) and item.source_range is None:
+            available = getattr(item.media_reference, "available_range", None)
+            if available is None:
+                raise RereelError(f"{path}: clip {item.name!r} at {timecode(k, rate)} has no source range, and its "
+                                  "media no available range; give it a source range (in and out) in your editor")
+            item.source_range = available
+        if speed(item) < 0:
+            raise RereelError(f"{path}: clip {item.name!r} at {timecode(k, rate)} plays backwards (speed "
+                              f"{speed(item):g}); rereel plays clips forwards only: reverse it in your editor")
+        if item.source_range is None:  # a gap or other item without one: OTIO lets that be
+            raise RereelError(f"{path}: item {item.name!r} at {timecode(k, rate)} has no duration (no source range)")
+        k += round(item.source_range.duration.rescaled_to(rate).value)
 
 
 def _anchor(tl: otio.schema.Timeline, folder: Path) -> None:

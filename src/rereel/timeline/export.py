@@ -6,7 +6,8 @@ has written it: every <file> gets its media's rate (timebase + NTSC flag: 29.97 
 23.976 is 24 NTSC), duration and sample characteristics, every clipitem its in/out in those
 media frames, the sequence a <format>; DaVinci Resolve refuses or misreads files without them.
 The adapter writes no clip effects, so a hold becomes a one-frame clipitem slowed with FCP's
-Time Remap to fill its place. CMX 3600 has one rate per EDL: source timecodes there count
+Time Remap to fill its place, and a clip an editor sped up or slowed down its media frames
+remapped the same way. CMX 3600 has one rate per EDL: source timecodes there count
 frames at the record (target) rate, whatever the media's own rate. The EDL has an event for
 every target shot, a black one as a BL (black) event, each under a comment "* shot N
 HH:MM:SS:FF" in rereel's one numbering, and its timecodes are non-drop (FCM: NON-DROP FRAME)
@@ -17,11 +18,12 @@ from __future__ import annotations
 
 import math
 import re
+from pathlib import Path
 import xml.etree.ElementTree as ET
 
 import opentimelineio as otio
 
-from rereel.timeline import KEY, is_freeze, is_hold, media_path, remake_track, shots, timecode
+from rereel.timeline import KEY, is_hold, media_path, remake_items, remake_track, shots, speed, timecode
 
 EPS = 1e-6
 EVENT = re.compile(r"^\d{3,}\s")
@@ -33,14 +35,38 @@ def edl_timeline(tl: otio.schema.Timeline) -> otio.schema.Timeline:
     shot (a Gap, which the adapter would drop) becomes a clip of the BL source, so it has an event."""
     edl = otio.schema.Timeline(name=tl.name)
     track = remake_track(tl).deepcopy()
+    for i in reversed(range(len(track))):  # an editor's dissolve: a cut here (the CLI says so), as rendered
+        if isinstance(track[i], otio.schema.Transition):
+            del track[i]
+    reels: dict[str, str] = {}  # media path -> its reel, one reel a file
     for i, item in enumerate(track):
         if isinstance(item, otio.schema.Gap):
             black = otio.schema.Clip(name=item.name, source_range=item.source_range,
                                      media_reference=otio.schema.GeneratorReference(generator_kind="black"))
             black.metadata["cmx_3600"] = {"reel": "BL"}
             track[i] = black
+        elif isinstance(item, otio.schema.Clip) and hasattr(item.media_reference, "target_url"):
+            path = media_path(item.media_reference)
+            if path not in reels:
+                reels[path] = _reel(path, set(reels.values()))
+            item.metadata["cmx_3600"] = dict(item.metadata.get("cmx_3600", {})) | {"reel": reels[path]}
     edl.tracks.append(track)
     return edl
+
+
+REEL_LEN = 8  # CMX 3600's reel field
+
+
+def _reel(path: str, taken: set[str]) -> str:
+    """An 8-character reel for a media file, unlike the others': the adapter's own would be the
+    name's first 8 letters and digits, which files of one collection share (pdpixwar for
+    pd_pixwarp_*), and an editor conforming by reel would link the wrong footage."""
+    base = re.sub(r"[^A-Za-z0-9]+", "", Path(path).stem)[:REEL_LEN] or "CLIP"
+    reel, n = base, 1
+    while reel in taken or reel in ("AX", "BL"):
+        n += 1
+        reel = f"{base[:REEL_LEN - len(str(n))]}{n}"
+    return reel
 
 
 def timecode_rate_problem(rate: float, suffix: str) -> str | None:
@@ -72,7 +98,7 @@ def edl_text(tl: otio.schema.Timeline) -> str:
     numbered = iter(shots(tl))  # in track order, as the events are
     labels = []  # one per item, in event order
     current = None
-    for item in remake_track(tl):
+    for item in remake_items(tl):
         if is_hold(item):
             labels.append(f"* shot {current.number} hold" if current else None)
         else:
@@ -180,16 +206,21 @@ def _conform_clip(clip_e: ET.Element, clip: otio.schema.Clip, rate: float, files
         _conform_file(file_e, ref, fps)
     first = clip.source_range.start_time.rescaled_to(rate).value
     n = round(clip.source_range.duration.rescaled_to(rate).value)
-    hold = is_freeze(clip)
+    pace = speed(clip)  # 0: a hold
     # The media frame on screen at each output frame's time (floor), as rereel renders it.
     m_in = math.floor(first / rate * fps + EPS)
-    m_out = m_in + 1 if hold else math.floor((first + n - 1) / rate * fps + EPS) + 1
+    if pace == 0:
+        m_out = m_in + 1
+    elif pace == 1:
+        m_out = math.floor((first + n - 1) / rate * fps + EPS) + 1
+    else:  # the media the clip plays through at its speed: FCP's remap is then that speed exactly
+        m_out = m_in + max(1, round(pace * n / rate * fps))
     _set_rate(clip_e, fps)
     _text(clip_e, "duration", m_out - m_in)
     _text(clip_e, "in", m_in)
     _text(clip_e, "out", m_out)
-    if hold:
-        _time_remap(clip_e, 100.0 * (1 / fps) / (n / rate))
+    if pace != 1:  # a hold, or an editor's speed change: those media frames fill the clip's place
+        _time_remap(clip_e, 100.0 * ((m_out - m_in) / fps) / (n / rate))
 
 
 def fcp_timeline(tl: otio.schema.Timeline) -> str:

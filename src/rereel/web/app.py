@@ -58,7 +58,9 @@ class State:
         self.lock = threading.RLock()
         self.previews = Previews(settings.workdir / "previews")
         self.projects = Projects(settings.workdir)
-        sweep_partials(settings.workdir)  # what a server killed outright (SIGKILL, power) left half-written
+        # What a server killed outright (SIGKILL, power) left half-written: in projects/ID/,
+        # previews/ and gifs/, not in whatever else --workdir holds.
+        sweep_partials(settings.workdir, depth=2)
         self.gifs = settings.workdir / "gifs"
         self.gifs.mkdir(parents=True, exist_ok=True)
         self.jobs = Jobs()

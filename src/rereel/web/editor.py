@@ -322,7 +322,7 @@ def delete(request: Request, pid: str):
 def render(request: Request, pid: str, body: RenderRequest):
     state = _idle(request, pid)
     folder = _folder(request, pid)
-    tl = state.projects.timeline(pid)
+    tl, version = state.projects.snapshot(pid)  # between edits; an edit after it makes this render out of date
     out = folder / RENDERS[body.side_by_side]
 
     def work(job: Job) -> dict:
@@ -331,6 +331,7 @@ def render(request: Request, pid: str, body: RenderRequest):
                         on_frame=lambda k, total: job.advance(k))
         if not body.side_by_side:  # the credits of this video, from the timeline it was rendered from
             write_credits(tl, out)
+        state.projects.rendered(pid, out.name, version)
         return {"file": out.name}
 
     job = state.jobs.start("render", work, project=pid)

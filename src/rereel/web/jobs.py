@@ -96,7 +96,7 @@ class Jobs:
             self._jobs[job.id] = job
             thread = self._threads[job.id] = threading.Thread(
                 target=self._run, args=(job, work), name=f"job-{kind}-{job.id}", daemon=True)
-        thread.start()
+            thread.start()  # under the lock: `stop` never sees a thread it cannot join yet
         return job
 
     def _run(self, job: Job, work: Callable[[Job], dict | None]) -> None:

@@ -8,6 +8,7 @@
                       analysis.npz      the target's analysed features, to match again without decoding it
                       thumbs/<n>.jpg    the target's shots, from the analysis's own decode pass
                       remake.mp4, remake_side_by_side.mp4   renders
+                      renders.json      the timeline version each render was made from ("out of date")
 
 Because edits live in remake.otio (and their history in history.json), they survive a restart,
 and the same file opens in an editor or in `rereel render`.
@@ -28,6 +29,7 @@ import opentimelineio as otio
 
 from rereel.errors import RereelError
 from rereel.credits import write_credits
+from rereel.outputs import write_text
 from rereel.timeline import KEY, choose_suggestion, read_timeline, shot_items, write_timeline
 from rereel.timeline import timecode as frame_timecode
 from rereel.timeline.edit import History
@@ -37,6 +39,7 @@ TIMELINE = "remake.otio"
 HISTORY = "history.json"
 RENDERS = {False: "remake.mp4", True: "remake_side_by_side.mp4"}
 # remake.credits.txt: the licences and credit lines of the footage used (CC BY needs them).
+RENDERED = "renders.json"  # each render's timeline version (Projects.rendered)
 DOWNLOADS = {"remake.mp4", "remake_side_by_side.mp4", "remake.otio", "remake.edl", "remake.xml", "remake.credits.txt"}
 
 
@@ -91,6 +94,21 @@ class Projects:
         if not path.exists():
             raise RereelError(f"project {pid}: the remake has not finished matching yet")
         return read_timeline(path)
+
+    def snapshot(self, pid: str) -> tuple[otio.schema.Timeline, int]:
+        """The timeline and its version (its file's mtime in ns), read between edits: what a render
+        is made from, recorded with it (`rendered`) so the page can say when it is out of date."""
+        with self._lock:
+            version = (self.folder(pid) / TIMELINE).stat().st_mtime_ns
+            return self.timeline(pid), version
+
+    def rendered(self, pid: str, name: str, version: int) -> None:
+        """Record that render `name` was made from timeline `version` (see `snapshot`)."""
+        with self._lock:
+            path = self.folder(pid) / RENDERED
+            record = _read_json(path)
+            record[name] = version
+            write_text(path, json.dumps(record))
 
     def choose(self, pid: str, shot: int, suggestion: int) -> otio.schema.Timeline:
         def swap(tl):
@@ -182,9 +200,13 @@ class Projects:
         tl = self.timeline(pid)
         target = tl.metadata[KEY]["target"]
         out["target"] = {k: target[k] for k in ("fps", "width", "height", "duration", "frames", "has_audio")}
-        out["timeline_mtime"] = (folder / TIMELINE).stat().st_mtime
-        for r in out["renders"].values():  # edited since (edits wait while a render runs): the page says so
-            r["stale"] = r["mtime"] < out["timeline_mtime"]
+        stat = (folder / TIMELINE).stat()
+        out["timeline_mtime"] = stat.st_mtime
+        made_from = _read_json(folder / RENDERED)
+        for r in out["renders"].values():  # edited since: the page says so
+            version = made_from.get(r["file"])
+            # A render made before renders were recorded: by the files' times.
+            r["stale"] = version != stat.st_mtime_ns if isinstance(version, int) else r["mtime"] < stat.st_mtime
         index = json.loads((folder / HISTORY).read_text()) if (folder / HISTORY).exists() else {}
         undo, redo = index.get("undo") or [], index.get("redo") or []  # the labels only, not the timelines
         out["history"] = {"undo": undo[-1][0] if undo else None, "redo": redo[-1][0] if redo else None}
@@ -248,3 +270,12 @@ def _shot(tl, shot: int) -> dict:
 def project_meta(pid: str, name: str, target: Path, uploaded: bool, suggestions: int) -> dict:
     return {"id": pid, "name": name, "target": str(target), "uploaded": uploaded, "suggestions": suggestions,
             "created": time.time()}
+
+
+def _read_json(path: Path) -> dict:
+    """A small JSON record of ours; an empty one when missing or unreadable (it is only a hint)."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}

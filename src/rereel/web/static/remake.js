@@ -56,6 +56,12 @@ async function openProject(pid) {
   current = pid;
   history.replaceState(null, "", `/remake?project=${pid}`);
   const p = await api(`/api/projects/${pid}`);
+  const box = document.getElementById("render-box"), video = document.getElementById("render-video");
+  if (!(video.getAttribute("src") || "").includes(`/api/projects/${pid}/`)) {  // another project's render
+    video.pause();
+    video.removeAttribute("src");
+    box.classList.add("hidden");
+  }
   document.getElementById("project").classList.remove("hidden");
   document.getElementById("project-title").textContent = `${p.name} · ${p.shots.length} shots`;
   document.getElementById("monitor").classList.toggle("hidden", !p.ready);
@@ -142,7 +148,7 @@ function drawDownloads(p) {
                          r.stale ? `${label} (out of date)` : label));
   }
   const shown = document.getElementById("render-video").getAttribute("src") || "";
-  const playing = Object.values(p.renders || {}).find((r) => shown.includes(`/files/${r.file}`));
+  const playing = Object.values(p.renders || {}).find((r) => shown.includes(`/api/projects/${p.id}/files/${r.file}`));
   document.querySelector("#render-box h2").textContent =
     playing && playing.stale ? "Render (out of date: edited since; render again for the edits)" : "Render";
   if (p.ready) for (const name of ["remake.otio", "remake.edl", "remake.xml"]) {
