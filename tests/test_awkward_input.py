@@ -526,3 +526,48 @@ def test_archive_frames_of_a_webm_are_each_shown_once(tmp_path):
     twice = Segment(frames=10, path=str(path), start=0.0, speed=2.0)
     assert [int(np.argmin([abs(float(f.mean()) - v) for v in levels]))
             for f in archive_frames(twice, 24.0, 64, 48, "cover")] == list(range(0, 20, 2))
+
+
+def anamorphic_video(path: Path, seconds: float = 2.0) -> Path:
+    """A 16:9 DVD-style picture: 360x288 stored, pixels 64:45 wide (shown 512x288), of a white
+    disc on grey, round as shown (so squeezed to an upright ellipse in the stored pixels)."""
+    yy, xx = np.mgrid[0:288, 0:512]
+    shown = np.where(((xx - 256) ** 2 + (yy - 144) ** 2) < 90 ** 2, 235, 60).astype(np.uint8)
+    stored = np.ascontiguousarray(np.repeat(cv2_resize(shown, (360, 288))[..., None], 3, axis=2))
+    with av.open(str(path), "w") as out:
+        s = out.add_stream("libx264", rate=25)
+        s.width, s.height, s.pix_fmt = 360, 288, "yuv420p"
+        s.codec_context.sample_aspect_ratio = Fraction(64, 45)
+        for _ in range(round(seconds * 25)):
+            out.mux(s.encode(av.VideoFrame.from_ndarray(stored, format="rgb24")))
+        out.mux(s.encode(None))
+    return path
+
+
+def cv2_resize(a: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    import cv2
+
+    return cv2.resize(a, size, interpolation=cv2.INTER_AREA)
+
+
+def disc_aspect(rgb: np.ndarray) -> float:
+    """Width over height of the bright disc in a picture."""
+    ys, xs = np.nonzero(rgb.mean(axis=2) > 150)
+    return (xs.max() - xs.min() + 1) / (ys.max() - ys.min() + 1)
+
+
+def test_anamorphic_pictures_are_shown_at_their_aspect(cli, tmp_path):
+    """Non-square pixels (DVD, HDV, archive transfers) were taken as square: remakes of such a
+    target came out 5:4 instead of 16:9, the archive's pictures squeezed, GIFs and grids too."""
+    from rereel.media import decode_frames, probe
+
+    clip = anamorphic_video(tmp_path / "dvd.mp4")
+    assert probe(clip).display_size == (512, 288)
+    first = next(iter(decode_frames(clip)))
+    assert first.display_size == (512, 288)
+    assert abs(disc_aspect(first.fit(320, 180, "cover")) - 1) < 0.06  # round, not an upright ellipse
+    assert abs(disc_aspect(first.fit(200, 200, "letterbox")) - 1) < 0.06
+    assert cli("gif", f"{clip}@0-1", "-o", tmp_path / "dvd.gif", "--width", "256").returncode == 0
+    gif = Image.open(tmp_path / "dvd.gif")
+    assert gif.size == (256, 144)
+    assert abs(disc_aspect(np.asarray(gif.convert("RGB"))) - 1) < 0.08

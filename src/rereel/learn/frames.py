@@ -27,18 +27,17 @@ import numpy as np
 
 from rereel.errors import MediaError, RereelError
 from rereel.media import DecodedFrame, decode_frames, find_videos, probe
-from rereel.media.decode import display_size, fit_frame
 from rereel.media.image import IMAGE_EXTENSIONS, centre_crop, cover_size
 
 
 def cover(decoded: DecodedFrame, width: int, height: int) -> np.ndarray:
     """The frame scaled (area filter) to cover width x height, centre-cropped: no distortion."""
-    return fit_frame(decoded.frame, width, height, "cover")
+    return decoded.fit(width, height, "cover")
 
 
 def short_side(decoded: DecodedFrame, side: int) -> np.ndarray:
     """The frame scaled (area filter) so its shorter side is `side`, aspect kept."""
-    sw, sh = display_size(decoded.frame)
+    sw, sh = decoded.display_size
     scale = side / min(sw, sh)
     return decoded.rgb(max(side, round(sw * scale)), max(side, round(sh * scale)))
 

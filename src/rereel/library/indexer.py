@@ -26,7 +26,6 @@ from rereel.library.folder import Library
 from rereel.media import VideoInfo, decode_frames, fingerprint, probe
 from rereel.media.find import not_a_file_reason, scan_videos
 from rereel.media.probe import still_reason
-from rereel.media.decode import display_size
 from rereel.media.prefetch import prefetch
 from rereel.shots import create_detector, shots_from_cuts
 from rereel.shots.detector import Shot
@@ -135,7 +134,7 @@ def analyse_video(
             sample = None
             if sampler.take(f.time, small):
                 if tw is None:
-                    w, h = display_size(f.frame)
+                    w, h = f.display_size
                     tw = THUMB_WIDTH
                     th = max(2, round(tw * h / w / 2) * 2)
                 sample = (f.rgb(ew, eh), f.rgb(tw, th))

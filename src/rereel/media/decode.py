@@ -15,7 +15,7 @@ from av.video.reformatter import VideoReformatter
 from rereel.device import cpu_cores, cpu_threads
 from rereel.errors import MediaError
 from rereel.media.image import centre_crop, cover_size
-from rereel.media.probe import _ffmpeg_reason, clockwise_rotation, open_container, video_stream
+from rereel.media.probe import _ffmpeg_reason, clockwise_rotation, displayed_size, open_container, sample_aspect, video_stream
 
 # One rule for every length: a file whose decoded frames end more than TRUNCATION_SLACK_S,
 # or TRUNCATION_SHARE of its stated duration if that is more, before the duration its header
@@ -37,6 +37,7 @@ class DecodedFrame:
     time: float  # presentation time in seconds from the stream start (VFR-safe)
     frame: av.VideoFrame
     from_start: bool = True  # decoded from the file's first frame, so `n` is also its frame number
+    sar: float = 1.0  # the stream's pixel aspect (PyAV's frames do not carry it): see `display_size`
 
     @property
     def index(self) -> int:
@@ -48,6 +49,15 @@ class DecodedFrame:
 
     def rgb(self, width: int, height: int) -> np.ndarray:
         return frame_to_rgb(self.frame, width, height)
+
+    @property
+    def display_size(self) -> tuple[int, int]:
+        """Width and height as shown: square pixels, upright."""
+        return display_size(self.frame, self.sar)
+
+    def fit(self, width: int, height: int, fit: str) -> np.ndarray:
+        """`fit_frame` of this frame, at its shown aspect."""
+        return fit_frame(self.frame, width, height, fit, self.sar)
 
 
 def frame_to_rgb(frame: av.VideoFrame, width: int, height: int) -> np.ndarray:
@@ -101,10 +111,11 @@ def _reformatter(width: int, height: int) -> VideoReformatter:
     return r
 
 
-def fit_frame(frame: av.VideoFrame, width: int, height: int, fit: str) -> np.ndarray:
+def fit_frame(frame: av.VideoFrame, width: int, height: int, fit: str, sar: float = 1.0) -> np.ndarray:
     """Scale a frame (area filter) to fill width x height, centre-cropped ("cover"), or to fit
-    inside it on black ("letterbox"); RGB uint8 (height, width, 3), aspect kept either way."""
-    sw, sh = display_size(frame)
+    inside it on black ("letterbox"); RGB uint8 (height, width, 3), its shown aspect kept either
+    way (`sar`: its pixels' aspect, DecodedFrame.sar)."""
+    sw, sh = display_size(frame, sar)
     if fit == "cover":
         w, h = cover_size(width, height, sw, sh)
         return np.ascontiguousarray(centre_crop(frame_to_rgb(frame, w, h), width, height))
@@ -117,11 +128,10 @@ def fit_frame(frame: av.VideoFrame, width: int, height: int, fit: str) -> np.nda
     return canvas
 
 
-def display_size(frame: av.VideoFrame) -> tuple[int, int]:
-    """Width and height of the frame as it should be shown, rotation applied."""
-    if clockwise_rotation(frame) % 180:
-        return frame.height, frame.width
-    return frame.width, frame.height
+def display_size(frame: av.VideoFrame, sar: float = 1.0) -> tuple[int, int]:
+    """Width and height of the frame as it should be shown: in square pixels (`sar`, its pixels'
+    aspect: DecodedFrame.sar), rotation applied."""
+    return displayed_size(frame.width, frame.height, clockwise_rotation(frame), sar)
 
 
 def decode_frames(path: Path | str, *, start: float = 0.0, end: float | None = None) -> Iterator[DecodedFrame]:
@@ -148,6 +158,7 @@ def decode_frames(path: Path | str, *, start: float = 0.0, end: float | None = N
         else:  # a process given one core
             stream.thread_count = 1  # frame threads would cost it a third more CPU for nothing
         tb = stream.time_base
+        sar = sample_aspect(stream)
         first_pts = stream.start_time if stream.start_time is not None else None
         if start > 0:
             container.seek(int(start / tb) + (first_pts or 0), stream=stream, backward=True)
@@ -172,7 +183,7 @@ def decode_frames(path: Path | str, *, start: float = 0.0, end: float | None = N
                 if index:
                     step = max(t - last_time, 1e-3)
                 last_time = t
-                yield DecodedFrame(index, t, frame, start <= 0)
+                yield DecodedFrame(index, t, frame, start <= 0, sar)
                 index += 1
         except av.error.FFmpegError as e:
             # A whole-file read judges an error like an early end (a truncated MP4 fails this

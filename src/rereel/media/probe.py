@@ -14,9 +14,22 @@ from rereel.errors import MediaError
 STANDARD_RATES = (24000 / 1001, 24.0, 25.0, 30000 / 1001, 30.0, 50.0, 60000 / 1001, 60.0)
 
 
-def displayed_size(width: int, height: int, rotation: int) -> tuple[int, int]:
-    """(width, height) as shown: a quarter turn (a phone's portrait video, stored landscape) swaps them."""
+def displayed_size(width: int, height: int, rotation: int, sar: float = 1.0) -> tuple[int, int]:
+    """(width, height) as shown: non-square pixels widened or narrowed to square ones (a 16:9 DVD
+    picture, 720x576 at 64:45, is shown 1024x576: FFmpeg's rule, the height kept), then a quarter
+    turn (a phone's portrait video, stored landscape) swaps them."""
+    if sar > 0 and abs(sar - 1.0) > 1e-3:
+        width = max(2, round(width * sar))
     return (height, width) if rotation % 180 else (width, height)
+
+
+def sample_aspect(stream) -> float:
+    """A video stream's sample (pixel) aspect ratio as a number; 1.0 where none is stated."""
+    for source in (stream, stream.codec_context):
+        sar = getattr(source, "sample_aspect_ratio", None)
+        if sar is not None and sar > 0:
+            return float(sar)
+    return 1.0
 
 
 @dataclass(frozen=True)
@@ -34,6 +47,7 @@ class VideoInfo:
     codec: str
     frames: int  # the container's count, or an estimate from duration x fps
     base_fps: float = 0.0  # the stream's base rate (FFmpeg's r_frame_rate): its fastest, for a VFR file
+    sar: float = 1.0  # the pixels' aspect (width over height): 1 but for anamorphic video (DVD, HDV, some archives)
 
     @property
     def constant_fps(self) -> float:
@@ -48,8 +62,8 @@ class VideoInfo:
 
     @property
     def display_size(self) -> tuple[int, int]:
-        """Width and height as shown, after the rotation the file asks for."""
-        return displayed_size(self.width, self.height, self.rotation)
+        """Width and height as shown, in square pixels, after the rotation the file asks for."""
+        return displayed_size(self.width, self.height, self.rotation, self.sar)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -165,6 +179,7 @@ def probe(path: Path | str) -> VideoInfo:
             codec=ctx.name,
             frames=frames,
             base_fps=base,
+            sar=sample_aspect(stream),
         )
 
 

@@ -19,7 +19,7 @@ import opentimelineio as otio
 
 from rereel.errors import MediaError, RereelError
 from rereel.media import VideoWriter, decode_frames
-from rereel.media.decode import DecodedFrame, fit_frame, frames_at_rate
+from rereel.media.decode import DecodedFrame, frames_at_rate
 from rereel.media.encode import output_codec, size_problem
 from rereel.media.prefetch import prefetch
 from rereel.outputs import check_writable
@@ -76,12 +76,12 @@ def archive_frames(seg: Segment, rate: float, width: int, height: int, fit: str)
         if shown is None:
             raise MediaError(seg.path, f"no frame at {t:.2f} s")
         if seg.hold:  # one frame, fitted once, for the whole clip
-            rgb = fit_frame(shown.frame, width, height, fit)
+            rgb = shown.fit(width, height, fit)
             source.close()
             for _ in range(seg.frames):
                 yield rgb
             return
-        yield fit_frame(shown.frame, width, height, fit)
+        yield shown.fit(width, height, fit)
     source.close()
 
 
@@ -237,7 +237,7 @@ def _output_frames(segs: list[Segment], target: str | None, rate: float, width: 
                 if target_iter is not None:
                     tf = next(target_iter, None)
                     if tf is not None and tf is not last_shown:  # a frame held (variable rate) is fitted once
-                        last_target, last_shown = fit_frame(tf.frame, width, height, "letterbox"), tf
+                        last_target, last_shown = tf.fit(width, height, "letterbox"), tf
                 yield rgb, last_target
     finally:
         if target_iter is not None:

@@ -20,7 +20,6 @@ from PIL import Image
 from rereel.explore.footage import Footage, footage_frames
 from rereel.explore.pairs import TARGET_FIT, pair_stream, side_size
 from rereel.media import VideoWriter, decode_frames, probe
-from rereel.media.decode import display_size
 from rereel.media.image import even
 
 PREVIEW_WIDTH = 320
@@ -82,7 +81,7 @@ class Previews:
                 break
         if shown is None:
             raise FileNotFoundError(f"{path}: no frame near {time:.2f} s")
-        sw, sh = display_size(shown.frame)
+        sw, sh = shown.display_size
         data = jpeg(shown.rgb(even(width), even(width * sh / sw)))
         with self._guard:
             self._frames[key] = data
