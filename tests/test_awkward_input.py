@@ -571,3 +571,38 @@ def test_anamorphic_pictures_are_shown_at_their_aspect(cli, tmp_path):
     gif = Image.open(tmp_path / "dvd.gif")
     assert gif.size == (256, 144)
     assert abs(disc_aspect(np.asarray(gif.convert("RGB"))) - 1) < 0.08
+
+
+def test_a_surround_soundtrack_is_downmixed_without_clipping(tmp_path):
+    """A 5.1 target's audio, downmixed to the remake's stereo with FFmpeg's default matrix, went
+    up to 1.7x full scale (centre and surrounds added to each side at full weight) and clipped."""
+    from rereel.media import VideoWriter
+
+    src = tmp_path / "surround.mp4"
+    rate, seconds = 48000, 2.0
+    tone = (0.6 * np.sin(2 * np.pi * 440 * np.arange(int(rate * seconds)) / rate)).astype(np.float32)
+    with av.open(str(src), "w") as out:
+        v = out.add_stream("libx264", rate=25)
+        v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
+        a = out.add_stream("aac", rate=rate)
+        a.layout = "5.1"
+        for k in range(round(seconds * 25)):
+            out.mux(v.encode(av.VideoFrame.from_ndarray(np.zeros((48, 64, 3), np.uint8), format="rgb24")))
+        for i in range(0, len(tone), 1024):
+            chunk = np.ascontiguousarray(np.repeat(tone[None, i:i + 1024], 6, axis=0))
+            frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="5.1")
+            frame.sample_rate, frame.pts = rate, i
+            out.mux(a.encode(frame))
+        out.mux(a.encode(None))
+        out.mux(v.encode(None))
+    for name in ("out.mp4", "out.mov"):  # AAC and 16-bit PCM
+        with VideoWriter(tmp_path / name, 64, 48, 25, audio_from=src) as w:
+            for _ in range(50):
+                w.write(np.zeros((48, 64, 3), np.uint8))
+        with av.open(str(tmp_path / name)) as c:
+            assert c.streams.audio[0].codec_context.channels == 2
+            pcm = np.concatenate([f.to_ndarray().astype(np.float32).reshape(-1) for f in c.decode(audio=0)])
+        if pcm.dtype.kind == "f" and np.abs(pcm).max() > 2:  # 16-bit samples
+            pcm = pcm / 32768.0
+        peak = float(np.abs(pcm).max())
+        assert 0.3 < peak < 0.99, (name, peak)  # heard, and never at full scale

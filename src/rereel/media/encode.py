@@ -320,7 +320,12 @@ class _AudioTrack:
         src, ain, aout = w._audio_in, w._audio_in.streams.audio[0], w._a
         if w.audio_start > 0:
             src.seek(int((w.audio_start + w._origin) * 1_000_000), backward=True)
-        resampler = av.AudioResampler(format="fltp", layout=aout.layout.name, rate=aout.rate)
+        # A downmix (5.1 or 7.1 to stereo) with FFmpeg's default matrix adds the centre and
+        # surrounds to each side at full weight: a loud mix went up to 1.7x full scale and
+        # clipped. Normalised (`rematrix_maxval`), as broadcasters' Lo/Ro downmixes are, it cannot.
+        downmix = (ain.codec_context.channels or 2) > aout.layout.nb_channels
+        resampler = av.AudioResampler(format="fltp", layout=aout.layout.name, rate=aout.rate,
+                                      options={"rematrix_maxval": "1.0"} if downmix else None)
         pcm = w.codec.audio_format == "s16"
         pts = None
         for frame in src.decode(ain):
