@@ -606,3 +606,20 @@ def test_a_surround_soundtrack_is_downmixed_without_clipping(tmp_path):
             pcm = pcm / 32768.0
         peak = float(np.abs(pcm).max())
         assert 0.3 < peak < 0.99, (name, peak)  # heard, and never at full scale
+
+
+def test_clusters_leave_out_a_video_moved_since_indexing(cli, tmp_path, capsys):
+    """`clusters` failed on a deleted video ("archive file named in the timeline is missing": no
+    timeline is involved) and left a half-written folder; similar and remakes leave it out."""
+    from rereel.library import Library, index_paths
+
+    folder, enc, _ = indexed_clip(tmp_path)
+    shutil.copy(require_media("archive", "ccby_zwm_tears_of_steel_10s.mp4"), folder / "other.mp4")
+    with Library(tmp_path / "lib") as lib:
+        index_paths([folder], lib, enc, "content")
+    (folder / "clip.mp4").unlink()
+    proc = cli("clusters", "-o", tmp_path / "groups", "--library", tmp_path / "lib", "--count", "2", "--max-seconds", "1")
+    assert proc.returncode == 0, proc.stderr
+    assert "are not where they were indexed and are left out" in proc.stderr and "clip.mp4" in proc.stderr
+    page = (tmp_path / "groups" / "index.html").read_text()
+    assert "other.mp4" in page and "clip.mp4" not in page

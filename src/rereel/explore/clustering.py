@@ -146,6 +146,15 @@ def library_groups(catalog, count: int | None = None, seed: int = 0, on_try=None
 
     ids, vectors = catalog.embeddings("shots")
     footage = [shot_footage(catalog, int(i)) for i in ids]
+    # Videos moved or deleted since indexing: nothing could show them (their grid video failed
+    # half way), so they are grouped without, as `similar` and remakes leave them out.
+    missing = catalog.missing_paths()
+    if missing:
+        keep = [k for k, f in enumerate(footage) if str(f.path) not in missing]
+        if not keep:
+            raise RereelError(f"none of the library's videos is where it was indexed ({len(missing)} missing); "
+                              "if they moved, `rereel relink OLD NEW`")
+        ids, vectors, footage = ids[keep], vectors[keep], [footage[k] for k in keep]
     video_of = np.array([f.video_id for f in footage])
     grouping = group_shots(vectors, count, seed, on_try)
     groups = []
