@@ -623,3 +623,22 @@ def test_clusters_leave_out_a_video_moved_since_indexing(cli, tmp_path, capsys):
     assert "are not where they were indexed and are left out" in proc.stderr and "clip.mp4" in proc.stderr
     page = (tmp_path / "groups" / "index.html").read_text()
     assert "other.mp4" in page and "clip.mp4" not in page
+
+
+def test_an_animated_gif_with_uneven_delays_ends_on_time(tmp_path):
+    """40 frames alternating 160 and 40 ms last 4.00 s; the last frame was given the one before's
+    length (or the average), and a remake of it ran 4.08 s."""
+    from rereel.encoders import create_encoder
+    from rereel.library.indexer import analyse_video
+    from rereel.media import probe
+    from rereel.media.decode import output_frames
+
+    gif = tmp_path / "uneven.gif"
+    frames = [Image.new("RGB", (64, 48), (v, 255 - v, 90)) for v in range(0, 240, 6)]
+    frames[0].save(gif, save_all=True, append_images=frames[1:], duration=[160, 40] * 20, loop=0)
+    info = probe(gif)
+    assert abs(info.duration - 4.0) < 0.011  # as the file states (PIL's own delays, independent of rereel)
+    made, rate, _ = output_frames(gif, info)
+    assert rate == 25 and sum(1 for _ in made) == 100
+    shots = analyse_video(gif, create_encoder(), "content", info.fps)
+    assert abs(shots[-1].end - 4.0) < 0.011, shots[-1]

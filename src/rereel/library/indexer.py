@@ -26,6 +26,7 @@ from rereel.library.folder import Library
 from rereel.media import VideoInfo, decode_frames, fingerprint, probe
 from rereel.media.find import not_a_file_reason, scan_videos
 from rereel.media.probe import still_reason
+from rereel.media.decode import shown_length
 from rereel.media.prefetch import prefetch
 from rereel.shots import create_detector, shots_from_cuts
 from rereel.shots.detector import Shot
@@ -123,6 +124,8 @@ def analyse_video(
         clock[key] += t1 - t0
         return item, t1
 
+    last_length: list[float | None] = [None]  # the last frame's own length, where its file states one
+
     def frames():
         tw = th = None
         frames_in = iter(decode_frames(path))
@@ -130,6 +133,7 @@ def analyse_video(
             f, t1 = timed_next(frames_in, "decode")
             if f is None:
                 return
+            last_length[0] = shown_length(f, None)
             small = f.rgb(dw, dh)
             sample = None
             if sampler.take(f.time, small):
@@ -184,7 +188,9 @@ def analyse_video(
         if not times:
             raise MediaError(path, "no video frame could be decoded")
         t = time.perf_counter()
-        frame_step = (times[-1] - times[0]) / max(1, len(times) - 1) if len(times) > 1 else 1 / (fps or 25)
+        # The video ends where its last frame's time is up: as long as the file says (an animated
+        # GIF's frames each have their own), else the average step.
+        frame_step = last_length[0] or ((times[-1] - times[0]) / max(1, len(times) - 1) if len(times) > 1 else 1 / (fps or 25))
         shots = shots_from_cuts(detector.finish(), times, times[-1] + frame_step)
         clock["detect"] += time.perf_counter() - t
         embedding = np.concatenate([f.embedding for f in feats])

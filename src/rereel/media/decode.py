@@ -210,7 +210,7 @@ def frames_at_rate(path: Path | str, rate: float) -> Iterator[DecodedFrame]:
     try:
         upcoming = next(source, None)
         shown: DecodedFrame | None = None
-        step = 1 / rate  # the last frame's length, from the interval before it
+        step = 1 / rate  # the interval before the last frame: its length, unless it states its own
         k = 0
         while True:
             t = (k + 0.5) / rate
@@ -218,12 +218,20 @@ def frames_at_rate(path: Path | str, rate: float) -> Iterator[DecodedFrame]:
                 if shown is not None:
                     step = max(upcoming.time - shown.time, 1e-3)
                 shown, upcoming = upcoming, next(source, None)
-            if shown is None or (upcoming is None and t >= shown.time + step):
+            if shown is None or (upcoming is None and t >= shown.time + shown_length(shown, step)):
                 return
             yield shown
             k += 1
     finally:
         source.close()
+
+
+def shown_length(f: DecodedFrame, otherwise: float | None) -> float | None:
+    """How long a frame is shown, as its file states (a GIF's delay, a container's duration), or
+    `otherwise`: an animated GIF alternating 160 and 40 ms frames ran 80 ms long, its last frame
+    given the one before's length."""
+    duration, base = f.frame.duration, f.frame.time_base
+    return float(duration * base) if duration and base else otherwise
 
 
 def output_frames(path: Path | str, info) -> tuple[Iterator[DecodedFrame], float, int]:
