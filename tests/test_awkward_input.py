@@ -10,6 +10,7 @@ file's pictures; a hand-edited timeline's relative paths were read from the curr
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import sqlite3
@@ -571,6 +572,15 @@ def test_anamorphic_pictures_are_shown_at_their_aspect(cli, tmp_path):
     gif = Image.open(tmp_path / "dvd.gif")
     assert gif.size == (256, 144)
     assert abs(disc_aspect(np.asarray(gif.convert("RGB"))) - 1) < 0.08
+    # The library lists it at its shown size, and its shot thumbnail is round too.
+    assert cli("index", clip, "--library", tmp_path / "lib").returncode == 0
+    [item] = json.loads(cli("info", "--library", tmp_path / "lib", "--json").stdout)["items"]
+    assert item["size"] == [512, 288]
+    from rereel.library import Library
+
+    with Library(tmp_path / "lib") as lib:
+        thumb = np.asarray(Image.open(io.BytesIO(lib.catalog.thumbnail(lib.catalog.shots()[0]["id"]))).convert("RGB"))
+    assert thumb.shape[:2] == (180, 320) and abs(disc_aspect(thumb) - 1) < 0.06
 
 
 def test_a_surround_soundtrack_is_downmixed_without_clipping(tmp_path):

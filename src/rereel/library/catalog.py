@@ -121,11 +121,24 @@ class Catalog:
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA foreign_keys=ON")
             self.db.executescript(SCHEMA)
+            self._add_columns()
         except sqlite3.DatabaseError as e:
             raise RereelError(f"{path}: not a rereel catalog or damaged ({e})") from None
         version = self.get_meta("schema")
         if version != SCHEMA_VERSION:
             self._migrate()
+
+    def _add_columns(self) -> None:
+        """Columns added since schema 2, with defaults: no new schema version, so an older rereel
+        still opens the library (it names its columns, and an insert of its gets the default).
+        `sar`: the pixels' aspect; 1.0 for videos indexed before it was read (index again to read it)."""
+        have = {r[1] for r in self.db.execute("PRAGMA table_info(videos)")}
+        if "sar" not in have:
+            try:
+                self.db.execute("ALTER TABLE videos ADD COLUMN sar REAL NOT NULL DEFAULT 1.0")
+            except sqlite3.OperationalError as e:  # another process added it a moment ago
+                if "duplicate column" not in str(e):
+                    raise
 
     def _migrate(self) -> None:
         """Bring an older catalog to SCHEMA_VERSION, once, in one transaction.
@@ -209,11 +222,12 @@ class Catalog:
             path = os.path.realpath(info["path"])
             cur = db.execute(
                 "INSERT INTO videos(fingerprint, path, name, size, duration, fps, vfr, width, height, rotation,"
-                " has_audio, codec, frames, detector, encoder, indexed_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " has_audio, codec, frames, detector, encoder, indexed_at, sar) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     fingerprint, path, Path(info["path"]).name, info["size"], info["duration"],
                     info["fps"], int(info["vfr"]), info["width"], info["height"], info["rotation"],
                     int(info["has_audio"]), info["codec"], info["frames"], detector, encoder, time.time(),
+                    float(info.get("sar") or 1.0),
                 ),
             )
             video_id = cur.lastrowid
