@@ -523,6 +523,18 @@ def test_archive_frames_of_a_webm_are_each_shown_once(tmp_path):
         seg = Segment(frames=20, path=str(path), start=start_frame / 24)
         shown = [int(np.argmin([abs(float(f.mean()) - v) for v in levels])) for f in archive_frames(seg, 24.0, 64, 48, "cover")]
         assert shown == list(range(start_frame, start_frame + 20)), shown
+    # A time base one frame long (AVI) counts frames exactly: no slack there, or the next frame
+    # showed early (a quarter of the time; across a cut, the next shot's first frame).
+    avi = tmp_path / "numbered.avi"
+    with av.open(str(avi), "w") as out:
+        s = out.add_stream("mjpeg", rate=30)
+        s.width, s.height, s.pix_fmt = 64, 48, "yuvj420p"
+        for level in levels:
+            out.mux(s.encode(av.VideoFrame.from_ndarray(np.full((48, 64, 3), level, np.uint8), format="rgb24")))
+        out.mux(s.encode(None))
+    seg = Segment(frames=20, path=str(avi), start=0.0)
+    shown = [int(np.argmin([abs(float(f.mean()) - v) for v in levels])) for f in archive_frames(seg, 24.0, 64, 48, "cover")]
+    assert shown == [int(j / 24 * 30 + 1e-9) for j in range(20)], shown  # the frame on screen at each time
     # Played at double speed (an editor's LinearTimeWarp), every other frame.
     twice = Segment(frames=10, path=str(path), start=0.0, speed=2.0)
     assert [int(np.argmin([abs(float(f.mean()) - v) for v in levels]))

@@ -387,7 +387,12 @@ def test_an_editors_dissolve_speed_change_trim_and_open_clip_are_read_as_editors
     with open(tmp_path / "edited.edl") as f:
         edits = [e for ev in pycmx.parse_cmx3600(f).events for e in ev.edits]
     assert len(edits) == 4
-    rereel("export", edited, tmp_path / "edited.xml", check=True)
+    # The double-speed clip reads twice its record length of source (the adapter wrote half).
+    fast = edits[3]
+    assert frames24(fast.source_out) - frames24(fast.source_in) == 2 * (frames24(fast.record_out) - frames24(fast.record_in))
+    proc = rereel("export", edited, tmp_path / "edited.xml", check=True)
+    assert "written to the FCP XML as cuts" in proc.stderr
+    assert not list(ET.parse(tmp_path / "edited.xml").iter("transitionitem"))  # a cut, as rendered
     speeds = [float(p.findtext("value")) for p in ET.parse(tmp_path / "edited.xml").iter("parameter")
               if p.findtext("parameterid") == "speed"]
     assert any(abs(s - 200) < 1 for s in speeds), speeds  # the double-speed clip (the hold's is far below 100)
@@ -410,3 +415,24 @@ def test_an_editors_dissolve_speed_change_trim_and_open_clip_are_read_as_editors
     otio.adapters.write_to_file(tl, str(tmp_path / "back.otio"))
     proc = rereel("render", tmp_path / "back.otio", "-o", tmp_path / "back.mp4")
     assert proc.returncode == 2 and "plays backwards (speed -1)" in proc.stderr and "\n" not in proc.stderr.strip()
+    # A compound clip (a nested stack) is named, not rendered black; a generated clip (colour
+    # bars) has no film to credit.
+    tl = small["tl"].deepcopy()
+    track = remake_track(tl)
+    nested = otio.schema.Stack(name="compound")
+    nested.append(otio.schema.Track())
+    nested[0].append(otio.schema.Gap(source_range=otio.opentime.TimeRange(rt(0), rt(24))))
+    track.append(nested)
+    otio.adapters.write_to_file(tl, str(tmp_path / "nested.otio"))
+    proc = rereel("render", tmp_path / "nested.otio", "-o", tmp_path / "nested.mp4")
+    assert proc.returncode == 2 and "'compound'" in proc.stderr and "nested sequence" in proc.stderr, proc.stderr
+    tl = small["tl"].deepcopy()
+    remake_track(tl)[2].media_reference = otio.schema.GeneratorReference(generator_kind="SMPTEBars")
+    otio.adapters.write_to_file(tl, str(tmp_path / "bars.otio"))
+    proc = rereel("credits", tmp_path / "bars.otio", check=True)
+    assert Path(media_path(fit.media_reference)).name not in proc.stdout  # the clip that became bars
+
+
+def frames24(tc: str) -> int:
+    h, m, s, f = (int(x) for x in tc.replace(";", ":").split(":"))
+    return ((h * 60 + m) * 60 + s) * 24 + f

@@ -111,8 +111,8 @@ def timeline_films(tl) -> list[Film]:
     films: dict[str, Film] = {}
     rate = 24.0
     for item in remake_items(tl):
-        if not isinstance(item, otio.schema.Clip) or item.media_reference is None:
-            continue
+        if not isinstance(item, otio.schema.Clip) or not hasattr(item.media_reference, "target_url"):
+            continue  # a gap, or a clip of no file (a generator, a missing reference): black, no film
         path = media_path(item.media_reference)
         film = films.get(path) or films.setdefault(path, Film(path=path, **lookup(path)))
         sr = item.source_range

@@ -217,8 +217,8 @@ def export(
 
     kind = timeline_format(output)
     tl = read_timeline(timeline)
-    if kind == "cmx_3600":  # FCP XML and OTIO keep them
-        _warn_transitions(tl, timeline, "written to the EDL")
+    if kind in ("cmx_3600", "fcp_xml"):  # OTIO keeps them
+        _warn_transitions(tl, timeline, f"written to the {'EDL' if kind == 'cmx_3600' else 'FCP XML'}")
     out.print(f"wrote {write_timeline(tl, output)}")
 
 

@@ -19,7 +19,7 @@ import opentimelineio as otio
 
 from rereel.errors import MediaError, RereelError
 from rereel.media import VideoWriter, decode_frames
-from rereel.media.decode import DecodedFrame, frames_at_rate
+from rereel.media.decode import DecodedFrame, frames_at_rate, shown_length
 from rereel.media.encode import output_codec, size_problem
 from rereel.media.prefetch import prefetch
 from rereel.outputs import check_writable
@@ -65,9 +65,12 @@ def archive_frames(seg: Segment, rate: float, width: int, height: int, fit: str)
     # A frame counts as on screen from its time less the rounding of its timestamp: Matroska and
     # WebM keep milliseconds, so at 24 fps frame 1 is stamped 0.042 s, after its 1/24 s; read
     # exactly, it came a frame late and about a third of the frames showed twice (others never).
-    # Up to a quarter of an output frame: never the next frame's place.
+    # Only a time base much finer than a frame rounds: one a frame long (AVI, some MP4s) counts
+    # frames exactly, and taken as slack it would show the next frame early (across a cut, too).
     base = float(upcoming.frame.time_base) if upcoming is not None and upcoming.frame.time_base else 0.0
-    slack = min(max(1e-4, base), 0.25 / rate)
+    frame_length = shown_length(upcoming, None) if upcoming is not None else None
+    slack = base if 1e-4 < base <= 0.25 * (frame_length or 1 / 30) else 1e-4
+    slack = min(slack, 0.25 / rate)
     for j in range(seg.frames):
         t = seg.start + seg.speed * j / rate + slack
         while upcoming is not None and upcoming.time <= t:

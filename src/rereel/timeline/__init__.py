@@ -416,6 +416,10 @@ def _conform(tl: otio.schema.Timeline, path: Path) -> None:
     rate = float(tl.metadata[KEY]["target"]["fps"])
     k = 0
     for item in remake_items(tl):
+        if not isinstance(item, (otio.schema.Clip, otio.schema.Gap)):  # a Stack or Track: a compound clip
+            raise RereelError(f"{path}: item {item.name!r} at {timecode(k, rate)} on the remake track is a nested "
+                              f"sequence ({item.schema_name()}); rereel reads clips, gaps and transitions there: "
+                              "flatten it in your editor")
         if isinstance(item, otio.schema.Clip) and item.source_range is None:
             available = getattr(item.media_reference, "available_range", None)
             if available is None:

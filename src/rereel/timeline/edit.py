@@ -29,9 +29,11 @@ def _span(tl: otio.schema.Timeline, shot: int) -> tuple[int, int]:
     track = remake_track(tl)
     for i, item in enumerate(track):
         if item.metadata.get(KEY, {}).get("target_shot") == shot and not is_hold(item):
-            j = i
-            while j + 1 < len(track) and is_hold(track[j + 1]):
-                j += 1
+            j = k = i  # its hold clips, past a transition an editor put between (`_shot_run`)
+            while k + 1 < len(track) and (isinstance(track[k + 1], otio.schema.Transition) or is_hold(track[k + 1])):
+                k += 1
+                if is_hold(track[k]):
+                    j = k
             return i, j
     count = len(shot_info(tl))
     raise RereelError(f"there is no shot {shot + 1}: the remake has shots 1 to {count}")

@@ -23,21 +23,29 @@ import xml.etree.ElementTree as ET
 
 import opentimelineio as otio
 
-from rereel.timeline import KEY, is_hold, media_path, remake_items, remake_track, shots, speed, timecode
+from rereel.timeline import KEY, is_hold, media_path, remake_items, remake_track, shots, speed, timecode, timecode_frame
 
 EPS = 1e-6
 EVENT = re.compile(r"^\d{3,}\s")
 DROP_TC = re.compile(r"\b(\d\d):(\d\d):(\d\d);(\d\d)\b")
+TIMECODE = re.compile(r"\b\d\d:\d\d:\d\d[:;]\d\d\b")
+
+
+def _without_transitions(tl: otio.schema.Timeline) -> otio.schema.Timeline:
+    """A copy of `tl` whose remake track cuts where an editor put a transition (see transitions)."""
+    tl = tl.deepcopy()
+    track = remake_track(tl)
+    for i in reversed(range(len(track))):
+        if isinstance(track[i], otio.schema.Transition):
+            del track[i]
+    return tl
 
 
 def edl_timeline(tl: otio.schema.Timeline) -> otio.schema.Timeline:
     """EDLs hold one video track; the remake is the edit, the target stays in the .otio. A black
     shot (a Gap, which the adapter would drop) becomes a clip of the BL source, so it has an event."""
     edl = otio.schema.Timeline(name=tl.name)
-    track = remake_track(tl).deepcopy()
-    for i in reversed(range(len(track))):  # an editor's dissolve: a cut here (the CLI says so), as rendered
-        if isinstance(track[i], otio.schema.Transition):
-            del track[i]
+    track = remake_track(_without_transitions(tl)).deepcopy()  # a dissolve: a cut (the CLI says so), as rendered
     reels: dict[str, str] = {}  # media path -> its reel, one reel a file
     for i, item in enumerate(track):
         if isinstance(item, otio.schema.Gap):
@@ -97,6 +105,7 @@ def edl_text(tl: otio.schema.Timeline) -> str:
     text = DROP_TC.sub(lambda m: timecode(round(otio.opentime.from_timecode(m.group(0), rate).value), rate), text)
     numbered = iter(shots(tl))  # in track order, as the events are
     labels = []  # one per item, in event order
+    speeds = [speed(item) for item in remake_items(tl)]
     current = None
     for item in remake_items(tl):
         if is_hold(item):
@@ -109,6 +118,8 @@ def edl_text(tl: otio.schema.Timeline) -> str:
         if line.startswith("TITLE:"):
             lines += [line, "FCM: NON-DROP FRAME"]
             continue
+        if EVENT.match(line) and events < len(speeds) and speeds[events] not in (0, 1):
+            line = _source_out_at_speed(line, speeds[events], rate)
         lines.append(line)
         if EVENT.match(line):
             if events < len(labels) and labels[events]:
@@ -117,6 +128,21 @@ def edl_text(tl: otio.schema.Timeline) -> str:
     if events != len(labels):
         raise RereelError(f"EDL: the adapter wrote {events} events for {len(labels)} timeline items; not written")
     return "\n".join(lines) + "\n"
+
+
+def _source_out_at_speed(line: str, pace: float, rate: float) -> str:
+    """An event of a clip at another speed with the source out CMX means (and OTIO's own reader
+    reads): source in + record length x speed. The adapter divides by the speed instead, so a
+    clip at 2x named half its source frames, and one at 0.5x twice as many."""
+    stamps = TIMECODE.findall(line)
+    if len(stamps) != 4:
+        return line
+    src_in, src_out, rec_in, rec_out = (timecode_frame(t, rate) for t in stamps)
+    if None in (src_in, src_out, rec_in, rec_out):
+        return line
+    want = timecode(src_in + round((rec_out - rec_in) * pace), rate)
+    at = line.index(stamps[1], line.index(stamps[0]) + len(stamps[0]))
+    return line[:at] + want + line[at + len(stamps[1]):]
 
 
 def _rate(parent: ET.Element, fps: float) -> ET.Element:
@@ -231,6 +257,7 @@ def fcp_timeline(tl: otio.schema.Timeline) -> str:
     if problem:
         raise RereelError(problem)
     target = tl.metadata[KEY]["target"]
+    tl = _without_transitions(tl)  # cut, as rendered: the clips' in/out below are their own, without handles
     root = ET.fromstring(otio.adapters.write_to_string(tl, adapter_name="fcp_xml"))
     seq = root.find(".//sequence")
     _set_rate(seq, rate)
