@@ -321,8 +321,9 @@ class _AudioTrack:
         if w.audio_start > 0:
             src.seek(int((w.audio_start + w._origin) * 1_000_000), backward=True)
         # A downmix (5.1 or 7.1 to stereo) with FFmpeg's default matrix adds the centre and
-        # surrounds to each side at full weight: a loud mix went up to 1.7x full scale and
-        # clipped. Normalised (`rematrix_maxval`), as broadcasters' Lo/Ro downmixes are, it cannot.
+        # surrounds to each side at 0.71: a loud mix went up to 1.7x full scale and clipped.
+        # Normalised (`rematrix_maxval`: each side's weights sum to 1) it cannot clip; the price is
+        # level, about 8 dB less for the front channels of a 5.1 mix (10 for a 7.1's).
         downmix = (ain.codec_context.channels or 2) > aout.layout.nb_channels
         resampler = av.AudioResampler(format="fltp", layout=aout.layout.name, rate=aout.rate,
                                       options={"rematrix_maxval": "1.0"} if downmix else None)
