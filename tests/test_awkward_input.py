@@ -175,8 +175,20 @@ def test_relative_paths_in_a_hand_edited_timeline_are_read_from_its_folder(cli, 
              if getattr(c.media_reference, "target_url", None)} - {str(media / "trailers" / "sintel_trailer_320x180.webm")}
     assert len(paths) == 3 and all(Path(p).is_file() and Path(p).parent == tmp_path / "my archive" for p in paths), paths
     assert cli("render", tl, "-o", elsewhere / "edited.mp4").returncode == 0
-    assert cli("export", tl, elsewhere / "again.otio").returncode == 0  # written back: URLs an editor reads
+    assert cli("export", tl, elsewhere / "again.otio").returncode == 0  # written elsewhere: URLs an editor reads
     assert (tmp_path / "my archive").as_uri() + "/" in (elsewhere / "again.otio").read_text()
+    # Written back to its own folder (`choose`), the paths stay as typed, relative: a project
+    # moved with its media stays valid (they became absolute file:// URLs).
+    assert cli("choose", tl, "1", "1").returncode == 0
+    written = tl.read_text()
+    assert "../my archive/" in written and (tmp_path / "my archive").as_uri() not in written
+    (tmp_path / "moved").mkdir()
+    for folder in ("edit", "my archive"):
+        shutil.move(tmp_path / folder, tmp_path / "moved" / folder)
+    moved = tmp_path / "moved" / "edit" / tl.name
+    assert {Path(media_path(c.media_reference)).parent for c in read_timeline(moved).find_clips()
+            if "my%20archive" in c.media_reference.target_url or "my archive" in c.media_reference.target_url} == {
+        tmp_path / "moved" / "my archive"}
 
 
 def test_a_caption_longer_than_a_meme_is_refused_before_any_work(cli, tmp_path):

@@ -380,7 +380,8 @@ def write_timeline(tl: otio.schema.Timeline, path: Path) -> Path:
             elif adapter == "fcp_xml":
                 tmp.write_text(fcp_timeline(tl))
             else:
-                otio.adapters.write_to_file(tl, str(tmp), adapter_name=adapter)
+                with _as_typed(tl, path):
+                    otio.adapters.write_to_file(tl, str(tmp), adapter_name=adapter)
         except RereelError as e:  # the file is what a user needs named
             raise RereelError(f"{path}: {e}") from None
         except OSError as e:  # a full disk
@@ -448,13 +449,55 @@ def _anchor(tl: otio.schema.Timeline, folder: Path) -> None:
         path = folder / url
         return Path(os.path.normpath(path if path.exists() or unquote(url) == url else folder / unquote(url)))
 
+    typed: dict[str, str] = {}  # absolute form -> the relative one written, for `_as_typed`
     for clip in tl.find_clips():
         url = getattr(clip.media_reference, "target_url", None)
-        if url and relative(url):  # a file:// URL, as rereel writes them: a timeline written back stays valid
+        if url and relative(url):  # a file:// URL while in use: rendering and matching need no folder
             clip.media_reference.target_url = beside(url).as_uri()
+            typed[clip.media_reference.target_url] = url
     target = tl.metadata[KEY]["target"]
     if target.get("path") and relative(str(target["path"])):
+        typed[str(beside(str(target["path"])))] = str(target["path"])
         target["path"] = str(beside(str(target["path"])))
+    if typed:
+        _TYPED[id(tl)] = (folder, typed)
+
+
+# Timelines read with relative paths (id -> (their folder, absolute -> relative)), so that one
+# written back to its own folder keeps them: a project moved with its media stays valid.
+_TYPED: dict[int, tuple[Path, dict[str, str]]] = {}
+
+
+class _as_typed:
+    """While writing `tl` as .otio into the folder it was read from, its relative paths as they
+    were typed (each still naming the same file); absolute again after."""
+
+    def __init__(self, tl: otio.schema.Timeline, path: Path):
+        self.tl, self.undo = tl, []
+        entry = _TYPED.get(id(tl))
+        if entry is None or path.suffix.lower() != ".otio" or path.absolute().parent.resolve() != entry[0]:
+            return
+        typed = entry[1]
+        for clip in tl.find_clips():
+            ref = clip.media_reference
+            url = getattr(ref, "target_url", None)
+            if url in typed:
+                self.undo.append((ref, "target_url", url))
+                ref.target_url = typed[url]
+        target = tl.metadata[KEY]["target"]
+        if str(target.get("path")) in typed:
+            self.undo.append((target, "path", target["path"]))
+            target["path"] = typed[str(target["path"])]
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        for obj, key, value in self.undo:
+            if key == "target_url":
+                obj.target_url = value
+            else:
+                obj[key] = value
 
 
 def media_path(ref) -> str:
