@@ -676,3 +676,21 @@ def test_an_animated_gif_with_uneven_delays_ends_on_time(tmp_path):
     assert rate == 25 and sum(1 for _ in made) == 100
     shots = analyse_video(gif, create_encoder(), "content", info.fps)
     assert abs(shots[-1].end - 4.0) < 0.011, shots[-1]
+
+
+def test_a_range_from_a_keyframe_that_is_no_clean_entry_is_decoded_whole():
+    """The sample archive's cockatoo (H.264 4:4:4) has I frames at 3.8 and 7.25 s that decode
+    damaged after a seek: remakes, grids and previews of it from there on were grey blocks on
+    green. The frames of a range must be those of a straight read of the file."""
+    from rereel.media import decode_frames
+
+    path = require_media("archive", "pd_imageio_cockatoo.mp4")
+    with av.open(str(path)) as c:  # an independent straight read
+        stream = c.streams.video[0]
+        straight = {round(float((f.pts - (stream.start_time or 0)) * f.time_base), 3): f.to_ndarray(format="rgb24")
+                    for f in c.decode(stream) if 8.5 <= float(f.pts * f.time_base) <= 9.2}
+    got = [f for _, f in zip(range(10), decode_frames(path, start=8.6))]
+    assert len(got) == 10
+    for f in got:
+        ref = straight[round(f.time, 3)]
+        assert np.abs(f.frame.to_ndarray(format="rgb24").astype(int) - ref).mean() < 1.0, f.time

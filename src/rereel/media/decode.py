@@ -134,7 +134,27 @@ def display_size(frame: av.VideoFrame, sar: float = 1.0) -> tuple[int, int]:
     return displayed_size(frame.width, frame.height, clockwise_rotation(frame), sar)
 
 
+class _UncleanSeek(Exception):
+    """The keyframe a seek landed on decodes damaged (see decode_frames)."""
+
+
 def decode_frames(path: Path | str, *, start: float = 0.0, end: float | None = None) -> Iterator[DecodedFrame]:
+    """Every video frame of `path` from `start` to `end` seconds (see `_decode_frames`). A seek
+    lands on the keyframe before `start`; where that frame is no clean entry point (an I frame
+    of an open GOP: FFmpeg decodes it, and those after it, damaged; the sample archive's
+    cockatoo rendered as grey blocks on green from 3.8 s on), the range is read from the file's
+    start instead, which costs time, never pictures."""
+    if start <= 0:
+        yield from _decode_frames(path, start=start, end=end)
+        return
+    try:
+        yield from _decode_frames(path, start=start, end=end, clean_entry=True)
+    except _UncleanSeek:  # raised before any frame was given
+        yield from _decode_frames(path, start=start, end=end, seek=False)
+
+
+def _decode_frames(path: Path | str, *, start: float = 0.0, end: float | None = None,
+                   seek: bool = True, clean_entry: bool = False) -> Iterator[DecodedFrame]:
     """Yield every video frame of `path` in presentation order, from `start` to `end` seconds.
     Each frame's `n` counts from 0 in this call; its `index` (frame number in the file) is known
     only when `start` is 0.
@@ -160,7 +180,7 @@ def decode_frames(path: Path | str, *, start: float = 0.0, end: float | None = N
         tb = stream.time_base
         sar = sample_aspect(stream)
         first_pts = stream.start_time if stream.start_time is not None else None
-        if start > 0:
+        if start > 0 and seek:
             container.seek(int(start / tb) + (first_pts or 0), stream=stream, backward=True)
         stated = float(stream.duration * tb) if stream.duration is not None else (
             container.duration / 1_000_000 if container.duration else None
@@ -170,6 +190,8 @@ def decode_frames(path: Path | str, *, start: float = 0.0, end: float | None = N
         step = 1 / float(stream.average_rate or 25)  # a frame's length, for where the last one ends
         try:
             for frame in container.decode(stream):
+                if clean_entry and index == 0 and frame.is_corrupt:
+                    raise _UncleanSeek()
                 if frame.pts is None:
                     t = last_time + (1 / float(stream.average_rate or 25))
                 else:
