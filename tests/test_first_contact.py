@@ -263,3 +263,15 @@ def test_every_help_speaks_in_metavars_and_shows_an_example():
                 problems.append(f"{name} --help has no example (a line starting `{name}` under Examples:)")
     assert found >= 20, found  # the walk reached the whole tree, learn's commands included
     assert not problems, "\n".join(problems)
+
+
+def test_serve_refuses_a_port_another_server_holds(cli, tmp_path):
+    """It printed `open http://localhost:PORT/` (the other server's page), then uvicorn's own
+    error, and exited 3."""
+    import socket
+
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        refused(cli("serve", "--port", str(port), "--library", tmp_path), f"--port {port}", "is in use")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 import socket
@@ -62,6 +63,7 @@ def serve(
     from rereel.web.app import Settings, create_app
     from rereel.web.security import is_loopback
 
+    _check_port(host, port)  # before the library is loaded and "open http://..." is printed
     root = library_path(library).absolute()  # projects store paths under it: a restart from another folder finds them
     token = token or os.environ.get("REREEL_TOKEN")
     if not is_loopback(host) and not token:
@@ -89,6 +91,25 @@ def serve(
     # process. They hold no file open for writing, so the process ends here, without it.
     if any(t.daemon and t.is_alive() for t in threading.enumerate()):
         _exit_now(0)
+
+
+def _check_port(host: str, port: int) -> None:
+    """Refuse, in one line, an address the server could not listen on (a port another server
+    holds): uvicorn says so only after rereel has printed the URL, which then opens that other
+    server, and exits 3."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as e:
+        raise RereelError(f"--host {host}: not an address of this machine ({e.strerror})") from None
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind(address)
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                raise RereelError(f"--port {port}: {host}:{port} is in use (another server, or rereel serve "
+                                  "already running?); choose another port with --port") from None
+            raise RereelError(f"--host {host} --port {port}: cannot listen there ({e.strerror})") from None
 
 
 def _stop_jobs(jobs) -> None:
