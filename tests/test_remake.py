@@ -391,3 +391,19 @@ def test_bad_inputs(trailer_library, media, tmp_path):
 
 def test_summary_is_printed(remade):
     assert "target shots" in remade["stdout"] and "remake.mp4" in remade["stdout"]
+
+
+def test_black_shots_are_offered_footage_that_shows_something(remade):
+    """A black target shot's suggestions (to fill it in the editor) were black archive shots
+    first, "strong match" at 0.9 or more: filling black with black."""
+    offered = 0
+    for _, _, item in clips(remade["tl"]):
+        info = item.metadata[KEY]
+        if not info["black"]:
+            continue
+        for s in info["suggestions"]:
+            times = (s["start"] + 0.05, (s["start"] + s["end"]) / 2, s["end"] - 0.05)
+            brightest = max(archive_frame(s["path"], t, 160, 90).max() for t in times)  # decoded here, by PyAV
+            assert brightest > 40, (info["target_shot"], s)  # something visible, not black frames
+            offered += 1
+    assert offered >= 3

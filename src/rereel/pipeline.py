@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from rereel.encoders import create_encoder
+from rereel.encoders.colour import BINS
 from rereel.errors import MediaError, RereelError
 from rereel.library import FrameRecord, Library, ShotRecord
 from rereel.match.choose import MatchOptions, ShotMatch, match_shots, target_paths
@@ -143,9 +144,26 @@ def _suggest_for_black(shots: list[ShotRecord], matches: list[ShotMatch], librar
     black = [i for i, m in enumerate(matches) if m.black]
     if not black:
         return
-    found = match_shots([_seen(shots[i]) for i in black], library, opts, exclude_paths=exclude)
+    # Twice as many asked for: archive pieces as black as the target shot match it best, yet
+    # filling a black shot with black footage is no suggestion (they came first, "strong match").
+    wide = dataclasses.replace(opts, suggestions=2 * opts.suggestions)
+    found = match_shots([_seen(shots[i]) for i in black], library, wide, exclude_paths=exclude)
     for i, m in zip(black, found):
-        matches[i].suggestions = m.suggestions
+        matches[i].suggestions = [c for c in m.suggestions if not _shows_nothing(library, c)][: opts.suggestions]
+
+
+DARK_SHARE = 0.99  # of a frame's pixels darker than 64 in every channel: nothing to see there
+
+
+def _shows_nothing(library: Library, c) -> bool:
+    """Whether the piece a suggestion would show is black: each of its sampled frames has almost
+    all its pixels in the colour histogram's darkest cell (read off the stored signature, whose
+    normalisation cancels out: encoders/colour.py), as a fade-in's first second is."""
+    frames = library.catalog.shot_frames(c.shot_id)
+    inside = (frames["time"] >= c.placement.start - 1e-6) & (frames["time"] <= c.placement.end + 1e-6)
+    hist = frames["colour"][inside if inside.any() else slice(None), :BINS**3]
+    share = hist[:, 0] ** 2 / np.maximum((hist**2).sum(axis=1), 1e-12)
+    return bool((share >= DARK_SHARE).all())
 
 
 # -- matching again, in the editor ---------------------------------------------------------------

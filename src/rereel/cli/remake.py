@@ -165,7 +165,7 @@ def choose(
         metavar="SHOT", help="The target shot: its number (from 1, in time order, black shots included) or a "
                              "timecode inside it, HH:MM:SS:FF at the target's rate.")],
     suggestion: Annotated[Optional[int], typer.Argument(
-        metavar="SUGGESTION", help="Suggestion number, from 1 (the best). Leave it out to list the shot's suggestions.")] = None,
+        metavar="SUGGESTION", help="Suggestion number, from 1 (the one the remake chose). Leave it out to list the shot's suggestions.")] = None,
 ) -> None:
     """Swap another of the K suggestions into one target shot of a timeline, or list them.
 
@@ -190,7 +190,7 @@ def choose(
                   f"choose with `rereel choose {timeline} {picked.number} N`")
         return
     if suggestion < 1:
-        raise RereelError(f"{timeline}: suggestions are numbered from 1 (1 = the best); {picked.label} has {len(listing)}")
+        raise RereelError(f"{timeline}: suggestions are numbered from 1 (1 = the one the remake chose); {picked.label} has {len(listing)}")
     _choose(tl, picked.index, suggestion - 1, timeline)
     write_timeline(tl, timeline)
     s = listing[suggestion - 1]

@@ -13,7 +13,7 @@ Timeline metadata "rereel" names the target, its size and rate, the library and 
 
 One numbering everywhere (CLI, page, OTIO, EDL): shot N is the N-th target shot in time order,
 black ones included, from 1, labelled with the timecode of its start in the target at the
-target's rate (HH:MM:SS:FF, non-drop); suggestions count from 1 (1 = the best). Metadata keeps
+target's rate (HH:MM:SS:FF, non-drop); suggestions count from 1 (1 = the one the remake chose). Metadata keeps
 `target_shot` (the detector's index) and `chosen` (from 0) for the code; `number` and
 `timecode` are what a person reads, rewritten by `number_shots` whenever a timeline is built
 or written, so an edited cut list is numbered afresh.
