@@ -170,6 +170,12 @@ def test_gif_has_its_caption_and_stays_under_the_cap(library, archive, tmp_path)
         assert gif.stat().st_size <= 600_000
         with Image.open(gif) as im:
             assert im.n_frames >= 12 and im.is_animated
+            delays = []
+            for k in range(im.n_frames):  # as a browser reads them: the GIF's own delays
+                im.seek(k)
+                delays.append(im.info["duration"])
+        # The 3 s range plays in 3 s (80 ms frames at "12 fps" played it 4% fast).
+        assert abs(sum(delays) - 3000) <= 90, (sum(delays), delays[:6])
     white_plain, black_plain = _white_and_black_in_bottom(plain)
     white_cap, black_cap = _white_and_black_in_bottom(captioned)
     assert white_cap > white_plain + 500 and black_cap > black_plain + 50  # letters and their outline

@@ -117,6 +117,14 @@ def _resample_rate(frames: np.ndarray, rate: float, target: float) -> np.ndarray
     return frames[picks]
 
 
+def gif_delays(count: int, fps: float) -> list[int]:
+    """Each frame's delay in ms, whole hundredths of a second (all a GIF can hold), spread so the
+    frames keep their times: 12 fps is 8, 8, 9 cs... A single delay of round(1000 / fps) ms is
+    stored as 8 cs (Pillow drops the rest), and the GIF played 4% fast."""
+    ends = [round((i + 1) * 100 / fps) for i in range(count)]
+    return [10 * (end - start) for start, end in zip([0] + ends[:-1], ends)]
+
+
 def encode_gif(frames: list[Image.Image], fps: float, colours: int, dither: bool) -> bytes:
     """Frames with one shared adaptive palette, looping forever."""
     # The palette is learned from a mosaic of up to 16 frames spread over the clip.
@@ -130,9 +138,8 @@ def encode_gif(frames: list[Image.Image], fps: float, colours: int, dither: bool
     mode = Image.Dither.FLOYDSTEINBERG if dither else Image.Dither.NONE
     quantised = [f.quantize(palette=palette, dither=mode) for f in frames]
     buf = io.BytesIO()
-    # GIF delays are in hundredths of a second: round, so 12 fps plays at 8.3 cs, not 8.
     quantised[0].save(buf, format="GIF", save_all=True, append_images=quantised[1:], loop=0,
-                      duration=round(1000 / fps), optimize=False, disposal=1)
+                      duration=gif_delays(len(quantised), fps), optimize=False, disposal=1)
     return buf.getvalue()
 
 
