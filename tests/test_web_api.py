@@ -223,6 +223,8 @@ def test_remake_swap_render_download_and_restart(client, web_library, media, tmp
     assert job["result"]["shots"] >= 10
     p = client.get(f"/api/projects/{pid}").json()
     assert p["ready"] and p["name"] == TARGET
+    # What it was matched with, for the page's re-match fields (the seed box said 1; it was 0).
+    assert p["matched_with"]["seed"] == 0 and abs(sum(p["matched_with"][k] for k in ("semantic", "composition", "colour")) - 1) < 1e-6
     shot = next(s for s in p["shots"] if not s["black"] and len(s["suggestions"]) >= 2)
     assert shot["chosen"] == 0 and shot["timecode"].count(":") == 3
     assert client.get(f"/api/projects/{pid}/shots/{shot['index']}/thumb.jpg").headers["content-type"] == "image/jpeg"

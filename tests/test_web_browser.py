@@ -70,6 +70,7 @@ def test_remake_swap_render(camera_page, app_url, media):
     page.click("#start")
     page.wait_for_selector(".tshot", timeout=300_000)
     pid = parse_qs(urlparse(page.url).query)["project"][0]
+    assert page.input_value("#seed") == "0"  # as matched: re-matching unchanged changes nothing
     row = page.locator(".tshot:not(.black)").first
     index = int(row.get_attribute("data-target-shot"))
     shoot(page, "remake_timeline")

@@ -211,6 +211,11 @@ class Projects:
         undo, redo = index.get("undo") or [], index.get("redo") or []  # the labels only, not the timelines
         out["history"] = {"undo": undo[-1][0] if undo else None, "redo": redo[-1][0] if redo else None}
         out["editable"] = (folder / "analysis.npz").exists()  # matching again needs the analysis
+        # What the shots were last matched with: the page's re-match fields start from them.
+        meta = tl.metadata[KEY]
+        weights = meta.get("weights") if hasattr(meta.get("weights"), "get") else {}
+        out["matched_with"] = {"seed": int(meta.get("seed") or 0),
+                               **{k: float(weights[k]) for k in ("semantic", "composition", "colour") if k in weights}}
         for item in shot_items(tl):  # hold clips belong to the shot before them
             info = dict(item.metadata.get(KEY, {}))
             suggestions = [

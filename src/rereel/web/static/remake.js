@@ -67,6 +67,12 @@ async function openProject(pid) {
   document.getElementById("monitor").classList.toggle("hidden", !p.ready);
   drawTimeline(p);
   drawDownloads(p);
+  if (p.matched_with) {  // the re-match fields start from what the shots were matched with
+    const ids = { seed: "seed", semantic: "w-semantic", composition: "w-composition", colour: "w-colour" };
+    for (const [key, id] of Object.entries(ids)) {
+      if (p.matched_with[key] !== undefined) document.getElementById(id).value = +p.matched_with[key].toFixed(3);
+    }
+  }
   stickyTop();
   // Not matched and nothing running: the matching failed (or a restart stopped it).
   document.getElementById("match-failed").classList.toggle("hidden", p.ready || !!p.job);
