@@ -261,3 +261,15 @@ def test_word_matching_prefers_exact_names():
         match_classes("xyzzy")
     with pytest.raises(RereelError, match="'🎬': no words in it"):  # an emoji alone was called "empty"
         match_classes("🎬")
+
+
+def test_a_phrase_no_class_names_is_searched_word_by_word():
+    """`rereel similar "a horse galloping"`, the first example of its --help, was refused: no
+    ImageNet class name holds that phrase. A synonym's head word ("river horse") is no longer
+    taken as strongly as a class's own name."""
+    from rereel.explore.words import match_classes
+
+    names = [m.name for m in match_classes("a horse galloping")]
+    assert names and names[0] == "sorrel" and "hippopotamus" in names[1:]
+    assert [m.name for m in match_classes("horse")] == names
+    assert [m.name for m in match_classes("daisy")] == ["daisy"]  # a whole name still wins alone

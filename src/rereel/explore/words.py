@@ -34,6 +34,8 @@ MAX_CLASSES = 12
 WHOLE, HEAD, DEFINITION, MODIFIER, DETAIL = 1.0, 0.9, 0.7, 0.5, 0.3
 KEEP = 0.5  # classes weaker than this are used only when there is nothing else
 GENUS_WORDS = 10
+# Words that name nothing to see, left out when a phrase is searched word by word.
+STOPWORDS = frozenset("a an the of in on at to with and or by from for into over under its it is are".split())
 
 
 @dataclass(frozen=True)
@@ -89,18 +91,19 @@ def match_classes(query: str, limit: int = MAX_CLASSES) -> list[ClassMatch]:
             best[m.index] = m
 
     classes = imagenet_classes()
-    for phrase in phrases:
+
+    def search(phrase: list[str]) -> None:
         for index, (names, definition) in enumerate(classes):
-            for name in names:
+            for n, name in enumerate(names):
                 words = _words(name)
                 at = _phrase_in(phrase, words)
                 if at < 0:
                     continue
                 if len(words) == len(phrase):
                     weight = WHOLE
-                elif at + len(phrase) == len(words):
+                elif at + len(phrase) == len(words) and n == 0:
                     weight = HEAD
-                else:
+                else:  # a modifier, or the head of a synonym ("river horse" is the hippopotamus)
                     weight = MODIFIER
                 offer(ClassMatch(index, names[0], name, weight))
             at = _phrase_in(phrase, _words(definition)) if definition else -1
@@ -108,6 +111,13 @@ def match_classes(query: str, limit: int = MAX_CLASSES) -> list[ClassMatch]:
                 # Early in a definition the word names the kind of thing ("A large wading bird
                 # with..."): WordNet's is-a, nearly. Later it is a detail ("...lives near water").
                 offer(ClassMatch(index, names[0], definition, DEFINITION if at < GENUS_WORDS else DETAIL))
+
+    for phrase in phrases:
+        found = len(best)
+        search(phrase)
+        if len(best) == found:  # "a horse galloping": no class says that; its words, one by one
+            for word in (w for w in phrase if w not in STOPWORDS):
+                search([word])
     if not best:
         raise RereelError(
             f"no ImageNet class matches {query!r} (the default encoder knows words only through its 1000 class "
