@@ -184,7 +184,7 @@ def index(
                 report = index_paths(paths, lib, enc, detector, progress, sample_fps=sample_fps,
                                      jobs=jobs or default_jobs(getattr(enc, "device", "cpu")))
         stats = lib.info()
-    held = f"library {stats['library']}: {stats['videos']} videos, {stats['shots']} shots, {stats['seconds']:.0f} s"
+    held = f"library {stats['library']}: {count(stats['videos'], 'video')}, {count(stats['shots'], 'shot')}, {stats['seconds']:.0f} s"
     if fresh and stats["videos"] == 0:  # every file failed: the library this run made goes again
         _take_away_new(root, before)
         held = f"no library made at {root}"
@@ -236,7 +236,8 @@ def info(
         table.add_row(str(v["id"]), v["name"], str(v["shot_count"]), f"{v['duration']:.1f}", f"{v['fps']:.2f}",
                       "x".join(map(str, shown(v))), "yes" if v["has_audio"] else "no")
     out.print(table)
-    out.print(f"{stats['videos']} videos, {stats['shots']} shots, {stats['seconds']:.1f} s, {stats['frames']} frames embedded, encoder {stats['encoder']}")
+    out.print(f"{count(stats['videos'], 'video')}, {count(stats['shots'], 'shot')}, {stats['seconds']:.1f} s, "
+              f"{count(stats['frames'], 'frame')} embedded, encoder {stats['encoder']}")
 
 
 @app.command(epilog=examples("rereel reembed --library ~/my-library --encoder clip"))
@@ -257,6 +258,9 @@ def reembed(
     with Library(library) as lib:
         enc = create_encoder(encoder, device=device)
         videos = lib.catalog.videos()
+        if videos and all(v["encoder"] == enc.signature for v in videos):
+            out.print(f"the library already uses {enc.signature}: nothing to re-embed")
+            return
         with RichProgress(len(videos)) as progress:
             failed = reembed_library(lib, enc, progress)
     for path, reason in failed:
@@ -289,3 +293,8 @@ def relink(
         err.print(labelled("error:", "red", f"{path}: {reason}"))
     if report.problems:
         raise typer.Exit(1)
+
+
+def count(n: int, noun: str) -> str:
+    """'1 shot', '2 shots'."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"

@@ -45,7 +45,7 @@ def write_contact_page(path: Path, groups: list[GroupPage], library: str, summar
         "<nav>" + "".join(f"<a href='#g{g.number}'>group {g.number}</a>" for g in groups) + "</nav>",
     ]
     for g in groups:
-        parts.append(f"<h2 id='g{g.number}'>Group {g.number} <span class='meta'>· {len(g.members)} shots · "
+        parts.append(f"<h2 id='g{g.number}'>Group {g.number} <span class='meta'>· {len(g.members)} shot{'' if len(g.members) == 1 else 's'} · "
                      f"cohesion {g.cohesion:.2f}</span></h2><div class='pair'>")
         parts.append(f"<a href='{html.escape(g.image)}'><img src='{html.escape(g.image)}' alt='group {g.number} grid'></a>")
         if g.video:
