@@ -23,6 +23,7 @@ from rereel.encoders import l2_normalise
 from rereel.errors import RereelError
 
 SILHOUETTE_SAMPLE = 2000
+SHOTS_PER_GROUP_FLOOR = 5
 MAX_GROUPS = 60
 SHOTS_PER_GROUP_CEILING = 27  # three 3x3 grids: more than that and a group is too broad to take in
 
@@ -70,7 +71,10 @@ def silhouette(vectors: np.ndarray, labels: np.ndarray) -> float:
 
 def candidate_counts(n: int) -> range:
     low = max(2, int(np.ceil(n / SHOTS_PER_GROUP_CEILING)))
-    high = min(MAX_GROUPS, n // 2)
+    # At least SHOTS_PER_GROUP_FLOOR shots a group on average: the silhouette keeps rising with k
+    # on a small archive, and took 38 groups for the demo's 92 shots, nine of them single shots
+    # (3x3 grids of one or two pictures).
+    high = min(MAX_GROUPS, n // SHOTS_PER_GROUP_FLOOR)
     return range(low, max(low, high) + 1)
 
 
