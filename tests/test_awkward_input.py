@@ -515,20 +515,25 @@ def test_an_output_written_again_removes_what_a_killed_run_left(cli, timeline, t
     assert (tmp_path / "out.mp4").stat().st_size > 1000
 
 
+def numbered_video(path: Path, codec: str, fps: int, pix_fmt: str, levels: list[int]) -> Path:
+    """Frame k a flat grey of level levels[k]: its number, read back from any decode."""
+    with av.open(str(path), "w") as out:
+        s = out.add_stream(codec, rate=fps)
+        s.width, s.height, s.pix_fmt = 64, 48, pix_fmt
+        for level in levels:
+            out.mux(s.encode(av.VideoFrame.from_ndarray(np.full((48, 64, 3), level, np.uint8), format="rgb24")))
+        out.mux(s.encode(None))
+    return path
+
+
 def test_archive_frames_of_a_webm_are_each_shown_once(tmp_path):
     """WebM/Matroska stamp frames to the millisecond: at 24 fps frame 1 is at 0.042 s, after its
     1/24 s. Read exactly, it came a frame late: a third of the frames showed twice, others never
     (remakes, renders, GIFs and compilations from the six MKV/WebM clips of the sample archive)."""
     from rereel.render import Segment, archive_frames
 
-    path = tmp_path / "numbered.webm"
-    levels = [20 + 7 * k for k in range(30)]  # frame k is a flat grey of its own level: its number, read back
-    with av.open(str(path), "w") as out:
-        s = out.add_stream("libvpx-vp9", rate=24)
-        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
-        for level in levels:
-            out.mux(s.encode(av.VideoFrame.from_ndarray(np.full((48, 64, 3), level, np.uint8), format="rgb24")))
-        out.mux(s.encode(None))
+    levels = [20 + 7 * k for k in range(30)]
+    path = numbered_video(tmp_path / "numbered.webm", "libvpx-vp9", 24, "yuv420p", levels)
     with av.open(str(path)) as c:
         assert c.streams.video[0].time_base == Fraction(1, 1000)  # as the bug needs
     for start_frame in (0, 5):
@@ -537,13 +542,7 @@ def test_archive_frames_of_a_webm_are_each_shown_once(tmp_path):
         assert shown == list(range(start_frame, start_frame + 20)), shown
     # A time base one frame long (AVI) counts frames exactly: no slack there, or the next frame
     # showed early (a quarter of the time; across a cut, the next shot's first frame).
-    avi = tmp_path / "numbered.avi"
-    with av.open(str(avi), "w") as out:
-        s = out.add_stream("mjpeg", rate=30)
-        s.width, s.height, s.pix_fmt = 64, 48, "yuvj420p"
-        for level in levels:
-            out.mux(s.encode(av.VideoFrame.from_ndarray(np.full((48, 64, 3), level, np.uint8), format="rgb24")))
-        out.mux(s.encode(None))
+    avi = numbered_video(tmp_path / "numbered.avi", "mjpeg", 30, "yuvj420p", levels)
     seg = Segment(frames=20, path=str(avi), start=0.0)
     shown = [int(np.argmin([abs(float(f.mean()) - v) for v in levels])) for f in archive_frames(seg, 24.0, 64, 48, "cover")]
     assert shown == [int(j / 24 * 30 + 1e-9) for j in range(20)], shown  # the frame on screen at each time
