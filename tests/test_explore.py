@@ -273,3 +273,6 @@ def test_a_phrase_no_class_names_is_searched_word_by_word():
     assert names and names[0] == "sorrel" and "hippopotamus" in names[1:]
     assert [m.name for m in match_classes("horse")] == names
     assert [m.name for m in match_classes("daisy")] == ["daisy"]  # a whole name still wins alone
+    # A phrase that matched, if only classes an earlier one found, is not split into its words.
+    assert {m.name for m in match_classes("dog, hot dog")} <= {m.name for m in match_classes("dog")} | {
+        m.name for m in match_classes("hot dog")}

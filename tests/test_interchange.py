@@ -431,6 +431,11 @@ def test_an_editors_dissolve_speed_change_trim_and_open_clip_are_read_as_editors
     otio.adapters.write_to_file(tl, str(tmp_path / "bars.otio"))
     proc = rereel("credits", tmp_path / "bars.otio", check=True)
     assert Path(media_path(fit.media_reference)).name not in proc.stdout  # the clip that became bars
+    for args in (("render", tmp_path / "bars.otio", "-o", tmp_path / "bars.mp4"),  # black there, not a traceback
+                 ("export", tmp_path / "bars.otio", tmp_path / "bars.edl"),
+                 ("export", tmp_path / "bars.otio", tmp_path / "bars.xml")):
+        rereel(*args, check=True)
+    assert " BL " in (tmp_path / "bars.edl").read_text()
 
 
 def frames24(tc: str) -> int:

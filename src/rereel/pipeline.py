@@ -23,7 +23,7 @@ from rereel.encoders import create_encoder
 from rereel.encoders.colour import BINS
 from rereel.errors import MediaError, RereelError
 from rereel.library import FrameRecord, Library, ShotRecord
-from rereel.match.choose import MatchOptions, ShotMatch, match_shots, target_paths
+from rereel.match.choose import BLACK_LUMA, MatchOptions, ShotMatch, match_shots, target_paths
 from rereel.media import fingerprint
 from rereel.render import check_outputs, render_timeline
 from rereel.shots import TARGET_DETECTOR
@@ -156,14 +156,19 @@ DARK_SHARE = 0.99  # of a frame's pixels darker than 64 in every channel: nothin
 
 
 def _shows_nothing(library: Library, c) -> bool:
-    """Whether the piece a suggestion would show is black: each of its sampled frames has almost
-    all its pixels in the colour histogram's darkest cell (read off the stored signature, whose
-    normalisation cancels out: encoders/colour.py), as a fade-in's first second is."""
+    """Whether the piece a suggestion would show is black, as a fade-in's first second is: each of
+    its sampled frames dark on average (the target shots' BLACK_LUMA) with almost all its pixels
+    in the colour histogram's darkest cell. Both are read off the stored colour signature
+    (encoders/colour.py): its histogram part has unit length before normalisation, so dividing
+    by that part's length undoes it."""
     frames = library.catalog.shot_frames(c.shot_id)
     inside = (frames["time"] >= c.placement.start - 1e-6) & (frames["time"] <= c.placement.end + 1e-6)
-    hist = frames["colour"][inside if inside.any() else slice(None), :BINS**3]
-    share = hist[:, 0] ** 2 / np.maximum((hist**2).sum(axis=1), 1e-12)
-    return bool((share >= DARK_SHARE).all())
+    sig = frames["colour"][inside if inside.any() else slice(None)]
+    hist = sig[:, :BINS**3]
+    length = np.sqrt(np.maximum((hist**2).sum(axis=1), 1e-12))
+    share = (hist[:, 0] / length) ** 2
+    luma = 255.0 * sig[:, BINS**3] / length  # the tone statistics' first: mean luma, 0-1
+    return bool(((share >= DARK_SHARE) & (luma < BLACK_LUMA)).all())
 
 
 # -- matching again, in the editor ---------------------------------------------------------------
@@ -223,12 +228,21 @@ def rematch(tl, library: Library, analysis: Analysis, shots: list[int], opts: Ma
     if not wanted:
         return []
     target = Path(tl.metadata[KEY]["target"]["path"])
-    found = match_shots(analysis.records(wanted), library, opts, exclude_paths=_exclude(target, library))
-    for info, m in zip(wanted, found):
-        # Black in the target and never filled, or set black by the user: it stays black.
-        black = (bool(info.get("black")) or bool(info.get("user_black"))) and info.get("chosen") is None
+    exclude = _exclude(target, library)
+    found = match_shots(analysis.records(wanted), library, opts, exclude_paths=exclude)
+    # Black in the target and never filled, or set black by the user: it stays black, and is
+    # offered footage that shows something (see _suggest_for_black).
+    black = [(bool(info.get("black")) or bool(info.get("user_black"))) and info.get("chosen") is None for info in wanted]
+    dark_ones = [k for k, b in enumerate(black) if b and wanted[k].get("black")]
+    if dark_ones:
+        wide = dataclasses.replace(opts, suggestions=2 * opts.suggestions)
+        again = match_shots(analysis.records([wanted[k] for k in dark_ones]), library, wide, exclude_paths=exclude)
+        for k, m in zip(dark_ones, again):
+            m.suggestions = [c for c in m.suggestions if not _shows_nothing(library, c)][: opts.suggestions]
+            found[k] = m
+    for info, m, stays_black in zip(wanted, found, black):
         set_suggestions(tl, info["target_shot"], [_suggestion(c) for c in m.suggestions],
-                        None if black or m.chosen is None else 0)
+                        None if stays_black or m.chosen is None else 0)
     return [info["target_shot"] for info in wanted]
 
 
@@ -241,7 +255,9 @@ def more_suggestions(tl, library: Library, analysis: Analysis, shot: int, opts: 
     target = Path(tl.metadata[KEY]["target"]["path"])
     wide = dataclasses.replace(opts, suggestions=len(have) + more, pool=max(opts.pool, 4 * (len(have) + more)))
     [m] = match_shots(analysis.records([info]), library, wide, exclude_paths=_exclude(target, library))
-    new = [_suggestion(c) for c in m.suggestions if (c.shot_id, round(c.placement.start, 2)) not in known][:more]
+    dark_target = bool(info.get("black")) and info.get("chosen") is None  # to be filled: with something to see
+    new = [_suggestion(c) for c in m.suggestions if (c.shot_id, round(c.placement.start, 2)) not in known
+           and not (dark_target and _shows_nothing(library, c))][:more]
     if new:  # the metadata only: what is on screen does not change
         for item in remake_track(tl):
             if item.metadata.get(KEY, {}).get("target_shot") == shot and "hold_of" not in item.metadata[KEY]:

@@ -217,7 +217,7 @@ def info(
                                                  f"(e.g. {min(missing)}); after a move, `rereel relink OLD NEW`"))
 
     def shown(v) -> tuple[int, int]:
-        return displayed_size(v["width"], v["height"], v["rotation"], v["sar"])
+        return displayed_size(v["width"], v["height"], v["rotation"], v["sar"] if "sar" in v.keys() else 1.0)
 
     if as_json:
         stats["detectors"] = sorted({v["detector"] for v in videos})

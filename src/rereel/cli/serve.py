@@ -98,18 +98,21 @@ def _check_port(host: str, port: int) -> None:
     holds): uvicorn says so only after rereel has printed the URL, which then opens that other
     server, and exits 3."""
     try:
-        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as e:
         raise RereelError(f"--host {host}: not an address of this machine ({e.strerror})") from None
-    with socket.socket(family, kind, proto) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
-        try:
-            probe.bind(address)
-        except OSError as e:
-            if e.errno == errno.EADDRINUSE:
-                raise RereelError(f"--port {port}: {host}:{port} is in use (another server, or rereel serve "
-                                  "already running?); choose another port with --port") from None
-            raise RereelError(f"--host {host} --port {port}: cannot listen there ({e.strerror})") from None
+    for family, kind, proto, _, address in addresses:  # each address uvicorn will listen on
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            if family == socket.AF_INET6:  # as asyncio binds: IPv6 alone, IPv4 is another address
+                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                probe.bind(address)
+            except OSError as e:
+                if e.errno == errno.EADDRINUSE:
+                    raise RereelError(f"--port {port}: {host}:{port} is in use (another server, or rereel serve "
+                                      "already running?); choose another port with --port") from None
+                raise RereelError(f"--host {host} --port {port}: cannot listen there ({e.strerror})") from None
 
 
 def _stop_jobs(jobs) -> None:

@@ -18,7 +18,7 @@ from rereel.explore.footage import Footage, decode_footage, footage_frames
 from rereel.media import probe
 from rereel.media.image import even
 from rereel.render import check_unchanged
-from rereel.timeline import KEY, media_path, read_timeline, shot_items, speed
+from rereel.timeline import KEY, media_path, read_timeline, shot_items, shows_file, speed
 
 TARGET_FIT = "letterbox"  # the target whole
 MATCH_FIT = "cover"  # the archive piece fills its side
@@ -64,7 +64,7 @@ def timeline_pair(tl: otio.schema.Timeline, shot: int) -> tuple[Footage, Footage
         if info.get("target_shot") != shot:
             continue
         target = Footage(target_path, float(info["target_start"]), float(info["target_end"]), target_path.name)
-        if not isinstance(item, otio.schema.Clip) or isinstance(item.media_reference, otio.schema.MissingReference):
+        if not shows_file(item):
             check_unchanged(tl, {str(target_path)})
             return target, None
         archive = Path(media_path(item.media_reference))

@@ -92,7 +92,9 @@ def match_classes(query: str, limit: int = MAX_CLASSES) -> list[ClassMatch]:
 
     classes = imagenet_classes()
 
-    def search(phrase: list[str]) -> None:
+    def search(phrase: list[str]) -> bool:
+        """Offer the classes `phrase` matches; whether there was any."""
+        found = False
         for index, (names, definition) in enumerate(classes):
             for n, name in enumerate(names):
                 words = _words(name)
@@ -106,16 +108,17 @@ def match_classes(query: str, limit: int = MAX_CLASSES) -> list[ClassMatch]:
                 else:  # a modifier, or the head of a synonym ("river horse" is the hippopotamus)
                     weight = MODIFIER
                 offer(ClassMatch(index, names[0], name, weight))
+                found = True
             at = _phrase_in(phrase, _words(definition)) if definition else -1
             if at >= 0:
                 # Early in a definition the word names the kind of thing ("A large wading bird
                 # with..."): WordNet's is-a, nearly. Later it is a detail ("...lives near water").
                 offer(ClassMatch(index, names[0], definition, DEFINITION if at < GENUS_WORDS else DETAIL))
+                found = True
+        return found
 
     for phrase in phrases:
-        found = len(best)
-        search(phrase)
-        if len(best) == found:  # "a horse galloping": no class says that; its words, one by one
+        if not search(phrase):  # "a horse galloping": no class says that; its words, one by one
             for word in (w for w in phrase if w not in STOPWORDS):
                 search([word])
     if not best:

@@ -133,12 +133,15 @@ class Catalog:
         still opens the library (it names its columns, and an insert of its gets the default).
         `sar`: the pixels' aspect; 1.0 for videos indexed before it was read (index again to read it)."""
         have = {r[1] for r in self.db.execute("PRAGMA table_info(videos)")}
-        if "sar" not in have:
+        self.has_sar = "sar" in have
+        if not self.has_sar:
             try:
                 self.db.execute("ALTER TABLE videos ADD COLUMN sar REAL NOT NULL DEFAULT 1.0")
-            except sqlite3.OperationalError as e:  # another process added it a moment ago
-                if "duplicate column" not in str(e):
-                    raise
+                self.has_sar = True
+            except sqlite3.OperationalError as e:
+                # Another process added it a moment ago; or a library on a read-only disk, or
+                # locked by a long write: read as it is (pixels square), added at a later open.
+                self.has_sar = "duplicate column" in str(e)
 
     def _migrate(self) -> None:
         """Bring an older catalog to SCHEMA_VERSION, once, in one transaction.
@@ -222,13 +225,13 @@ class Catalog:
             path = os.path.realpath(info["path"])
             cur = db.execute(
                 "INSERT INTO videos(fingerprint, path, name, size, duration, fps, vfr, width, height, rotation,"
-                " has_audio, codec, frames, detector, encoder, indexed_at, sar) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " has_audio, codec, frames, detector, encoder, indexed_at" + (", sar" if self.has_sar else "") +
+                ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?" + (",?" if self.has_sar else "") + ")",
                 (
                     fingerprint, path, Path(info["path"]).name, info["size"], info["duration"],
                     info["fps"], int(info["vfr"]), info["width"], info["height"], info["rotation"],
                     int(info["has_audio"]), info["codec"], info["frames"], detector, encoder, time.time(),
-                    float(info.get("sar") or 1.0),
-                ),
+                ) + ((float(info.get("sar") or 1.0),) if self.has_sar else ()),
             )
             video_id = cur.lastrowid
             for s in shots:

@@ -137,24 +137,46 @@ def display_size(frame: av.VideoFrame, sar: float = 1.0) -> tuple[int, int]:
 class _UncleanSeek(Exception):
     """The keyframe a seek landed on decodes damaged (see decode_frames)."""
 
+    def __init__(self, landed: float):
+        super().__init__(landed)
+        self.landed = landed  # the damaged keyframe's time
+
+
+ENTRY_TRIES = 3  # keyframes tried further back before the file's start
+
 
 def decode_frames(path: Path | str, *, start: float = 0.0, end: float | None = None) -> Iterator[DecodedFrame]:
     """Every video frame of `path` from `start` to `end` seconds (see `_decode_frames`). A seek
     lands on the keyframe before `start`; where that frame is no clean entry point (an I frame
     of an open GOP: FFmpeg decodes it, and those after it, damaged; the sample archive's
-    cockatoo rendered as grey blocks on green from 3.8 s on), the range is read from the file's
-    start instead, which costs time, never pictures."""
+    cockatoo rendered as grey blocks on green from 3.8 s on), the keyframes before it are tried,
+    then the file's start, which costs time, never pictures. A file damaged from its start
+    anyway is read from the seek as it is."""
     if start <= 0:
         yield from _decode_frames(path, start=start, end=end)
         return
+    at = start
+    for _ in range(ENTRY_TRIES):
+        try:
+            yield from _decode_frames(path, start=start, end=end, seek_to=at, clean_entry=True)
+            return
+        except _UncleanSeek as e:  # raised before any frame was given
+            at = e.landed - 1e-3  # the keyframe before that one
+            if at <= 0:
+                break
+    first = _decode_frames(path, end=1e-9)  # the file's first frame, alone
     try:
-        yield from _decode_frames(path, start=start, end=end, clean_entry=True)
-    except _UncleanSeek:  # raised before any frame was given
-        yield from _decode_frames(path, start=start, end=end, seek=False)
+        clean_start = next(first, None)
+    finally:
+        first.close()
+    if clean_start is not None and not clean_start.frame.is_corrupt:
+        yield from _decode_frames(path, start=start, end=end, seek_to=None)
+    else:
+        yield from _decode_frames(path, start=start, end=end, seek_to=start)
 
 
 def _decode_frames(path: Path | str, *, start: float = 0.0, end: float | None = None,
-                   seek: bool = True, clean_entry: bool = False) -> Iterator[DecodedFrame]:
+                   seek_to: float | None = -1.0, clean_entry: bool = False) -> Iterator[DecodedFrame]:
     """Yield every video frame of `path` in presentation order, from `start` to `end` seconds.
     Each frame's `n` counts from 0 in this call; its `index` (frame number in the file) is known
     only when `start` is 0.
@@ -180,8 +202,9 @@ def _decode_frames(path: Path | str, *, start: float = 0.0, end: float | None = 
         tb = stream.time_base
         sar = sample_aspect(stream)
         first_pts = stream.start_time if stream.start_time is not None else None
-        if start > 0 and seek:
-            container.seek(int(start / tb) + (first_pts or 0), stream=stream, backward=True)
+        seek_to = start if seek_to == -1.0 else seek_to  # -1: at `start`; None: no seek (from the file's start)
+        if seek_to is not None and seek_to > 0:
+            container.seek(int(seek_to / tb) + (first_pts or 0), stream=stream, backward=True)
         stated = float(stream.duration * tb) if stream.duration is not None else (
             container.duration / 1_000_000 if container.duration else None
         )
@@ -190,14 +213,14 @@ def _decode_frames(path: Path | str, *, start: float = 0.0, end: float | None = 
         step = 1 / float(stream.average_rate or 25)  # a frame's length, for where the last one ends
         try:
             for frame in container.decode(stream):
-                if clean_entry and index == 0 and frame.is_corrupt:
-                    raise _UncleanSeek()
                 if frame.pts is None:
                     t = last_time + (1 / float(stream.average_rate or 25))
                 else:
                     if first_pts is None:
                         first_pts = frame.pts
                     t = float((frame.pts - first_pts) * tb)
+                if clean_entry and index == 0 and frame.is_corrupt:
+                    raise _UncleanSeek(t)
                 if t < start - 1e-6:
                     continue
                 if end is not None and t >= end:

@@ -23,7 +23,7 @@ from rereel.media.decode import DecodedFrame, frames_at_rate, shown_length
 from rereel.media.encode import output_codec, size_problem
 from rereel.media.prefetch import prefetch
 from rereel.outputs import check_writable
-from rereel.timeline import KEY, is_freeze, media_path, remake_items, speed
+from rereel.timeline import KEY, is_freeze, media_path, remake_items, shows_file, speed
 
 FITS = ("cover", "letterbox")
 
@@ -43,7 +43,7 @@ def segments(tl: otio.schema.Timeline, rate: float) -> list[Segment]:
     out = []
     for item in remake_items(tl):
         frames = round(item.source_range.duration.rescaled_to(rate).value)
-        if isinstance(item, otio.schema.Clip) and not isinstance(item.media_reference, otio.schema.MissingReference):
+        if shows_file(item):
             out.append(Segment(frames, media_path(item.media_reference), item.source_range.start_time.to_seconds(),
                                is_freeze(item), speed(item)))
         else:

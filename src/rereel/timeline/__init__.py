@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -148,7 +149,7 @@ def number_shots(tl: otio.schema.Timeline) -> None:
         n = numbers.get(info.get("hold_of") if is_hold(item) else info.get("target_shot"))
         if n is None:
             continue
-        if isinstance(item, otio.schema.Clip) and not isinstance(item.media_reference, otio.schema.MissingReference):
+        if shows_file(item):
             item.name = f"shot {n}: {Path(media_path(item.media_reference)).name}" + (" (hold)" if is_hold(item) else "")
         else:
             item.name = f"shot {n} (black)"
@@ -221,6 +222,12 @@ def remake_items(tl: otio.schema.Timeline) -> list:
 def transitions(tl: otio.schema.Timeline) -> int:
     """How many transitions (dissolves, wipes) the remake track holds: rendered and exported as cuts."""
     return sum(isinstance(item, otio.schema.Transition) for item in remake_track(tl))
+
+
+def shows_file(item) -> bool:
+    """Whether a remake-track item plays a media file: a clip with a file reference. A gap, a
+    clip of a missing file or of no file (an editor's colour bars, a solid) is black."""
+    return isinstance(item, otio.schema.Clip) and bool(getattr(item.media_reference, "target_url", None))
 
 
 def is_hold(item) -> bool:
@@ -460,12 +467,12 @@ def _anchor(tl: otio.schema.Timeline, folder: Path) -> None:
         typed[str(beside(str(target["path"])))] = str(target["path"])
         target["path"] = str(beside(str(target["path"])))
     if typed:
-        _TYPED[id(tl)] = (folder, typed)
+        _TYPED[tl] = (folder, typed)
 
 
-# Timelines read with relative paths (id -> (their folder, absolute -> relative)), so that one
+# Timelines read with relative paths (-> (their folder, absolute -> relative)), so that one
 # written back to its own folder keeps them: a project moved with its media stays valid.
-_TYPED: dict[int, tuple[Path, dict[str, str]]] = {}
+_TYPED: "weakref.WeakKeyDictionary[otio.schema.Timeline, tuple[Path, dict[str, str]]]" = weakref.WeakKeyDictionary()
 
 
 class _as_typed:
@@ -474,7 +481,7 @@ class _as_typed:
 
     def __init__(self, tl: otio.schema.Timeline, path: Path):
         self.tl, self.undo = tl, []
-        entry = _TYPED.get(id(tl))
+        entry = _TYPED.get(tl)
         if entry is None or path.suffix.lower() != ".otio" or path.absolute().parent.resolve() != entry[0]:
             return
         typed = entry[1]

@@ -23,7 +23,7 @@ import xml.etree.ElementTree as ET
 
 import opentimelineio as otio
 
-from rereel.timeline import KEY, is_hold, media_path, remake_items, remake_track, shots, speed, timecode, timecode_frame
+from rereel.timeline import KEY, is_hold, media_path, remake_items, remake_track, shots, shows_file, speed, timecode, timecode_frame
 
 EPS = 1e-6
 EVENT = re.compile(r"^\d{3,}\s")
@@ -32,12 +32,18 @@ TIMECODE = re.compile(r"\b\d\d:\d\d:\d\d[:;]\d\d\b")
 
 
 def _without_transitions(tl: otio.schema.Timeline) -> otio.schema.Timeline:
-    """A copy of `tl` whose remake track cuts where an editor put a transition (see transitions)."""
+    """A copy of `tl` as rendered: its remake track cuts where an editor put a transition (see
+    transitions), and a clip of no file (colour bars, a solid) is a gap, black."""
     tl = tl.deepcopy()
     track = remake_track(tl)
     for i in reversed(range(len(track))):
-        if isinstance(track[i], otio.schema.Transition):
+        item = track[i]
+        if isinstance(item, otio.schema.Transition):
             del track[i]
+        elif isinstance(item, otio.schema.Clip) and not shows_file(item):
+            gap = otio.schema.Gap(source_range=item.source_range)
+            gap.name, gap.metadata[KEY] = item.name, dict(item.metadata.get(KEY, {}))
+            track[i] = gap
     return tl
 
 
@@ -48,12 +54,12 @@ def edl_timeline(tl: otio.schema.Timeline) -> otio.schema.Timeline:
     track = remake_track(_without_transitions(tl)).deepcopy()  # a dissolve: a cut (the CLI says so), as rendered
     reels: dict[str, str] = {}  # media path -> its reel, one reel a file
     for i, item in enumerate(track):
-        if isinstance(item, otio.schema.Gap):
+        if not shows_file(item):  # a gap, or a clip of no file: the BL source
             black = otio.schema.Clip(name=item.name, source_range=item.source_range,
                                      media_reference=otio.schema.GeneratorReference(generator_kind="black"))
             black.metadata["cmx_3600"] = {"reel": "BL"}
             track[i] = black
-        elif isinstance(item, otio.schema.Clip) and hasattr(item.media_reference, "target_url"):
+        else:
             path = media_path(item.media_reference)
             if path not in reels:
                 reels[path] = _reel(path, set(reels.values()))

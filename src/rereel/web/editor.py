@@ -230,8 +230,8 @@ def _options(state, pid: str, tl=None, **kw) -> MatchOptions:
     meta = tl.metadata.get(KEY, {}) if tl is not None else {}
     if "seed" in meta and "seed" not in kw:
         kw["seed"] = int(meta["seed"])
-    if isinstance(meta.get("weights"), dict) and "weights" not in kw:
-        kw["weights"] = Weights(**meta["weights"])
+    if hasattr(meta.get("weights"), "get") and "weights" not in kw:  # OTIO's AnyDictionary, not a dict
+        kw["weights"] = Weights(**{k: float(meta["weights"][k]) for k in ("semantic", "composition", "colour")})
     return MatchOptions(suggestions=int(state.projects.meta(pid).get("suggestions", 5)), **kw)
 
 
