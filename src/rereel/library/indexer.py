@@ -388,7 +388,7 @@ def record(job: Pending, shots: list[ShotRecord], library: Library, detector_nam
     if timings is not None:
         timings["write"] = timings.get("write", 0.0) + time.perf_counter() - t
     report.indexed.append(job.path)
-    progress.end_file(job.path, "indexed", f"{len(shots)} shots")
+    progress.end_file(job.path, "indexed", f"{len(shots)} shot{'' if len(shots) == 1 else 's'}")
 
 
 def failure_reason(e: BaseException) -> str:

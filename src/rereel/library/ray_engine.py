@@ -375,4 +375,4 @@ def _write(row: dict, path: Path, library: Library, detector: str, report: RayIn
     finally:
         t["write_s"] += time.perf_counter() - w
     report.indexed.append(path)
-    return "indexed", f"{len(shots)} shots"
+    return "indexed", f"{len(shots)} shot{'' if len(shots) == 1 else 's'}"
