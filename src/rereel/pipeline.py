@@ -23,7 +23,7 @@ from rereel.encoders import create_encoder
 from rereel.encoders.colour import BINS
 from rereel.errors import MediaError, RereelError
 from rereel.library import FrameRecord, Library, ShotRecord
-from rereel.match.choose import BLACK_LUMA, MatchOptions, ShotMatch, match_shots, target_paths
+from rereel.match.choose import MatchOptions, ShotMatch, match_shots, target_paths
 from rereel.media import fingerprint
 from rereel.render import check_outputs, render_timeline
 from rereel.shots import TARGET_DETECTOR
@@ -157,18 +157,22 @@ DARK_SHARE = 0.99  # of a frame's pixels darker than 64 in every channel: nothin
 
 def _shows_nothing(library: Library, c) -> bool:
     """Whether the piece a suggestion would show is black, as a fade-in's first second is: each of
-    its sampled frames dark on average (the target shots' BLACK_LUMA) with almost all its pixels
-    in the colour histogram's darkest cell. Both are read off the stored colour signature
-    (encoders/colour.py): its histogram part has unit length before normalisation, so dividing
-    by that part's length undoes it."""
+    its sampled frames has almost all its pixels in the colour histogram's darkest cell (every
+    channel below 64 of 255: a uniform grey of 28, nothing to see, is dark on this rule, where
+    the mean-luma rule of target shots, BLACK_LUMA, would keep it). Read off the stored colour
+    signature (encoders/colour.py): its histogram part has unit length before normalisation,
+    so dividing by that part's length undoes it."""
     frames = library.catalog.shot_frames(c.shot_id)
-    inside = (frames["time"] >= c.placement.start - 1e-6) & (frames["time"] <= c.placement.end + 1e-6)
-    sig = frames["colour"][inside if inside.any() else slice(None)]
+    # The samples on screen during the piece: the last one at or before its start (a still
+    # stretch is sampled once a second), to the last one before its end.
+    times = frames["time"]
+    first = max(0, int(np.searchsorted(times, c.placement.start + 1e-6, side="right")) - 1)
+    last = max(first + 1, int(np.searchsorted(times, c.placement.end - 1e-6, side="left")))
+    sig = frames["colour"][first:last]
     hist = sig[:, :BINS**3]
     length = np.sqrt(np.maximum((hist**2).sum(axis=1), 1e-12))
     share = (hist[:, 0] / length) ** 2
-    luma = 255.0 * sig[:, BINS**3] / length  # the tone statistics' first: mean luma, 0-1
-    return bool(((share >= DARK_SHARE) & (luma < BLACK_LUMA)).all())
+    return bool((share >= DARK_SHARE).all())
 
 
 # -- matching again, in the editor ---------------------------------------------------------------
