@@ -104,14 +104,12 @@ def _merge(ranges: list[tuple[float, float]], slack: float) -> list[tuple[float,
 
 def timeline_films(tl) -> list[Film]:
     """The archive films on a remake timeline's remake track, in order of first use."""
-    import opentimelineio as otio
-
-    from rereel.timeline import is_freeze, media_path, remake_items, speed
+    from rereel.timeline import is_freeze, media_path, remake_items, shows_file, speed
 
     films: dict[str, Film] = {}
     rate = 24.0
     for item in remake_items(tl):
-        if not isinstance(item, otio.schema.Clip) or not hasattr(item.media_reference, "target_url"):
+        if not shows_file(item):
             continue  # a gap, or a clip of no file (a generator, a missing reference): black, no film
         path = media_path(item.media_reference)
         film = films.get(path) or films.setdefault(path, Film(path=path, **lookup(path)))

@@ -144,12 +144,19 @@ def _suggest_for_black(shots: list[ShotRecord], matches: list[ShotMatch], librar
     black = [i for i, m in enumerate(matches) if m.black]
     if not black:
         return
-    # Twice as many asked for: archive pieces as black as the target shot match it best, yet
-    # filling a black shot with black footage is no suggestion (they came first, "strong match").
+    for i, m in zip(black, _visible_matches([_seen(shots[i]) for i in black], library, opts, exclude)):
+        matches[i].suggestions = m.suggestions
+
+
+def _visible_matches(records: list[ShotRecord], library: Library, opts: MatchOptions, exclude: set[str]) -> list[ShotMatch]:
+    """Matches of black target shots, to fill them: footage that shows something. Twice as many
+    asked for: archive pieces as black as the target shot match it best, yet filling a black shot
+    with black footage is no suggestion (they came first, "strong match")."""
     wide = dataclasses.replace(opts, suggestions=2 * opts.suggestions)
-    found = match_shots([_seen(shots[i]) for i in black], library, wide, exclude_paths=exclude)
-    for i, m in zip(black, found):
-        matches[i].suggestions = [c for c in m.suggestions if not _shows_nothing(library, c)][: opts.suggestions]
+    found = match_shots(records, library, wide, exclude_paths=exclude)
+    for m in found:
+        m.suggestions = [c for c in m.suggestions if not _shows_nothing(library, c)][: opts.suggestions]
+    return found
 
 
 DARK_SHARE = 0.99  # of a frame's pixels darker than 64 in every channel: nothing to see there
@@ -239,10 +246,8 @@ def rematch(tl, library: Library, analysis: Analysis, shots: list[int], opts: Ma
     black = [(bool(info.get("black")) or bool(info.get("user_black"))) and info.get("chosen") is None for info in wanted]
     dark_ones = [k for k, b in enumerate(black) if b and wanted[k].get("black")]
     if dark_ones:
-        wide = dataclasses.replace(opts, suggestions=2 * opts.suggestions)
-        again = match_shots(analysis.records([wanted[k] for k in dark_ones]), library, wide, exclude_paths=exclude)
+        again = _visible_matches(analysis.records([wanted[k] for k in dark_ones]), library, opts, exclude)
         for k, m in zip(dark_ones, again):
-            m.suggestions = [c for c in m.suggestions if not _shows_nothing(library, c)][: opts.suggestions]
             found[k] = m
     for info, m, stays_black in zip(wanted, found, black):
         set_suggestions(tl, info["target_shot"], [_suggestion(c) for c in m.suggestions],

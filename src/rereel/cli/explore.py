@@ -8,8 +8,8 @@ from typing import Annotated, Optional
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from rereel.cli import app, examples, labelled
-from rereel.cli.library import DeviceOpt, LibraryOpt, err, out
+from rereel.cli import app, examples
+from rereel.cli.library import DeviceOpt, LibraryOpt, err, missing_warning, out
 from rereel.errors import RereelError
 from rereel.outputs import check_writable
 
@@ -43,8 +43,7 @@ def clusters(
         lib.require_content()
         missing = sorted(lib.catalog.missing_paths())
         if missing:  # grouped without them (explore.clustering)
-            err.print(labelled("warning:", "yellow", f"{len(missing)} archive videos are not where they were indexed and "
-                                                     f"are left out (e.g. {missing[0]}); after a move, `rereel relink OLD NEW`"))
+            err.print(missing_warning(missing))
         with _progress() as bar:
             task = bar.add_task("choosing groups (k)", total=None)
             grouping, groups = library_groups(lib.catalog, count, seed,

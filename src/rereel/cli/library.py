@@ -217,7 +217,7 @@ def info(
                                                  f"(e.g. {min(missing)}); after a move, `rereel relink OLD NEW`"))
 
     def shown(v) -> tuple[int, int]:
-        return displayed_size(v["width"], v["height"], v["rotation"], v["sar"] if "sar" in v.keys() else 1.0)
+        return displayed_size(v["width"], v["height"], v["rotation"], v["sar"])
 
     if as_json:
         stats["detectors"] = sorted({v["detector"] for v in videos})
@@ -293,6 +293,12 @@ def relink(
         err.print(labelled("error:", "red", f"{path}: {reason}"))
     if report.problems:
         raise typer.Exit(1)
+
+
+def missing_warning(missing: list[str], left_out: str = "are left out"):
+    """The warning of archive videos moved or deleted since indexing, which a command left out."""
+    return labelled("warning:", "yellow", f"{len(missing)} archive videos are not where they were indexed and "
+                                          f"{left_out} (e.g. {missing[0]}); after a move, `rereel relink OLD NEW`")
 
 
 def count(n: int, noun: str) -> str:

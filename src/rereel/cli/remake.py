@@ -9,7 +9,7 @@ import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from rereel.cli import app, examples, labelled
-from rereel.cli.library import LibraryOpt, err, out
+from rereel.cli.library import LibraryOpt, err, missing_warning, out
 from rereel.errors import RereelError
 
 
@@ -110,9 +110,7 @@ def remake(
         result = run(target, lib, [], timelines=timeline or [], opts=opts, detector=detector,
                      fit=fit, device=device, encoder=encoder, stages=stages, reuse=not reanalyse)
         if result.missing:  # said before the render's minutes, above its bar
-            stages.progress.console.print(labelled(
-                "warning:", "yellow", f"{len(result.missing)} archive videos are not where they were indexed and were "
-                                      f"left out (e.g. {result.missing[0]}); after a move, `rereel relink OLD NEW`"))
+            stages.progress.console.print(missing_warning(result.missing, "were left out"))
         frames = result.timeline.metadata["rereel"]["target"]["frames"]
         stages.stage("rendering (frames)", frames)
         written = render_timeline(result.timeline, outputs, fit=fit, codec=codec, on_frame=lambda k, _: stages.advance(k))

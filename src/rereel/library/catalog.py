@@ -269,8 +269,10 @@ class Catalog:
         return self.db.execute("SELECT * FROM videos WHERE fingerprint=?", (fingerprint,)).fetchone()
 
     def videos(self) -> list[sqlite3.Row]:
+        """Every video, with its `shot_count`, and its `sar` also where the column could not be added."""
+        sar = "" if self.has_sar else ", 1.0 AS sar"
         return self.db.execute(
-            "SELECT v.*, (SELECT COUNT(*) FROM shots s WHERE s.video_id=v.id) AS shot_count FROM videos v ORDER BY v.id"
+            f"SELECT v.*{sar}, (SELECT COUNT(*) FROM shots s WHERE s.video_id=v.id) AS shot_count FROM videos v ORDER BY v.id"
         ).fetchall()
 
     def video(self, video_id: int) -> sqlite3.Row | None:

@@ -153,7 +153,7 @@ def decode_frames(path: Path | str, *, start: float = 0.0, end: float | None = N
     then the file's start, which costs time, never pictures. A file damaged from its start
     anyway is read from the seek as it is."""
     if start <= 0:
-        yield from _decode_frames(path, start=start, end=end)
+        yield from _decode_frames(path, start=start, end=end)  # no seek
         return
     at = start
     for _ in range(ENTRY_TRIES):
@@ -170,13 +170,13 @@ def decode_frames(path: Path | str, *, start: float = 0.0, end: float | None = N
     finally:
         first.close()
     if clean_start is not None and not clean_start.frame.is_corrupt:
-        yield from _decode_frames(path, start=start, end=end, seek_to=None)
+        yield from _decode_frames(path, start=start, end=end)
     else:
         yield from _decode_frames(path, start=start, end=end, seek_to=start)
 
 
 def _decode_frames(path: Path | str, *, start: float = 0.0, end: float | None = None,
-                   seek_to: float | None = -1.0, clean_entry: bool = False) -> Iterator[DecodedFrame]:
+                   seek_to: float | None = None, clean_entry: bool = False) -> Iterator[DecodedFrame]:
     """Yield every video frame of `path` in presentation order, from `start` to `end` seconds.
     Each frame's `n` counts from 0 in this call; its `index` (frame number in the file) is known
     only when `start` is 0.
@@ -202,8 +202,7 @@ def _decode_frames(path: Path | str, *, start: float = 0.0, end: float | None = 
         tb = stream.time_base
         sar = sample_aspect(stream)
         first_pts = stream.start_time if stream.start_time is not None else None
-        seek_to = start if seek_to == -1.0 else seek_to  # -1: at `start`; None: no seek (from the file's start)
-        if seek_to is not None and seek_to > 0:
+        if seek_to is not None and seek_to > 0:  # None: from the file's start
             container.seek(int(seek_to / tb) + (first_pts or 0), stream=stream, backward=True)
         stated = float(stream.duration * tb) if stream.duration is not None else (
             container.duration / 1_000_000 if container.duration else None

@@ -331,12 +331,18 @@ def choose_suggestion(tl: otio.schema.Timeline, shot: int, suggestion: int) -> N
 
 def _shot_run(track: otio.schema.Track, i: int) -> list:
     """Item `i` and the hold clips after it (past any transition between them)."""
-    run, j = [track[i]], i + 1
-    while j < len(track) and (isinstance(track[j], otio.schema.Transition) or is_hold(track[j])):
-        if is_hold(track[j]):
-            run.append(track[j])
-        j += 1
-    return run
+    return [track[i]] + [track[k] for k in range(i + 1, shot_end(track, i) + 1) if is_hold(track[k])]
+
+
+def shot_end(track: otio.schema.Track, i: int) -> int:
+    """The track position of the last hold clip of the shot whose item is at `i` (`i` if none),
+    past a transition an editor put between them."""
+    end = k = i
+    while k + 1 < len(track) and (isinstance(track[k + 1], otio.schema.Transition) or is_hold(track[k + 1])):
+        k += 1
+        if is_hold(track[k]):
+            end = k
+    return end
 
 
 def remake_track(tl: otio.schema.Timeline) -> otio.schema.Track:

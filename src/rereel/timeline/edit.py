@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import opentimelineio as otio
 
 from rereel.errors import RereelError
-from rereel.timeline import KEY, choose_suggestion, is_hold, number_shots, remake_track
+from rereel.timeline import KEY, choose_suggestion, is_hold, number_shots, remake_track, shot_end
 
 MIN_PIECE_S = 0.25  # a piece shorter than the analysis's sampling step has no features to match with
 
@@ -29,12 +29,7 @@ def _span(tl: otio.schema.Timeline, shot: int) -> tuple[int, int]:
     track = remake_track(tl)
     for i, item in enumerate(track):
         if item.metadata.get(KEY, {}).get("target_shot") == shot and not is_hold(item):
-            j = k = i  # its hold clips, past a transition an editor put between (`_shot_run`)
-            while k + 1 < len(track) and (isinstance(track[k + 1], otio.schema.Transition) or is_hold(track[k + 1])):
-                k += 1
-                if is_hold(track[k]):
-                    j = k
-            return i, j
+            return i, shot_end(track, i)
     count = len(shot_info(tl))
     raise RereelError(f"there is no shot {shot + 1}: the remake has shots 1 to {count}")
 

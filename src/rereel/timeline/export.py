@@ -110,10 +110,10 @@ def edl_text(tl: otio.schema.Timeline) -> str:
     # The adapter writes 29.97 and 59.94 drop-frame (HH:MM:SS;FF); rereel counts non-drop.
     text = DROP_TC.sub(lambda m: timecode(round(otio.opentime.from_timecode(m.group(0), rate).value), rate), text)
     numbered = iter(shots(tl))  # in track order, as the events are
-    labels = []  # one per item, in event order
-    speeds = [speed(item) for item in remake_items(tl)]
+    labels, speeds = [], []  # one per item, in event order
     current = None
     for item in remake_items(tl):
+        speeds.append(speed(item))
         if is_hold(item):
             labels.append(f"* shot {current.number} hold" if current else None)
         else:

@@ -24,7 +24,7 @@ from rereel.timeline import KEY
 from rereel.timeline.edit import join, set_black, set_locked, shot_at_frame, shot_info, split
 from rereel.web.app import not_found, state_of
 from rereel.web.jobs import Job, StagesAdapter
-from rereel.web.projects import RENDERS, TIMELINE, project_meta
+from rereel.web.projects import RENDERS, TIMELINE, matched_with, project_meta
 from rereel.web.security import inside, printable, refuse, save_upload
 
 router = APIRouter()
@@ -227,11 +227,11 @@ def _analysis(state, pid: str):
 def _options(state, pid: str, tl=None, **kw) -> MatchOptions:
     """Matching options for project `pid`; with its timeline `tl`, the seed and weights it was last
     re-matched with, so that split pieces, joins and more suggestions rank as the rest did."""
-    meta = tl.metadata.get(KEY, {}) if tl is not None else {}
-    if "seed" in meta and "seed" not in kw:
-        kw["seed"] = int(meta["seed"])
-    if hasattr(meta.get("weights"), "get") and "weights" not in kw:  # OTIO's AnyDictionary, not a dict
-        kw["weights"] = Weights(**{k: float(meta["weights"][k]) for k in ("semantic", "composition", "colour")})
+    if tl is not None:
+        last = matched_with(tl)
+        kw.setdefault("seed", last.pop("seed"))
+        if len(last) == 3 and "weights" not in kw:  # all three recorded
+            kw["weights"] = Weights(**last)
     return MatchOptions(suggestions=int(state.projects.meta(pid).get("suggestions", 5)), **kw)
 
 

@@ -211,11 +211,7 @@ class Projects:
         undo, redo = index.get("undo") or [], index.get("redo") or []  # the labels only, not the timelines
         out["history"] = {"undo": undo[-1][0] if undo else None, "redo": redo[-1][0] if redo else None}
         out["editable"] = (folder / "analysis.npz").exists()  # matching again needs the analysis
-        # What the shots were last matched with: the page's re-match fields start from them.
-        meta = tl.metadata[KEY]
-        weights = meta.get("weights") if hasattr(meta.get("weights"), "get") else {}
-        out["matched_with"] = {"seed": int(meta.get("seed") or 0),
-                               **{k: float(weights[k]) for k in ("semantic", "composition", "colour") if k in weights}}
+        out["matched_with"] = matched_with(tl)  # the page's re-match fields start from them
         for item in shot_items(tl):  # hold clips belong to the shot before them
             info = dict(item.metadata.get(KEY, {}))
             suggestions = [
@@ -275,6 +271,14 @@ def _shot(tl, shot: int) -> dict:
 def project_meta(pid: str, name: str, target: Path, uploaded: bool, suggestions: int) -> dict:
     return {"id": pid, "name": name, "target": str(target), "uploaded": uploaded, "suggestions": suggestions,
             "created": time.time()}
+
+
+def matched_with(tl: otio.schema.Timeline) -> dict:
+    """The seed and weights (those recorded) the timeline's shots were last matched with."""
+    meta = tl.metadata[KEY]
+    weights = meta.get("weights") if hasattr(meta.get("weights"), "get") else {}  # OTIO's AnyDictionary, not a dict
+    return {"seed": int(meta.get("seed") or 0),
+            **{k: float(weights[k]) for k in ("semantic", "composition", "colour") if k in weights}}
 
 
 def _read_json(path: Path) -> dict:
