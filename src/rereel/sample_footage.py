@@ -91,7 +91,6 @@ def _download(entry: dict, dest: Path, mirror: str | None, on_progress: Progress
     """Fetch one entry to its final path; returns the bytes transferred. Raises FetchError."""
     name, size = entry["file"], entry["size"]
     final = dest / name
-    final.parent.mkdir(parents=True, exist_ok=True)
     part = final.with_name(f".{final.name}.partial")
     url = source_url(entry, mirror)
     moved = 0
@@ -114,6 +113,7 @@ def _download(entry: dict, dest: Path, mirror: str | None, on_progress: Progress
                     have = 0
                 done = have
                 on_progress(name, done)
+                final.parent.mkdir(parents=True, exist_ok=True)  # once connected: offline, no empty folders
                 with open(part, "ab" if have else "wb") as f:
                     while block := resp.read(CHUNK):
                         f.write(block)
