@@ -234,9 +234,10 @@ def _train(videos: list[Path], model_dir: Path, cfg: AutoencoderConfig, ckpt: di
         return path
 
     mode = "held in memory" if data.held else f"streamed through a {data.capacity}-frame shuffle buffer"
-    with TrainProgress(total, step, "autoencoder", enabled=progress) as bar:
+    budget = "" if deadline is None else f" or until {(deadline - time.monotonic()) / 60:.3g} minutes are spent"
+    with TrainProgress(total, step, "autoencoder", enabled=progress, deadline=deadline) as bar:
         bar.log(f"{data.count} frames of {len(videos)} film(s), {mode}; {per_epoch} steps an epoch, "
-                f"{total} steps in all, on {prec.name}, preset {cfg.preset}")
+                f"{total} steps in all{budget}, on {prec.name}, preset {cfg.preset}")
         model.train()
         while step < total and stopped == "steps":
             epoch, skip = divmod(step, per_epoch)

@@ -19,6 +19,7 @@ import torch
 from PIL import Image
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.text import Text
 
 from rereel.device import best_device
 from rereel.errors import RereelError
@@ -139,17 +140,36 @@ def load_checkpoint(model_dir: Path, kind: str, map_location: str | torch.device
 # --- progress ------------------------------------------------------------------------------
 
 
-class TrainProgress:
-    """A Rich progress bar whose text shows the latest losses and images per second."""
+class _TimeLeft(TimeRemainingColumn):
+    """Rich's time remaining, but no more than a deadline's (`time.monotonic()`) time left: a run
+    given a budget of minutes (`autoencoder train --minutes`) ends then, whatever the steps say."""
 
-    def __init__(self, total: int, start: int = 0, description: str = "training", enabled: bool = True):
+    def __init__(self, deadline: float | None):
+        super().__init__()
+        self.deadline = deadline
+
+    def render(self, task):
+        if self.deadline is not None and not task.finished:
+            left = max(0.0, self.deadline - time.monotonic())
+            if task.time_remaining is None or task.time_remaining > left:
+                m, s = divmod(int(left + 0.999), 60)
+                return Text(f"{m // 60}:{m % 60:02d}:{s:02d}", style="progress.remaining")
+        return super().render(task)
+
+
+class TrainProgress:
+    """A Rich progress bar whose text shows the latest losses and images per second; its time
+    remaining is capped by `deadline` (a `time.monotonic()` time) where a run has one."""
+
+    def __init__(self, total: int, start: int = 0, description: str = "training", enabled: bool = True,
+                 deadline: float | None = None):
         self.enabled = enabled
         self._progress = Progress(
             TextColumn("{task.description}", style="bold", markup=False),  # file names: no markup
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
-            TimeRemainingColumn(),
+            _TimeLeft(deadline),
             TextColumn("{task.fields[losses]}", markup=False),
             console=Console(highlight=False, markup=False, emoji=False),  # its log() prints file names
             disable=not enabled,
