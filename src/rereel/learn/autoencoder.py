@@ -234,7 +234,7 @@ def _train(videos: list[Path], model_dir: Path, cfg: AutoencoderConfig, ckpt: di
         return path
 
     mode = "held in memory" if data.held else f"streamed through a {data.capacity}-frame shuffle buffer"
-    budget = "" if deadline is None else f" or until {(deadline - time.monotonic()) / 60:.3g} minutes are spent"
+    budget = "" if deadline is None else f" or until the --minutes budget is spent ({deadline - time.monotonic():.0f} s left)"
     with TrainProgress(total, step, "autoencoder", enabled=progress, deadline=deadline) as bar:
         bar.log(f"{data.count} frames of {len(videos)} film(s), {mode}; {per_epoch} steps an epoch, "
                 f"{total} steps in all{budget}, on {prec.name}, preset {cfg.preset}")
