@@ -493,6 +493,36 @@ def test_stopping_an_index_run_stops_its_workers(archive, tmp_path, how):
         assert opened.catalog.integrity_ok() and opened.catalog.stats()["videos"] < 35
 
 
+_MASK_PROBE = """
+import multiprocessing as mp, signal, sys
+from rereel.library.workers import _signals_held
+
+def report(conn):
+    conn.send(sorted(int(s) for s in signal.pthread_sigmask(signal.SIG_BLOCK, set())))
+
+if __name__ == "__main__":
+    ctx = mp.get_context("spawn")
+    ours, theirs = ctx.Pipe()
+    with _signals_held():
+        p = ctx.Process(target=report, args=(theirs,))
+        p.start()
+    print(ours.recv())
+    p.join()
+"""
+
+
+def test_the_first_worker_starts_with_ctrl_c_held_off(tmp_path):
+    """The first worker process of a run starts with SIGINT and SIGTERM blocked, as every later
+    one does: multiprocessing's resource tracker, started with the first, unblocked them in the
+    starting thread, so a Ctrl-C while that worker imported printed a fatal error and a
+    traceback (test_stopping_an_index_run_stops_its_workers failed so, now and then)."""
+    script = tmp_path / "probe.py"
+    script.write_text(_MASK_PROBE)
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(SRC)}, check=True).stdout
+    assert json.loads(out) == sorted([int(signal.SIGINT), int(signal.SIGTERM)]), out
+
+
 # -- shots and their sampled frames; reembed -------------------------------------------------
 
 

@@ -148,6 +148,13 @@ def _signals_held():
     bar) may still take one, and Python would then raise KeyboardInterrupt here half-way
     through the start, leaving a child without its instructions: so the handlers only note it,
     and it is raised again once the worker has started."""
+    # A spawned process needs multiprocessing's resource tracker, started by the first one. Its
+    # start unblocks SIGINT and SIGTERM in this thread when done (CPython's `ensure_running`
+    # ends so), which would let the first worker inherit them unblocked, and a Ctrl-C during
+    # its imports then printed "Fatal Python error: init_import_site" with a traceback.
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()
     caught: list[int] = []
     handlers = {}  # only the main thread may set handlers (and only it runs them)
     if threading.current_thread() is threading.main_thread():
