@@ -77,6 +77,17 @@ def test_an_unknown_encoder_is_named_as_unknown_not_offered_as_a_reembed(cli, tm
     assert "reembed" not in line
 
 
+def test_a_failed_first_index_leaves_no_library(cli, tmp_path):
+    """An encoder or a device refused as the run starts: the library the run would have made is
+    not left behind empty (it was: `info` then showed 0 videos and encoder None)."""
+    clip = require_media("archive", A)
+    refused(cli("index", clip, "--encoder", "nope", "--library", tmp_path / "a"), "unknown encoder 'nope'")
+    refused(cli("index", clip, "--device", "gpu9", "--library", tmp_path / "b"), "unknown device 'gpu9'")
+    refused(cli("remake", clip, "-o", tmp_path / "r.mp4", "--device", "cuda:x", "--library", tmp_path / "b"),
+            "unknown device 'cuda:x'")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_outputs_under_a_file_are_refused_before_any_work(cli, timeline, tmp_path):  # noqa: F811
     (tmp_path / "notes.mp4").write_text("a file, not a folder")
     under = tmp_path / "notes.mp4"

@@ -15,10 +15,11 @@ _GPU_NODES = ("/dev/nvidiactl", "/dev/nvidia0", "/proc/driver/nvidia", "/dev/kfd
 
 
 def best_device(prefer: str | None = None) -> str:
-    """'cuda', 'mps' or 'cpu'; `prefer` (or $REREEL_DEVICE) overrides the choice."""
+    """'cuda', 'mps' or 'cpu'; `prefer` (or $REREEL_DEVICE) overrides the choice, once checked
+    (`check_device`)."""
     prefer = prefer or os.environ.get("REREEL_DEVICE")
     if prefer:
-        return prefer
+        return check_device(prefer)
     if sys.platform.startswith("linux") and not any(os.path.exists(p) for p in _GPU_NODES):
         return "cpu"
     import torch
@@ -28,6 +29,27 @@ def best_device(prefer: str | None = None) -> str:
     if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
         return "mps"
     return "cpu"
+
+
+def check_device(device: str) -> str:
+    """`device` ("cpu", "cuda", "cuda:N", "mps") if this machine has it; else a RereelError in one
+    line (PyTorch's own errors come later, as tracebacks, after a library or a bar was made)."""
+    from rereel.errors import RereelError
+
+    kind, _, number = device.partition(":")
+    if kind not in ("cpu", "cuda", "mps") or (number and (kind != "cuda" or not number.isdigit())):
+        raise RereelError(f"unknown device {device!r}: cpu, cuda (or cuda:N) or mps")
+    if kind == "cpu":
+        return device
+    import torch
+
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise RereelError(f"device {device!r}: no CUDA GPU that PyTorch can use here")
+    if kind == "cuda" and number and int(number) >= torch.cuda.device_count():
+        raise RereelError(f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s), numbered from 0")
+    if kind == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise RereelError(f"device {device!r}: no Apple GPU (MPS) that PyTorch can use here")
+    return device
 
 
 @functools.cache  # a system call, and the scaler asks for every frame (via cpu_threads)

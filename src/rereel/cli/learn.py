@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from rereel.cli import app, examples
+from rereel.cli.library import device_checked
 from rereel.errors import RereelError
 
 autoencoder_app = typer.Typer(help="Autoencode a film (VAE-GAN): train, eval, render, walk.", no_args_is_help=True)
@@ -20,7 +21,8 @@ app.add_typer(see_app, name="see")
 out = Console(highlight=False, markup=False, emoji=False)  # file names: see cli.labelled
 
 MODEL = typer.Option(..., "--model", "-m", metavar="DIR", help="Model folder (checkpoint.pt, config.json, samples/).")
-DEVICE = typer.Option(None, "--device", metavar="cuda|mps|cpu", help="Where to run (default: the best there is; or $REREEL_DEVICE).")
+DEVICE = typer.Option(None, "--device", metavar="cuda|mps|cpu", callback=device_checked,
+                      help="Where to run (default: the best there is; or $REREEL_DEVICE).")
 
 
 def _positive(name: str, value: int) -> None:

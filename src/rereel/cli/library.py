@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -33,7 +34,18 @@ LibraryOpt = Annotated[
     typer.Option("--library", "-l", metavar="DIR", callback=_library_folder,
                  help="Library folder (default: $REREEL_LIBRARY, else ./rereel-library)."),
 ]
-DeviceOpt = Annotated[Optional[str], typer.Option(metavar="cuda|mps|cpu", help="Where the network runs (default: the best present).")]
+def device_checked(device: str | None) -> str | None:
+    """A --device this machine has, checked as the command starts (before a library, a bar or a
+    model is made); one line otherwise, not PyTorch's traceback."""
+    if device:
+        from rereel.device import check_device
+
+        check_device(device)
+    return device
+
+
+DeviceOpt = Annotated[Optional[str], typer.Option(metavar="cuda|mps|cpu", callback=device_checked,
+                                                  help="Where the network runs (default: the best present).")]
 
 
 class RichProgress:
@@ -148,8 +160,7 @@ def index(
     Paths are stored absolute. Exits 1 if any file failed (each is named with the reason).
     `--engine ray` spreads the videos over a Ray cluster and writes the same catalog.
     """
-    from rereel.encoders import create_encoder
-    from rereel.library import Library, index_paths, library_path
+    from rereel.library import library_path
     from rereel.shots import DETECTORS
 
     if detector not in DETECTORS:
@@ -166,6 +177,41 @@ def index(
     fresh = not (root / "catalog.sqlite").exists()
     files, problems = _index_inputs(paths, fresh)
     before = set(root.iterdir()) if root.is_dir() else None
+    try:
+        stats = _index_into(library, paths, files, problems, encoder, detector, sample_fps, device, engine, jobs, ray_address)
+    except BaseException:  # an unknown encoder, no Ray cluster, Ctrl-C: a library this run made with nothing in it goes
+        if fresh and not _holds_videos(root):
+            _take_away_new(root, before)
+        raise
+    report = stats.pop("report")
+    held = f"library {stats['library']}: {count(stats['videos'], 'video')}, {count(stats['shots'], 'shot')}, {stats['seconds']:.0f} s"
+    if fresh and stats["videos"] == 0:  # every file failed: the library this run made goes again
+        _take_away_new(root, before)
+        held = f"no library made at {root}"
+    out.print(f"indexed {len(report.indexed)}, skipped {len(report.skipped)}, failed {len(report.failed)}; {held}")
+    for path, reason in report.failed:
+        err.print(labelled("error:", "red", f"{path}: {reason}"))
+    if report.failed:
+        raise typer.Exit(1)
+
+
+def _holds_videos(root: Path) -> bool:
+    """Whether the library at `root` has a video in its catalog (read as it is on disk: a run that
+    failed may have left it mid-way, and nothing is written here)."""
+    import sqlite3
+
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{root / 'catalog.sqlite'}?mode=ro", uri=True)) as db:
+            return db.execute("SELECT EXISTS (SELECT 1 FROM videos)").fetchone()[0] == 1
+    except sqlite3.Error:
+        return False  # no catalog, or no table of videos yet
+
+
+def _index_into(library, paths, files, problems, encoder, detector, sample_fps, device, engine, jobs, ray_address) -> dict:
+    """`index`'s run into the library (made if need be): its info, with the report under "report"."""
+    from rereel.encoders import create_encoder
+    from rereel.library import Library, index_paths
+
     with Library(library, create=True) as lib:
         lib.require_encoder_name(encoder)
         if engine == "ray":
@@ -183,16 +229,7 @@ def index(
             with RichProgress(len(files) + len(problems)) as progress:
                 report = index_paths(paths, lib, enc, detector, progress, sample_fps=sample_fps,
                                      jobs=jobs or default_jobs(getattr(enc, "device", "cpu")))
-        stats = lib.info()
-    held = f"library {stats['library']}: {count(stats['videos'], 'video')}, {count(stats['shots'], 'shot')}, {stats['seconds']:.0f} s"
-    if fresh and stats["videos"] == 0:  # every file failed: the library this run made goes again
-        _take_away_new(root, before)
-        held = f"no library made at {root}"
-    out.print(f"indexed {len(report.indexed)}, skipped {len(report.skipped)}, failed {len(report.failed)}; {held}")
-    for path, reason in report.failed:
-        err.print(labelled("error:", "red", f"{path}: {reason}"))
-    if report.failed:
-        raise typer.Exit(1)
+        return lib.info() | {"report": report}
 
 
 @app.command(epilog=examples("rereel info --library ~/my-library", "rereel info --json"))

@@ -9,7 +9,7 @@ import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from rereel.cli import app, examples, labelled
-from rereel.cli.library import LibraryOpt, err, missing_warning, out
+from rereel.cli.library import DeviceOpt, LibraryOpt, err, missing_warning, out
 from rereel.errors import RereelError
 
 
@@ -62,7 +62,7 @@ def remake(
     variety: Annotated[float, typer.Option(metavar="WEIGHT", min=0, help="Random preference that varies near-equal choices.")] = 0.01,
     letterbox: Annotated[bool, typer.Option("--letterbox", help="Fit archive frames inside, with bars, instead of filling and cropping.")] = False,
     detector: Annotated[str, typer.Option(metavar="NAME", help="Shot detector for the target: target (content + TransNetV2 + black pauses), content or transnetv2.")] = "target",
-    device: Annotated[Optional[str], typer.Option(metavar="cuda|mps|cpu", help="Where the network runs (default: the best present).")] = None,
+    device: DeviceOpt = None,
     encoder: Annotated[Optional[str], typer.Option(metavar="NAME", help="Must match the library's encoder (default: the library's).")] = None,
     reanalyse: Annotated[bool, typer.Option("--reanalyse", help="Analyse VIDEO afresh instead of reusing the cached analysis.")] = False,
 ) -> None:
