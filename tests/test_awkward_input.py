@@ -88,6 +88,18 @@ def test_a_failed_first_index_leaves_no_library(cli, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_remake_refuses_weights_and_seeds_that_are_no_numbers_it_can_use(cli, tmp_path):
+    """An infinite weight made every score NaN ('mean score nan', exit 0, NaN written into the
+    timeline); 1e308 twice overflowed to scores of 0; a seed of -1 or 2**70 was a traceback
+    after the whole analysis."""
+    clip = require_media("archive", A)
+    for option, value in (("--semantic", "inf"), ("--colour", "nan"), ("--composition", "1e308"),
+                          ("--variety", "inf"), ("--seed", "-1"), ("--seed", str(2**70))):
+        proc = cli("remake", clip, "-o", tmp_path / "r.mp4", option, value, "--library", tmp_path / "lib")
+        assert proc.returncode == 2 and f"Invalid value for '{option}'" in proc.stderr, (option, value, proc.stderr)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_outputs_under_a_file_are_refused_before_any_work(cli, timeline, tmp_path):  # noqa: F811
     (tmp_path / "notes.mp4").write_text("a file, not a folder")
     under = tmp_path / "notes.mp4"

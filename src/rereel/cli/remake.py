@@ -55,11 +55,13 @@ def remake(
     suggestions: Annotated[int, typer.Option(metavar="N", help="Archive suggestions kept per target shot (K).", min=1)] = 5,
     timeline: Annotated[Optional[list[Path]], typer.Option(
         metavar="FILE", help="Write the timeline: .otio, .edl (CMX 3600) or .xml (FCP XML). Repeatable.")] = None,
-    seed: Annotated[int, typer.Option(metavar="N", help="Breaks near-ties; the same seed gives the same remake.")] = 0,
-    semantic: Annotated[float, typer.Option(metavar="WEIGHT", min=0, help="Weight of what is in the frame.")] = 0.6,
-    composition: Annotated[float, typer.Option(metavar="WEIGHT", min=0, help="Weight of where things are in the frame.")] = 0.25,
-    colour: Annotated[float, typer.Option(metavar="WEIGHT", min=0, help="Weight of tone and colour.")] = 0.15,
-    variety: Annotated[float, typer.Option(metavar="WEIGHT", min=0, help="Random preference that varies near-equal choices.")] = 0.01,
+    # The bounds are the web editor's re-match form's: a seed OpenTimelineIO's metadata holds, and
+    # weights whose sum stays a number (an infinite weight made every score NaN).
+    seed: Annotated[int, typer.Option(metavar="N", min=0, max=2**32 - 1, help="Breaks near-ties; the same seed gives the same remake.")] = 0,
+    semantic: Annotated[float, typer.Option(metavar="WEIGHT", min=0, max=100, help="Weight of what is in the frame.")] = 0.6,
+    composition: Annotated[float, typer.Option(metavar="WEIGHT", min=0, max=100, help="Weight of where things are in the frame.")] = 0.25,
+    colour: Annotated[float, typer.Option(metavar="WEIGHT", min=0, max=100, help="Weight of tone and colour.")] = 0.15,
+    variety: Annotated[float, typer.Option(metavar="WEIGHT", min=0, max=100, help="Random preference that varies near-equal choices.")] = 0.01,
     letterbox: Annotated[bool, typer.Option("--letterbox", help="Fit archive frames inside, with bars, instead of filling and cropping.")] = False,
     detector: Annotated[str, typer.Option(metavar="NAME", help="Shot detector for the target: target (content + TransNetV2 + black pauses), content or transnetv2.")] = "target",
     device: DeviceOpt = None,
