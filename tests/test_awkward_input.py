@@ -77,6 +77,16 @@ def test_an_unknown_encoder_is_named_as_unknown_not_offered_as_a_reembed(cli, tm
     assert "reembed" not in line
 
 
+def test_a_text_file_named_as_footage_is_refused(cli, tmp_path):
+    """FFmpeg's tty demuxer reads any text file over a few KB as video (ANSI art at 640x400):
+    rereel's own credits files were indexed, and remade, as films."""
+    text = tmp_path / "remake.credits.txt"
+    text.write_text("".join(f"line {i}: archive footage used, with its licence and source\n" for i in range(300)))
+    refused(cli("index", text, "--library", tmp_path / "lib"), str(text), "a text file, not a video")
+    refused(cli("remake", text, "-o", tmp_path / "r.mp4", "--library", tmp_path / "lib"), str(text), "a text file, not a video")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["remake.credits.txt"]
+
+
 def test_a_failed_first_index_leaves_no_library(cli, tmp_path):
     """An encoder or a device refused as the run starts: the library the run would have made is
     not left behind empty (it was: `info` then showed 0 videos and encoder None)."""

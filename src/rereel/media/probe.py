@@ -87,11 +87,20 @@ def open_container(path: Path) -> av.container.InputContainer:
     """Open a file with FFmpeg and turn its errors into one-line MediaErrors."""
     check_readable(path)
     try:
-        return av.open(str(path), metadata_errors="ignore")
+        container = av.open(str(path), metadata_errors="ignore")
     except PermissionError:
         raise MediaError(path, "cannot read the file (permission denied)") from None
     except av.error.FFmpegError as e:
         raise MediaError(path, f"not a readable video: corrupt, truncated or not video at all (FFmpeg: {_ffmpeg_reason(e)})") from None
+    if container.format.name in TEXT_DEMUXERS:
+        container.close()
+        raise MediaError(path, "a text file, not a video")
+    return container
+
+
+# FFmpeg's demuxers that draw a text file as video (a credits .txt became a 640x400 "film" of
+# ANSI art, indexed and remade): no footage comes in those.
+TEXT_DEMUXERS = {"tty"}
 
 
 def video_stream(container: av.container.InputContainer):
