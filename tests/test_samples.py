@@ -195,3 +195,13 @@ def test_offline_is_one_line_per_file_tried(tmp_path, expected, monkeypatch):
     # Nothing made: not even CREDITS.md (nothing to credit), nor empty folders for the footage.
     assert not list(tmp_path.iterdir())
     assert "credits in" not in result.output  # so no credits file is named
+
+
+def test_a_folder_under_a_file_and_a_mirror_that_is_no_url_are_refused_first(tmp_path):
+    """Both were tracebacks (NotADirectoryError mid-download, urllib's ValueError)."""
+    (tmp_path / "notes.txt").write_text("a file")
+    result = CliRunner().invoke(app, ["samples", str(tmp_path / "notes.txt" / "media")])
+    assert result.exit_code == 2 and f"{tmp_path / 'notes.txt'} is a file, not a folder" in result.output, result.output
+    result = CliRunner().invoke(app, ["samples", str(tmp_path / "media"), "--mirror", "notaurl"])
+    assert result.exit_code == 2 and "--mirror notaurl: not a URL" in result.output, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]

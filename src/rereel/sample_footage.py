@@ -113,7 +113,10 @@ def _download(entry: dict, dest: Path, mirror: str | None, on_progress: Progress
                     have = 0
                 done = have
                 on_progress(name, done)
-                final.parent.mkdir(parents=True, exist_ok=True)  # once connected: offline, no empty folders
+                try:  # once connected: offline, no empty folders
+                    final.parent.mkdir(parents=True, exist_ok=True)
+                except OSError as e:  # not a broken connection (below): no retry
+                    raise FetchError(name, f"cannot make its folder {final.parent} ({e.strerror or e})") from None
                 with open(part, "ab" if have else "wb") as f:
                     while block := resp.read(CHUNK):
                         f.write(block)

@@ -30,11 +30,17 @@ def samples(
     them. Files already there and verified are not fetched again; a broken download resumes.
     Writes CREDITS.md beside the footage. Exit status 2 if any file could not be fetched.
     """
+    from urllib.parse import urlsplit
+
+    from rereel.outputs import check_writable
     from rereel.sample_footage import default_dest, downloadable, fetch
 
     dest = (dest or default_dest()).expanduser()
     if dest.exists() and not dest.is_dir():
         raise RereelError(f"{dest}: is a file, not a folder for the footage")
+    check_writable(dest)  # under a file, or where this user may not write: before any download
+    if mirror and urlsplit(mirror).scheme not in ("http", "https", "file"):
+        raise RereelError(f"--mirror {mirror}: not a URL (http://, https:// or file://)")
     entries = downloadable(mirror)
     total = sum(e["size"] for e in entries)
     err.print(f"sample footage: {len(entries)} files, {total / 1e6:.0f} MB, into {dest}"
