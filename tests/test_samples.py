@@ -200,8 +200,12 @@ def test_offline_is_one_line_per_file_tried(tmp_path, expected, monkeypatch):
 def test_a_folder_under_a_file_and_a_mirror_that_is_no_url_are_refused_first(tmp_path):
     """Both were tracebacks (NotADirectoryError mid-download, urllib's ValueError)."""
     (tmp_path / "notes.txt").write_text("a file")
+    from rereel.errors import RereelError
+
+    # `app` itself raises the RereelError that the command line prints in one line (exit 2).
     result = CliRunner().invoke(app, ["samples", str(tmp_path / "notes.txt" / "media")])
-    assert result.exit_code == 2 and f"{tmp_path / 'notes.txt'} is a file, not a folder" in result.output, result.output
+    assert isinstance(result.exception, RereelError), result.exception
+    assert f"{tmp_path / 'notes.txt'} is a file, not a folder" in str(result.exception)
     result = CliRunner().invoke(app, ["samples", str(tmp_path / "media"), "--mirror", "notaurl"])
-    assert result.exit_code == 2 and "--mirror notaurl: not a URL" in result.output, result.output
+    assert isinstance(result.exception, RereelError) and "--mirror notaurl: not a URL" in str(result.exception)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
