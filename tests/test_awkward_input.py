@@ -87,6 +87,14 @@ def test_a_text_file_named_as_footage_is_refused(cli, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["remake.credits.txt"]
 
 
+def test_a_name_longer_than_the_file_system_takes_is_one_line(cli, tmp_path, timeline):  # noqa: F811
+    """A path part over 255 bytes was an OSError traceback in every command."""
+    long = tmp_path / ("d" * 260)
+    refused(cli("info", "--library", long), str(long), "File name too long")
+    refused(cli("render", timeline, "-o", f"{long}.mp4"), f"{long}.mp4", "File name too long")
+    refused(cli("remake", f"{long}.mp4", "-o", tmp_path / "r.mp4", "--library", tmp_path / "lib"), "File name too long")
+
+
 def test_a_failed_first_index_leaves_no_library(cli, tmp_path):
     """An encoder or a device refused as the run starts: the library the run would have made is
     not left behind empty (it was: `info` then showed 0 videos and encoder None)."""

@@ -1,11 +1,13 @@
 """The `rereel` command: a thin Typer layer over the library modules.
 
-Each sub-module registers its commands on `app`; errors a user can cause (RereelError)
-print as one line and exit with status 2, without a traceback.
+Each sub-module registers its commands on `app`; errors a user can cause (RereelError), and a
+file the system refuses (an OSError naming it), print as one line and exit with status 2,
+without a traceback.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from pathlib import PurePath
@@ -123,6 +125,14 @@ def main() -> None:
         app()
     except RereelError as e:
         err.print(labelled("error:", "red", e))
+        sys.exit(2)
+    except OSError as e:
+        # The system refused a file the checks before the work did not foresee (a name longer
+        # than the file system takes, a disk that filled, a folder where a file was to go): its
+        # name and the system's reason, in one line, not a traceback. REREEL_DEBUG keeps those.
+        if e.filename is None or os.environ.get("REREEL_DEBUG"):
+            raise
+        err.print(labelled("error:", "red", f"{e.filename}: {e.strerror or e}"))
         sys.exit(2)
     except KeyboardInterrupt:
         _stopped()
