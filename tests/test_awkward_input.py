@@ -95,6 +95,27 @@ def test_a_name_longer_than_the_file_system_takes_is_one_line(cli, tmp_path, tim
     refused(cli("remake", f"{long}.mp4", "-o", tmp_path / "r.mp4", "--library", tmp_path / "lib"), "File name too long")
 
 
+def test_outputs_over_the_footage_they_read_are_refused(cli, tmp_path):
+    """`similar`, `gif` and `remake` wrote over a file they read, even an indexed archive film
+    (`similar -o` over it replaced it with the compilation while reading from it); a folder by
+    the output's name was a traceback that left a temporary file beside it."""
+    clip = tmp_path / "archive.mp4"
+    shutil.copy(require_media("archive", A), clip)
+    before = clip.read_bytes()
+    assert cli("index", clip, "--library", tmp_path / "lib").returncode == 0
+    lib = ("--library", tmp_path / "lib")
+    what = "this command reads that file; writing the output there would replace it"
+    refused(cli("similar", "a dog", "-o", clip, *lib), str(clip), what)
+    shutil.copy(clip, tmp_path / "moment.gif")  # a GIF only by name: the check comes before any decode
+    refused(cli("gif", f"{tmp_path / 'moment.gif'}@0-1", "-o", tmp_path / "moment.gif"), "moment.gif", what)
+    refused(cli("remake", require_media("archive", B), "-o", clip, "--timeline", tmp_path / "t.otio", *lib), str(clip), what)
+    (tmp_path / "grid.png").mkdir()
+    refused(cli("similar", "#1", "-o", tmp_path / "grid.png", *lib), "grid.png: is a folder")
+    assert clip.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["archive.mp4", "grid.png", "lib", "moment.gif"]
+    assert list((tmp_path / "grid.png").iterdir()) == []
+
+
 def test_a_failed_first_index_leaves_no_library(cli, tmp_path):
     """An encoder or a device refused as the run starts: the library the run would have made is
     not left behind empty (it was: `info` then showed 0 videos and encoder None)."""
@@ -409,7 +430,7 @@ def test_videos_moved_away_since_indexing_are_left_out_and_named(cli, tmp_path):
     proc = cli("remake", require_media("archive", B), "-o", tmp_path / "r.mp4", "--timeline", tmp_path / "r.otio",
                "--suggestions", "20", "--library", tmp_path / "lib")
     assert proc.returncode == 0, proc.stderr  # it was 'archive file named in the timeline is missing', after the work
-    assert f"1 archive videos are not where they were indexed and were left out (e.g. {gone})" in proc.stderr
+    assert f"1 archive video is not where it was indexed and was left out (e.g. {gone})" in proc.stderr
     tl = read_timeline(tmp_path / "r.otio")
     assert {Path(media_path(c.media_reference)).name for c in tl.find_clips()} <= {"clip.mp4", B}
     assert all(Path(s["path"]).name == "clip.mp4" for c in tl.find_clips() for s in c.metadata.get("rereel", {}).get("suggestions") or [])
@@ -695,7 +716,7 @@ def test_clusters_leave_out_a_video_moved_since_indexing(cli, tmp_path, capsys):
     (folder / "clip.mp4").unlink()
     proc = cli("clusters", "-o", tmp_path / "groups", "--library", tmp_path / "lib", "--count", "2", "--max-seconds", "1")
     assert proc.returncode == 0, proc.stderr
-    assert "are not where they were indexed and are left out" in proc.stderr and "clip.mp4" in proc.stderr
+    assert "1 archive video is not where it was indexed and is left out" in proc.stderr and "clip.mp4" in proc.stderr
     page = (tmp_path / "groups" / "index.html").read_text()
     assert "other.mp4" in page and "clip.mp4" not in page
 

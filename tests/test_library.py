@@ -245,7 +245,7 @@ def test_commands_work_from_another_folder_and_relink_follows_a_move(archive, tm
     shutil.move(a / "clips", moved)
     shutil.copy(archive / "pd_chaplin_excerpt.mp4", moved / TWO[1])  # same name, other content
     proc = rereel("relink", a / "clips", "../other_disk/footage", "--library", "../a/lib", cwd=b)
-    assert proc.returncode == 1 and "relinked 1 videos" in proc.stdout
+    assert proc.returncode == 1 and "relinked 1 video from" in proc.stdout
     assert str(moved / TWO[1]) in proc.stderr and "fingerprint" in proc.stderr
     with Library(a / "lib") as lib:
         by_name = {v["name"]: v for v in lib.catalog.videos()}

@@ -39,8 +39,11 @@ def unwritable(path: Path, e: OSError) -> RereelError:
 
 
 def check_writable(path: Path) -> None:
-    """Refuse, before any work, an output whose folder could not hold it: one under a file, or
-    in a folder this user may not write. (Whatever else goes wrong is said when it is written.)"""
+    """Refuse, before any work, an output that could not be written: a folder by that name, one
+    under a file, or in a folder this user may not write. (Whatever else goes wrong is said when
+    it is written.)"""
+    if Path(path).is_dir():
+        raise RereelError(f"{path}: is a folder; name the file to write")
     for up in Path(path).absolute().parents:
         if up.exists():
             if not up.is_dir():
@@ -48,6 +51,15 @@ def check_writable(path: Path) -> None:
             if not os.access(up, os.W_OK | os.X_OK):
                 raise RereelError(f"{path}: cannot be written, no permission to write in {up}")
             return
+
+
+def check_not_a_source(outputs, sources) -> None:
+    """Refuse an output that is a file the command reads (its input, a library's footage): it
+    would be replaced, while being read, by what is made from it."""
+    read = {Path(p).resolve() for p in sources}
+    for path in outputs:
+        if Path(path).resolve() in read:
+            raise RereelError(f"{path}: this command reads that file; writing the output there would replace it")
 
 
 def ready(path: Path, partial: Path) -> None:

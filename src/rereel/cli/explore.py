@@ -9,9 +9,9 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from rereel.cli import app, examples
-from rereel.cli.library import DeviceOpt, LibraryOpt, err, missing_warning, out
+from rereel.cli.library import DeviceOpt, LibraryOpt, count, err, missing_warning, out
 from rereel.errors import RereelError
-from rereel.outputs import check_writable
+from rereel.outputs import check_not_a_source, check_writable
 
 
 def _progress() -> Progress:
@@ -103,6 +103,7 @@ def similar(
         raise RereelError(f"{output}: the output is a compilation (.mp4) or a grid image (.png)")
     with Library(library) as lib:
         lib.require_content()
+        check_not_a_source([output], lib.catalog.video_paths() + _query_files(query))
         q = QueryResolver(lib, device).resolve(query)
         if q.classes:
             used = ", ".join(f"{m.name} ({m.weight:.1f})" for m in q.classes)
@@ -127,7 +128,7 @@ def similar(
                 task = bar.add_task("cutting shots", total=len(pieces))
                 write_compilation(pieces, output, width=w, height=hgt, rate=fps, fit="cover" if crop else "letterbox",
                                   on_piece=lambda done: bar.update(task, completed=done))
-    out.print(f"wrote {output} ({len(hits)} shots like {q.kind} {q.description})")
+    out.print(f"wrote {output} ({count(len(hits), 'shot')} like {q.kind} {q.description})")
 
 
 @app.command(epilog=examples('rereel gif "#42" -o reaction.gif --caption "me on Monday"',
@@ -161,6 +162,7 @@ def gif(
     rate = MAX_RATE
     if pair is not None:
         target, match = _numbered_pair(pair)
+        check_not_a_source([output], [target.path, match.path])
         frames = pair_frames(target, match, rate, width, min(max_seconds, target.duration))
         what = f"{target.label} | {match.label}"
     else:
@@ -170,6 +172,7 @@ def gif(
         finally:
             if lib is not None:
                 lib.close()
+        check_not_a_source([output], [footage.path])
         frames = decode_footage(footage, rate, *side_size(footage.path, width), "cover", max_seconds)
         what = footage.label
     with _progress() as bar:
@@ -179,6 +182,11 @@ def gif(
         bar.update(task, total=1, completed=1)
     out.print(f"wrote {output}: {result.bytes / 1e6:.2f} MB, {result.width}x{result.height}, {result.fps:g} fps, "
               f"{result.colours} colours, {result.frames} frames ({what})")
+
+
+def _query_files(query: str) -> list[Path]:
+    """The file a query names (an image, a video, a range clip.mp4@12.5-15), if it names one."""
+    return [p for p in {Path(query), Path(query.rpartition("@")[0] or query)} if p.is_file()]
 
 
 def _numbered_pair(spec: str):
@@ -231,4 +239,4 @@ def map_command(
                          [videos.index(f.video_id) for f in footage], [names[v] for v in videos],
                          thumb_width=thumb_width, title=f"{lib.root}: {len(ids)} shots{note}, t-SNE of {lib.encoder} embeddings")
         save_png(image, output)
-    out.print(f"wrote {output} ({len(ids)} shots{note})")
+    out.print(f"wrote {output} ({count(len(ids), 'shot')}{note})")

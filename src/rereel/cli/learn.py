@@ -12,6 +12,7 @@ from rich.console import Console
 
 from rereel.cli import app, examples
 from rereel.cli.library import device_checked
+from rereel.outputs import check_not_a_source, check_writable
 from rereel.errors import RereelError
 
 autoencoder_app = typer.Typer(help="Autoencode a film (VAE-GAN): train, eval, render, walk.", no_args_is_help=True)
@@ -23,6 +24,13 @@ out = Console(highlight=False, markup=False, emoji=False)  # file names: see cli
 MODEL = typer.Option(..., "--model", "-m", metavar="DIR", help="Model folder (checkpoint.pt, config.json, samples/).")
 DEVICE = typer.Option(None, "--device", metavar="cuda|mps|cpu", callback=device_checked,
                       help="Where to run (default: the best there is; or $REREEL_DEVICE).")
+
+
+def _output_ok(output: Path, sources: list[Path]) -> None:
+    """Refuse, before the model is loaded, an output that could not be written or that is one of
+    the files read (the film itself: it was replaced by its own rendering)."""
+    check_writable(output)
+    check_not_a_source([output], [p for p in sources if p.is_file()])
 
 
 def _positive(name: str, value: int) -> None:
@@ -118,6 +126,8 @@ def autoencoder_eval(
     library's shot detector); time_top1: within 0.5 s of their own; chance_shot: a random
     guess's shot_top1; baseline_psnr: the film's mean frame as every reconstruction.
     """
+    if sheet is not None:
+        _output_ok(sheet, [video])  # before the evaluation's minutes, not after them
     import json
 
     import numpy as np
@@ -165,6 +175,7 @@ def autoencoder_render(
     """Reconstruct a film frame by frame through the latent mean, with its fps and audio."""
     from rereel.learn import autoencoder as ae
 
+    _output_ok(output, [video])
     path = ae.render(video, model, output, side_by_side=side_by_side, upscale=upscale, device=device)
     out.print(f"wrote {path}")
 
@@ -186,6 +197,7 @@ def autoencoder_walk(
     if seconds <= 0 or fps <= 0:
         raise RereelError("--seconds and --fps must be positive")
     _positive("scale", scale)
+    _output_ok(output, [Path(f.rpartition("@")[0] or f) for f in frames])
     path = ae.walk(frames, model, output, seconds=seconds, fps=fps, upscale=scale, device=device)
     out.print(f"wrote {path}")
 
@@ -244,5 +256,6 @@ def see_render(
     """Turn a video into the corpus: each frame through the input recipe and the full generator."""
     from rereel.learn import see
 
+    _output_ok(output, [video])
     path = see.render(video, model, output, side_by_side=side_by_side, smooth=smooth, upscale=upscale, device=device)
     out.print(f"wrote {path}")

@@ -324,7 +324,7 @@ def relink(
 
     with Library(library) as lib:
         report = relink_library(lib.catalog, old, new)
-    out.print(f"relinked {len(report.relinked)} videos from {old} to {new}"
+    out.print(f"relinked {count(len(report.relinked), 'video')} from {old} to {new}"
               + (f"; {len(report.problems)} not relinked" if report.problems else ""))
     for path, reason in report.problems:
         err.print(labelled("error:", "red", f"{path}: {reason}"))
@@ -332,10 +332,14 @@ def relink(
         raise typer.Exit(1)
 
 
-def missing_warning(missing: list[str], left_out: str = "are left out"):
-    """The warning of archive videos moved or deleted since indexing, which a command left out."""
-    return labelled("warning:", "yellow", f"{len(missing)} archive videos are not where they were indexed and "
-                                          f"{left_out} (e.g. {missing[0]}); after a move, `rereel relink OLD NEW`")
+def missing_warning(missing: list[str], past: bool = False):
+    """The warning of archive videos moved or deleted since indexing, which a command leaves out
+    (`past`: left out)."""
+    one = len(missing) == 1
+    verb = ("was" if one else "were") if past else ("is" if one else "are")
+    return labelled("warning:", "yellow", f"{count(len(missing), 'archive video')} {'is' if one else 'are'} not where "
+                                          f"{'it was' if one else 'they were'} indexed and {verb} left out (e.g. {missing[0]}); "
+                                          "after a move, `rereel relink OLD NEW`")
 
 
 def count(n: int, noun: str) -> str:

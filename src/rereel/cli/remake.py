@@ -84,7 +84,7 @@ def remake(
     from rereel.media.encode import output_codec, size_problem
     from rereel.render import check_outputs, render_timeline
     from rereel.shots import DETECTORS
-    from rereel.outputs import check_writable
+    from rereel.outputs import check_not_a_source, check_writable
     from rereel.timeline import require_target, timeline_format
     from rereel.timeline.export import timecode_rate_problem
 
@@ -109,10 +109,12 @@ def remake(
     opts = MatchOptions(suggestions=suggestions, weights=Weights(semantic, composition, colour), seed=seed, variety=variety)
     fit = "letterbox" if letterbox else "cover"
     with Library(library) as lib, RichStages() as stages:
+        # The archive's files too (the render checks them again, with the timeline's files).
+        check_not_a_source([p for p, _ in outputs] + list(timeline or []), lib.catalog.video_paths() + [target])
         result = run(target, lib, [], timelines=timeline or [], opts=opts, detector=detector,
                      fit=fit, device=device, encoder=encoder, stages=stages, reuse=not reanalyse)
         if result.missing:  # said before the render's minutes, above its bar
-            stages.progress.console.print(missing_warning(result.missing, "were left out"))
+            stages.progress.console.print(missing_warning(result.missing, past=True))
         frames = result.timeline.metadata["rereel"]["target"]["frames"]
         stages.stage("rendering (frames)", frames)
         written = render_timeline(result.timeline, outputs, fit=fit, codec=codec, on_frame=lambda k, _: stages.advance(k))

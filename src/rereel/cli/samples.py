@@ -38,7 +38,7 @@ def samples(
     dest = (dest or default_dest()).expanduser()
     if dest.exists() and not dest.is_dir():
         raise RereelError(f"{dest}: is a file, not a folder for the footage")
-    check_writable(dest)  # under a file, or where this user may not write: before any download
+    check_writable(dest / "CREDITS.md")  # under a file, or where this user may not write: before any download
     if mirror and urlsplit(mirror).scheme not in ("http", "https", "file"):
         raise RereelError(f"--mirror {mirror}: not a URL (http://, https:// or file://)")
     entries = downloadable(mirror)

@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 import typer
 
 from rereel.cli import app, examples
-from rereel.cli.library import LibraryOpt, out
+from rereel.cli.library import LibraryOpt, count, out
 from rereel.errors import RereelError
 
 
@@ -76,7 +76,7 @@ def serve(
     scheme = "https" if ssl_certfile else "http"
     url = f"{scheme}://{shown}:{port}/" + (f"?token={token}" if token else "")
     info = web.state.rereel.lib.info()
-    out.print(f"rereel: {info['videos']} videos, {info['shots']} shots from {root}")
+    out.print(f"rereel: {count(info['videos'], 'video')}, {count(info['shots'], 'shot')} from {root}")
     out.print(f"open {url}  (Ctrl+C stops)")
     try:
         uvicorn.run(web, host=host, port=port, log_level="warning", ws_max_size=4 * 1024 * 1024,

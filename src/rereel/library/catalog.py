@@ -185,6 +185,10 @@ class Catalog:
                   f"(e.g. {left[0]}), not found from this folder; repair them with `rereel relink OLD NEW`",
                   file=sys.stderr)
 
+    def video_paths(self) -> list[Path]:
+        """Every indexed video's path: the footage the library's commands read."""
+        return [Path(r[0]) for r in self.db.execute("SELECT path FROM videos")]
+
     def relative_paths(self) -> list[str]:
         """Paths left relative by schema 1 that the migration could not place."""
         return [r[0] for r in self.db.execute("SELECT path FROM videos ORDER BY id") if not Path(r[0]).is_absolute()]
