@@ -99,20 +99,41 @@ def _sweep_beside(path: Path, partial: Path) -> None:
                 pass
 
 
-def write_text(path: Path, text: str) -> Path:
-    """Write `text` to `path` atomically (a reader never sees half of it)."""
+def write_file(path: Path, write) -> Path:
+    """Write `path` atomically (a reader never sees half of it): `write(tmp)` writes the whole
+    file at `tmp`, a hidden partial name beside it, which takes the final name once complete and
+    is removed on any failure or interruption."""
     path = Path(path)
     tmp = partial_path(path, f"{os.getpid()}.{threading.get_ident()}.tmp")  # per thread: the web app's
     ready(path, tmp)
     try:
         try:
-            tmp.write_text(text)
+            write(tmp)
             os.replace(tmp, path)
         except OSError as e:  # a full disk, a folder at the output's name
             raise unwritable(path, e) from None
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def write_text(path: Path, text: str) -> Path:
+    """Write `text` to `path` atomically (`write_file`)."""
+    return write_file(path, lambda tmp: tmp.write_text(text))
+
+
+def write_bytes(path: Path, data: bytes) -> Path:
+    """Write `data` to `path` atomically (`write_file`)."""
+    return write_file(path, lambda tmp: tmp.write_bytes(data))
+
+
+def save_image(image, path: Path, **options) -> Path:
+    """Save a PIL image atomically (`write_file`), in the format its name's suffix says (PNG
+    where the suffix names none: a partial file's own suffix must not decide it)."""
+    from PIL import Image
+
+    kind = Image.registered_extensions().get(Path(path).suffix.lower(), "PNG")
+    return write_file(path, lambda tmp: image.save(tmp, format=kind, **options))
 
 
 # `.NAME.<pid>.partial.SUFFIX` (videos) and `.NAME.<pid>.<thread>.tmp` (text): the pid says whose.

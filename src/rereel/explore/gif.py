@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import io
-import os
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from rereel.errors import RereelError
+from rereel.outputs import write_bytes
 
 # Each attempt: (frame rate, width as a fraction of the asked width, colours, dither).
 # Cheapest losses first: dithering noise compresses badly, then colours, then fps, then size.
@@ -163,10 +163,7 @@ def make_gif(frames: np.ndarray, rate: float, path: Path, *, width: int, max_byt
         if on_try is not None:
             on_try(len(data), w, h, real_fps, colours)
         if len(data) <= max_bytes:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            tmp.write_bytes(data)
-            os.replace(tmp, path)
+            write_bytes(path, data)
             return GifResult(path, len(data), w, h, real_fps, colours, len(images))
     size, w, h, fps, colours = last
     raise RereelError(

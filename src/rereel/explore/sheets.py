@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import io
 import math
-import os
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from rereel.explore.footage import Footage
 from rereel.library import Catalog
+from rereel.outputs import save_image
 
 CELL = (320, 180)  # 16:9 cells; thumbnails of other shapes are centre-cropped to fill them
 LABEL_HEIGHT = 22
@@ -66,8 +66,4 @@ def shot_sheet(catalog: Catalog, shots: list[Footage], labels: list[str], column
 
 def save_png(image: Image.Image, path: Path) -> Path:
     """Write atomically: a half-written PNG never sits under the final name."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    image.save(tmp, format="PNG", optimize=True)
-    os.replace(tmp, path)
-    return path
+    return save_image(image, path, optimize=True)

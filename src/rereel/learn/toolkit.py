@@ -23,6 +23,7 @@ from rich.text import Text
 
 from rereel.device import best_device
 from rereel.errors import RereelError
+from rereel.outputs import save_image, write_file, write_text
 
 CHECKPOINT = "checkpoint.pt"
 CONFIG = "config.json"
@@ -104,15 +105,9 @@ def save_checkpoint(model_dir: Path, state: dict, config: dict) -> Path:
 
     An interrupted save leaves the previous checkpoint intact, never half a file.
     """
-    model_dir.mkdir(parents=True, exist_ok=True)
-    path = model_dir / CHECKPOINT
-    tmp = path.with_suffix(".pt.partial")
-    torch.save({**state, "config": config}, tmp)
-    os.replace(tmp, path)
-    cfg_tmp = model_dir / (CONFIG + ".partial")
+    path = write_file(model_dir / CHECKPOINT, lambda tmp: torch.save({**state, "config": config}, tmp))
     # With the step it was saved at, for readers (the web app's model list) that will not load the checkpoint.
-    cfg_tmp.write_text(json.dumps({**config, "step": state.get("step")}, indent=2) + "\n")
-    os.replace(cfg_tmp, model_dir / CONFIG)
+    write_text(model_dir / CONFIG, json.dumps({**config, "step": state.get("step")}, indent=2) + "\n")
     return path
 
 
@@ -225,11 +220,7 @@ def write_sample_sheet(path: Path, rows: list[np.ndarray], gap: int = 2) -> Path
     for r, row in enumerate(rows):
         for c, img in enumerate(row):
             sheet[r * (h + gap) : r * (h + gap) + h, c * (w + gap) : c * (w + gap) + w] = img
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".partial.png")
-    Image.fromarray(sheet).save(tmp)
-    os.replace(tmp, path)
-    return path
+    return save_image(Image.fromarray(sheet), path)
 
 
 def load_image(path: Path) -> np.ndarray:
