@@ -181,6 +181,18 @@ def test_gif_has_its_caption_and_stays_under_the_cap(library, archive, tmp_path)
     assert white_cap > white_plain + 500 and black_cap > black_plain + 50  # letters and their outline
 
 
+def test_a_caption_word_wider_than_the_gif_is_broken_not_dropped(archive, tmp_path):
+    """One long word (a hashtag) fits no whole-word wrap at a small width: the GIF came out with
+    no caption at all."""
+    source = f"{archive / 'cc0_mdn_flower_bloom.mp4'}@1-2"
+    plain, captioned = tmp_path / "plain.gif", tmp_path / "captioned.gif"
+    rereel("gif", source, "-o", plain, "--width", "128", check=True)
+    rereel("gif", source, "-o", captioned, "--width", "128", "--caption", "#supercalifragilisticexpialidociousmonday",
+           check=True)
+    (white_plain, black_plain), (white_cap, black_cap) = map(_white_and_black_in_bottom, (plain, captioned))
+    assert white_cap > white_plain + 100 and black_cap > black_plain + 20, (white_plain, white_cap, black_plain, black_cap)
+
+
 def test_gif_shrinks_to_a_tight_cap_or_says_why(library, shot_ids, tmp_path):
     steel = next(i for i, name in shot_ids.items() if name == "ccby_zwm_tears_of_steel_10s.mp4")
     small = tmp_path / "small.gif"

@@ -96,13 +96,15 @@ def _caption_layout(w: int, h: int, text: str):
         stroke = max(2, size // 10)
         lines = _wrap(draw, text, font, stroke, int(w * 0.92))
         if (lines and len(lines) <= 3) or size <= 10:
-            return size, font, stroke, lines
+            # At the smallest size, a word wider than the picture is broken across lines (it was
+            # dropped: no whole-word wrap fits, and the GIF came out without its caption).
+            return size, font, stroke, lines or _wrap(draw, text, font, stroke, int(w * 0.92), break_words=True)
         size = int(size * 0.9)
 
 
-def _wrap(draw: ImageDraw.ImageDraw, text: str, font, stroke: int, width: int) -> list[str]:
+def _wrap(draw: ImageDraw.ImageDraw, text: str, font, stroke: int, width: int, break_words: bool = False) -> list[str]:
     for chars in range(max(1, len(text)), 0, -1):
-        lines = textwrap.wrap(text, chars, break_long_words=False) or [text]
+        lines = textwrap.wrap(text, chars, break_long_words=break_words) or [text]
         if all(draw.textlength(line, font=font) + 2 * stroke <= width for line in lines):
             return lines
     return []
