@@ -170,3 +170,14 @@ def test_live_model_learns_the_full_models_output_and_old_models_still_load(arch
     stale = torch.load(model_dir / "live.pt", weights_only=True)
     torch.save({**stale, "step": stale["step"] - 1}, old / "live.pt")
     assert see.Seer(old, smooth=0, device="cpu").network == "full"
+
+
+def test_a_training_size_too_small_for_the_discriminator_is_refused():
+    """Size 16 passed the check, then failed at the first step with PyTorch's error (the patch
+    discriminator's instance norm on 1x1 maps); 32 trains (the tests train at 32)."""
+    from rereel.learn.pix2pix import depth_for
+
+    for size in (16, 8, 48, 0):
+        with pytest.raises(ValueError, match="power of two of at least 32"):
+            depth_for(size)
+    assert depth_for(32) == 5 and depth_for(256) == 8

@@ -21,8 +21,10 @@ from torch import nn
 def depth_for(size: int) -> int:
     """Down layers for a square of `size` pixels: 8 for 256, 7 for 128, 6 for 64."""
     d = int(math.log2(size)) if size > 0 else 0  # log2 of 0 or less: a math domain error
-    if 2**d != size or d < 4:
-        raise ValueError(f"size {size}: pix2pix needs a power of two of at least 16 (e.g. 256)")
+    # 32 at least: at 16 the patch discriminator's last layers are 1x1, which its instance norm
+    # cannot normalise (training failed at its first step).
+    if 2**d != size or d < 5:
+        raise ValueError(f"size {size}: pix2pix needs a power of two of at least 32 (e.g. 256)")
     return d
 
 
