@@ -323,6 +323,24 @@ def test_a_frame_past_the_end_of_a_video_is_named_as_such():
     assert frame_at(f"{clip}@{lasts / 2:g}", 64, 48).shape == (48, 64, 3)
 
 
+def test_a_time_inside_a_videos_last_frame_gives_that_frame():
+    """`autoencoder walk FILM@t` with t after the last frame's start, before the end, said the
+    file was corrupt; and a time between two frames gave the later one, not the one on screen.
+    Expected frames from PyAV directly, scaled the same way."""
+    import av
+
+    from rereel.learn.frames import frame_at
+    from rereel.media.decode import fit_frame
+
+    clip = require_media("archive", A)
+    with av.open(str(clip)) as c:
+        s = c.streams.video[0]
+        frames = [(float(f.pts * s.time_base), fit_frame(f, 64, 48, "cover")) for f in c.decode(s)]
+    (t_before, before), (t_last, last) = frames[-2], frames[-1]
+    assert np.array_equal(frame_at(f"{clip}@{t_last + 0.01:.4f}", 64, 48), last)
+    assert np.array_equal(frame_at(f"{clip}@{(t_before + t_last) / 2:.4f}", 64, 48), before)
+
+
 def test_a_timeline_refuses_to_render_a_file_replaced_since_it_was_made(cli, tmp_path):
     folder, _, _ = indexed_clip(tmp_path)  # footage/clip.mp4, a copy of A, in tmp_path/lib
     target = tmp_path / "target.webm"

@@ -66,9 +66,15 @@ def frame_at(spec: str, width: int, height: int) -> np.ndarray:
         info = probe(Path(path))  # raises MediaError: missing, unreadable, not a video
         if info.duration and seconds >= info.duration:  # decoding would just find nothing
             raise MediaError(path, f"{seconds:g} s is past the end (the video lasts {info.duration:.2f} s)")
-        for decoded in decode_frames(Path(path), start=seconds):
-            return cover(decoded, width, height)
-        raise MediaError(path, f"no frame at {at} s")
+        # The frame on screen at that time: the last one that starts by then. (The first one
+        # starting at or after it was asked for before, and a time inside the last frame found
+        # none: "corrupt or truncated".) Decoded from a second before, the seek's entry point.
+        shown = None
+        for decoded in decode_frames(Path(path), start=max(0.0, seconds - 1.0), end=seconds + 1e-6):
+            shown = decoded
+        if shown is None:
+            raise MediaError(path, f"no frame at {at} s")
+        return cover(shown, width, height)
     image = load_image(Path(spec))
     return _cover_array(image, width, height)
 
