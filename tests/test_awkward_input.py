@@ -91,7 +91,12 @@ def test_a_name_longer_than_the_file_system_takes_is_one_line(cli, tmp_path, tim
     """A path part over 255 bytes was an OSError traceback in every command."""
     long = tmp_path / ("d" * 260)
     refused(cli("info", "--library", long), str(long), "File name too long")
-    refused(cli("render", timeline, "-o", f"{long}.mp4"), f"{long}.mp4", "File name too long")
+    refused(cli("render", timeline, "-o", f"{long}.mp4"), f"{long}.mp4", "a file name is at most 255 bytes")
+    # A video name that fits, whose credits file beside it would not: refused before the render
+    # (the video was made, then the command failed on OUT.credits.txt).
+    fits = tmp_path / ("b" * 248 + ".mp4")
+    refused(cli("render", timeline, "-o", fits), f"{'b' * 248}.credits.txt", "a file name is at most 255 bytes")
+    assert not fits.exists()
     refused(cli("remake", f"{long}.mp4", "-o", tmp_path / "r.mp4", "--library", tmp_path / "lib"), "File name too long")
 
 

@@ -42,6 +42,8 @@ def check_writable(path: Path) -> None:
     """Refuse, before any work, an output that could not be written: a folder by that name, one
     under a file, or in a folder this user may not write. (Whatever else goes wrong is said when
     it is written.)"""
+    if len(Path(path).name.encode()) > NAME_MAX:
+        raise RereelError(f"{path}: cannot be written, a file name is at most {NAME_MAX} bytes")
     if Path(path).is_dir():
         raise RereelError(f"{path}: is a folder; name the file to write")
     for up in Path(path).absolute().parents:

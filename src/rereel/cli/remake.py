@@ -79,7 +79,7 @@ def remake(
     from rereel.library import Library
     from rereel.match.choose import MatchOptions
     from rereel.match.score import Weights
-    from rereel.credits import credits_text, write_credits
+    from rereel.credits import credits_path, credits_text, write_credits
     from rereel.pipeline import remake as run
     from rereel.media.encode import output_codec, size_problem
     from rereel.render import check_outputs, render_timeline
@@ -92,6 +92,8 @@ def remake(
     info = require_target(target)
     outputs = [(output, side_by_side)] + ([(side_by_side_out, True)] if side_by_side_out else [])
     check_outputs(outputs, codec, {target.resolve()})
+    for path, _ in outputs:
+        check_writable(credits_path(path))  # written beside each video, once it is made
     w, h = info.display_size
     for path, sbs in outputs:
         problem = size_problem(output_codec(path, codec if path.suffix.lower() == ".mov" else None), w * (1 + sbs), h)
@@ -141,7 +143,8 @@ def render(
     letterbox: Annotated[Optional[bool], typer.Option("--letterbox/--cover", help="Fit archive frames (default: as when remade).")] = None,
 ) -> None:
     """Render a remake timeline, e.g. after swapping suggestions by hand or in an editor."""
-    from rereel.credits import write_credits
+    from rereel.credits import credits_path, write_credits
+    from rereel.outputs import check_writable
     from rereel.render import check_outputs, frame_size, render_timeline, timeline_sources
     from rereel.timeline import KEY, read_timeline
 
@@ -149,6 +152,7 @@ def render(
     _warn_transitions(tl, timeline, "rendered")
     # Checked before the progress bar starts (render_timeline checks again, at no cost: fingerprints are kept).
     check_outputs([(output, side_by_side)], codec, timeline_sources(tl), frame_size(tl))
+    check_writable(credits_path(output))  # written beside the video, once it is made
     fit = tl.metadata[KEY].get("fit", "cover") if letterbox is None else ("letterbox" if letterbox else "cover")
     with RichStages() as stages:
         stages.stage("rendering (frames)", tl.metadata[KEY]["target"]["frames"])
