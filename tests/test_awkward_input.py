@@ -91,7 +91,8 @@ def test_a_name_longer_than_the_file_system_takes_is_one_line(cli, tmp_path, tim
     """A path part over 255 bytes was an OSError traceback in every command."""
     long = tmp_path / ("d" * 260)
     refused(cli("info", "--library", long), str(long), "File name too long")
-    refused(cli("render", timeline, "-o", f"{long}.mp4"), f"{long}.mp4", "a file name is at most 255 bytes")
+    line = refused(cli("render", timeline, "-o", f"{long}.mp4"), f"{long}.mp4")
+    assert "a file name is at most 255 bytes" in line or "File name too long" in line, line
     # A video name that fits, whose credits file beside it would not: refused before the render
     # (the video was made, then the command failed on OUT.credits.txt).
     fits = tmp_path / ("b" * 248 + ".mp4")
