@@ -348,6 +348,32 @@ def test_edl_reels_name_one_file_each(small, tmp_path):
     assert len(reels) == 2 and all(len(r) <= 8 for r in reels), reels
 
 
+def test_an_editors_speed_of_zero_is_a_hold_and_a_speed_of_no_number_is_refused(small, tmp_path):
+    """A LinearTimeWarp of speed 0 (what a hold is; rereel's own holds are FreezeFrames) made
+    the EDL export a ZeroDivisionError; NaN rendered, then wrote garbage timecodes to the EDL
+    and failed the FCP XML. A file holding no timeline ({}) was an AttributeError."""
+    import pycmx
+
+    tl = small["tl"].deepcopy()
+    (_, _, short), _, _, (_, _, other) = items(tl)
+    other.effects.append(otio.schema.LinearTimeWarp(time_scalar=0.0))
+    held = tmp_path / "held.otio"
+    otio.adapters.write_to_file(tl, str(held))
+    rereel("export", held, tmp_path / "held.edl", check=True)
+    with open(tmp_path / "held.edl") as f:
+        events = pycmx.parse_cmx3600(f).events
+    assert len([e for ev in events for e in ev.edits]) == 4
+    assert "M2" in (tmp_path / "held.edl").read_text() and "nan" not in (tmp_path / "held.edl").read_text()
+    other.effects[:] = [otio.schema.LinearTimeWarp(time_scalar=float("nan"))]
+    otio.adapters.write_to_file(tl, str(held))
+    for args in (("render", held, "-o", tmp_path / "x.mp4"), ("export", held, tmp_path / "x.edl")):
+        proc = rereel(*args)
+        assert proc.returncode == 2 and "has a speed that is no number" in proc.stderr, proc.stderr
+    (tmp_path / "empty.otio").write_text("{}")
+    proc = rereel("credits", tmp_path / "empty.otio")
+    assert proc.returncode == 2 and "not a rereel remake timeline" in proc.stderr, proc.stderr
+
+
 def test_an_editors_dissolve_speed_change_trim_and_open_clip_are_read_as_editors_mean(small, tmp_path):
     """A timeline an editor changed: a dissolve, a clip at double speed, a trim that moves a cut,
     a clip with no source range. They were tracebacks (dissolve, no range), ignored (speed: 1x

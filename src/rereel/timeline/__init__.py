@@ -24,6 +24,7 @@ in the timeline's "target"), by which render refuses a file replaced under its n
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import weakref
@@ -416,7 +417,7 @@ def read_timeline(path: Path) -> otio.schema.Timeline:
         tl = otio.adapters.read_from_file(str(path))
     except Exception as e:  # OTIO raises many kinds; the user needs the file and the reason
         raise RereelError(f"{path}: cannot read the timeline ({type(e).__name__}: {e})") from None
-    if KEY not in tl.metadata or "target" not in tl.metadata[KEY]:
+    if not isinstance(tl, otio.schema.Timeline) or KEY not in tl.metadata or "target" not in tl.metadata[KEY]:
         raise RereelError(f"{path}: not a rereel remake timeline (no target in its metadata)")
     _anchor(tl, path.resolve().parent)
     _conform(tl, path)
@@ -440,6 +441,9 @@ def _conform(tl: otio.schema.Timeline, path: Path) -> None:
                 raise RereelError(f"{path}: clip {item.name!r} at {timecode(k, rate)} has no source range, and its "
                                   "media no available range; give it a source range (in and out) in your editor")
             item.source_range = available
+        if not math.isfinite(speed(item)):
+            raise RereelError(f"{path}: clip {item.name!r} at {timecode(k, rate)} has a speed that is no number "
+                              f"({speed(item):g}); give it a speed in your editor")
         if speed(item) < 0:
             raise RereelError(f"{path}: clip {item.name!r} at {timecode(k, rate)} plays backwards (speed "
                               f"{speed(item):g}); rereel plays clips forwards only: reverse it in your editor")

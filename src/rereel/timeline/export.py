@@ -60,6 +60,10 @@ def edl_timeline(tl: otio.schema.Timeline) -> otio.schema.Timeline:
             black.metadata["cmx_3600"] = {"reel": "BL"}
             track[i] = black
         else:
+            if speed(item) == 0 and not any(isinstance(e, otio.schema.FreezeFrame) for e in item.effects):
+                # An editor's speed of 0 is a hold, as OTIO's FreezeFrame is; the adapter writes
+                # that one as M2 0.0 and divided by the other (a ZeroDivisionError).
+                item.effects[:] = [otio.schema.FreezeFrame()]
             path = media_path(item.media_reference)
             if path not in reels:
                 reels[path] = _reel(path, set(reels.values()))
