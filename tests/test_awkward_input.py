@@ -122,6 +122,17 @@ def test_outputs_over_the_footage_they_read_are_refused(cli, tmp_path):
     assert list((tmp_path / "grid.png").iterdir()) == []
 
 
+def test_an_empty_path_and_a_timeline_named_twice_are_refused(cli, tmp_path, monkeypatch):
+    """`index ""` (an unset shell variable) indexed everything under the current folder; the
+    same --timeline twice was written twice."""
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(require_media("archive", A), tmp_path / "here.mp4")
+    refused(cli("index", "", "--library", tmp_path / "lib"), "an empty PATH")
+    refused(cli("remake", tmp_path / "here.mp4", "-o", tmp_path / "r.mp4", "--timeline", "t.otio",
+                "--timeline", "./t.otio", "--library", tmp_path / "lib"), "t.otio: named for two --timeline outputs")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["here.mp4"]
+
+
 def test_a_failed_first_index_leaves_no_library(cli, tmp_path):
     """An encoder or a device refused as the run starts: the library the run would have made is
     not left behind empty (it was: `info` then showed 0 videos and encoder None)."""

@@ -142,7 +142,9 @@ def _take_away_new(root: Path, before: set[Path] | None) -> None:
                              "rereel index film.mp4 trailer.webm --detector target",
                              "rereel index /mnt/archive --engine ray --ray-address head-node:6379"))
 def index(
-    paths: Annotated[list[Path], typer.Argument(metavar="PATH", help="Video files or folders (searched recursively).")],
+    # Text, not Path: Path("") is ".", and an empty argument (an unset shell variable) indexed
+    # everything under the current folder.
+    paths: Annotated[list[str], typer.Argument(metavar="PATH", help="Video files or folders (searched recursively).")],
     library: LibraryOpt = None,
     encoder: Annotated[str, typer.Option(metavar="NAME", help="Image network, by registry name.")] = "effnet-lite0",
     detector: Annotated[str, typer.Option(metavar="NAME", help="Shot detector: content (cuts + fades), transnetv2, or target (both, for short targets; slow on an archive).")] = "content",
@@ -163,6 +165,9 @@ def index(
     from rereel.library import library_path
     from rereel.shots import DETECTORS
 
+    if "" in paths:
+        raise RereelError("an empty PATH (an unset variable?); name the files or folders to index, '.' for this one")
+    paths = [Path(p) for p in paths]
     if detector not in DETECTORS:
         raise RereelError(f"unknown detector {detector!r}; known: {', '.join(DETECTORS)}")
     if engine not in ("local", "ray"):

@@ -99,7 +99,9 @@ def remake(
         problem = size_problem(output_codec(path, codec if path.suffix.lower() == ".mov" else None), w * (1 + sbs), h)
         if problem:
             raise RereelError(f"{path}: {problem}")
-    for path in timeline or []:
+    for i, path in enumerate(timeline or []):
+        if any(path.resolve() == other.resolve() for other in timeline[:i]):
+            raise RereelError(f"{path}: named for two --timeline outputs")
         timeline_format(path)
         check_writable(path)  # before the analysis, not after it
         if timecode_rate_problem(info.constant_fps, path.suffix):  # the rate the remake is made at
