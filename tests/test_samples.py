@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote
@@ -29,6 +30,7 @@ class Mirror:
         self.drop_once: set[str] = set()  # cut the connection halfway through, once
         self.corrupt: set[str] = set()  # serve these with one byte changed
         self.hide: set[str] = set()  # answer 404 for these
+        self.slow: set[str] = set()  # serve these at 4 KB every 50 ms
         mirror = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -61,6 +63,11 @@ class Mirror:
                     self.wfile.flush()
                     self.close_connection = True
                     return  # the client sees fewer bytes than Content-Length: a broken connection
+                if name in mirror.slow:
+                    for i in range(0, len(body), 4096):
+                        time.sleep(0.05)
+                        self.wfile.write(body[i : i + 4096])
+                    return
                 self.wfile.write(body)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -209,3 +216,28 @@ def test_a_folder_under_a_file_and_a_mirror_that_is_no_url_are_refused_first(tmp
     result = CliRunner().invoke(app, ["samples", str(tmp_path / "media"), "--mirror", "notaurl"])
     assert isinstance(result.exception, RereelError) and "--mirror notaurl: not a URL" in str(result.exception)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_a_stopped_run_stops_its_downloads_at_once_and_keeps_them_to_resume(tmp_path, mirror, expected):
+    """Ctrl-C or `kill` waited for every download in flight to end, and renamed them complete
+    (8 s here; a large file, without bound)."""
+    import signal
+
+    entry = max(small(expected, 6), key=lambda e: e["size"])  # some 100s of KB: seconds at this pace
+    mirror.slow.add(entry["file"])
+
+    def interrupt(*_):
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGALRM, interrupt)
+    t0 = time.monotonic()
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 1.2)  # after a first block (64 KB) is on disk
+        with pytest.raises(KeyboardInterrupt):
+            samples.fetch(tmp_path, mirror.url, [entry])
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    assert time.monotonic() - t0 < 1.2 + 1.0 < entry["size"] / 4096 * 0.05
+    final = tmp_path / entry["file"]
+    assert not final.exists() and final.with_name(f".{final.name}.partial").stat().st_size > 0

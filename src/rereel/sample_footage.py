@@ -87,7 +87,8 @@ def source_url(entry: dict, mirror: str | None) -> str:
 Progress = Callable[[str, int], None]
 
 
-def _download(entry: dict, dest: Path, mirror: str | None, on_progress: Progress, stop: threading.Event) -> int:
+def _download(entry: dict, dest: Path, mirror: str | None, on_progress: Progress, stop: threading.Event,
+              halt: threading.Event) -> int:
     """Fetch one entry to its final path; returns the bytes transferred. Raises FetchError."""
     name, size = entry["file"], entry["size"]
     final = dest / name
@@ -119,6 +120,8 @@ def _download(entry: dict, dest: Path, mirror: str | None, on_progress: Progress
                     raise FetchError(name, f"cannot make its folder {final.parent} ({e.strerror or e})") from None
                 with open(part, "ab" if have else "wb") as f:
                     while block := resp.read(CHUNK):
+                        if halt.is_set():  # the run was stopped: the partial file stays, to resume from
+                            raise FetchError(name, "not fetched: the run was stopped; run again to resume")
                         f.write(block)
                         moved += len(block)
                         done += len(block)
@@ -166,11 +169,12 @@ def fetch(dest: Path, mirror: str | None = None, entries: list[dict] | None = No
             todo.append(entry)
     lock = threading.Lock()
     stop = threading.Event()  # set when a host cannot be reached: the rest would fail the same way
+    halt = threading.Event()  # set when the run is stopped (Ctrl-C, `kill`): downloads end at their next block
 
     def one(entry: dict) -> None:
         on_start(entry["file"], entry["size"])
         try:
-            moved = _download(entry, dest, mirror, on_progress, stop)
+            moved = _download(entry, dest, mirror, on_progress, stop, halt)
             with lock:
                 report.bytes_fetched += moved
                 report.fetched.append(entry["file"])
@@ -180,8 +184,14 @@ def fetch(dest: Path, mirror: str | None = None, entries: list[dict] | None = No
             with lock:
                 (report.absent.append(e.file) if e.optional else report.failed.append(e))
 
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, workers))
+    try:
         list(pool.map(one, todo))
+    except BaseException:  # Ctrl-C, `kill`: the downloads stop at their next block, not at their end
+        halt.set()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     # Report the root cause first: "cannot reach" rather than "stopped after another file..."
     report.failed.sort(key=lambda e: "stopped after" in e.reason)
     report.credits = write_credits_md(dest, entries)
