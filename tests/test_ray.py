@@ -172,3 +172,21 @@ def test_resume_after_the_driver_is_killed(ray_session, archive, tmp_path):
         assert {p.name for p in report.skipped} == before
         assert {p.name for p in report.indexed} == {c.name for c in clips} - before
         assert sorted(v["name"] for v in lib.catalog.videos()) == sorted(c.name for c in clips)
+
+
+def test_a_cluster_that_does_not_answer_is_refused_at_once(archive, tmp_path):
+    """`--ray-address` with nothing listening retried for minutes with no word from rereel, and
+    left an empty library. (Needs Ray installed, not a session: it never gets that far.)"""
+    import socket
+
+    require_module("ray", "the Ray engine; pip install '.[ray]'")
+    with socket.socket() as s:  # a loopback port with nobody listening
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    t0 = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "rereel", "index", str(archive / "cc0_mdn_stream_of_water.mp4"),
+                           "--library", str(tmp_path / "lib"), "--engine", "ray", "--ray-address", f"127.0.0.1:{port}"],
+                          capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")})
+    assert proc.returncode == 2 and time.monotonic() - t0 < 60, (proc.returncode, proc.stderr)
+    assert f"cannot join the Ray cluster at 127.0.0.1:{port}: nothing answers" in proc.stderr, proc.stderr
+    assert not (tmp_path / "lib").exists()

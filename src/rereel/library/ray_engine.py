@@ -169,6 +169,30 @@ def _encoder_factory(name: str, device: str | None):
     return make
 
 
+REACH_S = 10  # seconds to wait for a cluster's head to answer before giving up
+
+
+def _reachable(address: str) -> None:
+    """Refuse, in one line, a cluster whose head does not answer: ray.init retried a closed port
+    for minutes ("Failed to connect to GCS" every 40 s), with no word from rereel. `auto` and
+    addresses that are no HOST:PORT are left to Ray."""
+    import socket
+    from urllib.parse import urlsplit
+
+    where = urlsplit(address if "://" in address else f"ray://{address}")
+    try:
+        host, port = where.hostname, where.port
+    except ValueError:
+        return
+    if not host or not port:
+        return
+    try:
+        socket.create_connection((host, port), timeout=REACH_S).close()
+    except OSError as e:
+        raise RereelError(f"cannot join the Ray cluster at {address}: nothing answers at {host}:{port} "
+                          f"({e.strerror or e}); is `ray start --head` running there?") from None
+
+
 def connect(address: str | None, *, num_cpus: int | None = None):
     """Join the Ray cluster at `address`, or start a local one on this machine's cores.
 
@@ -190,6 +214,7 @@ def connect(address: str | None, *, num_cpus: int | None = None):
                 # when RAY_AUTH_MODE says so: without it the join fails ("Failed to connect").
                 if "RAY_AUTH_MODE" not in os.environ and (Path.home() / ".ray" / "auth_token").exists():
                     os.environ["RAY_AUTH_MODE"] = "token"
+                _reachable(address)
                 ray.init(address=address, **kwargs)
             else:
                 ray.init(num_cpus=num_cpus or os.cpu_count(), object_store_memory=LOCAL_OBJECT_STORE,
