@@ -85,6 +85,12 @@ def test_fixed_count_is_honoured(library, tmp_path):
     sections = (out / "index.html").read_text().split("<h2 id='g")[1:]
     with_flowers = [s for s in sections if "cc0_mdn_flower_bloom" in s]
     assert len(with_flowers) == 1 and "ccby_pixwarp_peony_timelapse" in with_flowers[0]
+    # Again into the same folder with fewer groups: no grid of the first run stays under a name
+    # the new page does not show (group_03.png showed a group of the run before); a file of the
+    # user's own there stays.
+    (out / "notes.txt").write_text("mine")
+    rereel("clusters", "-o", out, "--library", library, "--count", "2", "--no-video", check=True)
+    assert sorted(p.name for p in out.iterdir()) == ["group_01.png", "group_02.png", "index.html", "notes.txt"]
 
 
 # -- similar -----------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -71,7 +72,17 @@ def clusters(
         tried = ", ".join(f"{k}:{s:.2f}" for k, s in grouping.tried.items())
         summary = f"{len(grouping.labels)} shots in {k} groups ({'chosen' if count is None else 'asked'}; silhouette by k: {tried})"
         write_contact_page(output / "index.html", pages, str(lib.root), summary)
+    _drop_stale_groups(output, {p.image for p in pages} | {p.video for p in pages if p.video})
     out.print(f"{len(grouping.labels)} shots in {k} groups (silhouette {grouping.silhouette:.3f}); open {output / 'index.html'}")
+
+
+def _drop_stale_groups(folder: Path, written: set[str]) -> None:
+    """Remove the group grids and videos an earlier `clusters` left in `folder` that this run did
+    not write again: they showed other groups under the same names as the new page's (a run with
+    fewer groups, or --no-video). Only rereel's own names are touched."""
+    for path in folder.iterdir():
+        if re.fullmatch(r"group_\d{2,}\.(png|mp4)", path.name) and path.name not in written:
+            path.unlink(missing_ok=True)
 
 
 @app.command(epilog=examples('rereel similar "a horse galloping" -o horses.mp4',
