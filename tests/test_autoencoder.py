@@ -113,6 +113,18 @@ def _app():
     return app
 
 
+def test_training_options_that_are_no_usable_numbers_are_refused(archive, tmp_path):
+    """--minutes nan trained with no budget; a negative --pixel-weight or --checkpoint-every was taken."""
+    for option, value, said in (("--minutes", "nan", "--minutes must be a positive number"),
+                                ("--minutes", "inf", "--minutes must be a positive number"),
+                                ("--pixel-weight", "-1", "--pixel-weight must be at least 0"),
+                                ("--checkpoint-every", "-5", "--checkpoint-every must be at least 0")):
+        result = CliRunner().invoke(_app(), ["autoencoder", "train", str(archive / WATER), "--model",
+                                             str(tmp_path / "m"), option, value])
+        assert isinstance(result.exception, RereelError) and said in str(result.exception), (option, result.output)
+    assert not (tmp_path / "m").exists()
+
+
 # --- issue 16: presets, the --minutes budget, and `eval` ------------------------------------------
 
 TEARS = "ccby_zwm_tears_of_steel_10s.mp4"  # 10 s at 24 fps: 5 shots (the issue's count, seen by looking)

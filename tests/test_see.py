@@ -127,6 +127,10 @@ def test_cli_train_resume_and_errors(archive, tmp_path):
     assert r.exit_code == 0, r.output
     r = runner.invoke(app, args + ["--steps", "3", "--resume"])
     assert r.exit_code == 0 and "trained 3 steps" in r.output, r.output
+    # Fewer steps than the model has: it printed "trained 3 steps" and wrote 2 as its step count.
+    r = runner.invoke(app, args + ["--steps", "2", "--resume"])
+    assert isinstance(r.exception, RereelError) and "trained 3 steps already" in str(r.exception), r.output
+    assert '"steps": 3' in (model / "config.json").read_text()
     r = runner.invoke(app, args + ["--steps", "3"])
     assert isinstance(r.exception, RereelError) and "--resume" in str(r.exception)
     r = runner.invoke(app, ["see", "train", str(archive / WATER), "--model", str(tmp_path / "x"), "--recipe", "paint"])

@@ -82,11 +82,12 @@ def autoencoder_train(
     for name, value in (("latent", latent), ("every", every), ("batch", batch)):
         if value is not None:
             _positive(name, value)
-    for name, value in (("steps", steps), ("epochs", epochs), ("threads", threads)):
-        if value is not None and value < 0:
+    for name, value in (("steps", steps), ("epochs", epochs), ("threads", threads), ("checkpoint-every", checkpoint_every),
+                        ("pixel-weight", pixel_weight), ("memory-mb", memory)):
+        if value is not None and not value >= 0:  # `not >=`: NaN too
             raise RereelError(f"--{name} must be at least 0 (got {value})")
-    if minutes is not None and minutes <= 0:
-        raise RereelError(f"--minutes must be positive (got {minutes})")
+    if minutes is not None and not (0 < minutes < float("inf")):  # NaN and inf fail it too
+        raise RereelError(f"--minutes must be a positive number of minutes (got {minutes})")
     given = {"--preset": preset, "--size": size, "--latent": latent, "--batch": batch, "--every": every,
              "--memory-mb": memory, "--pixel-weight": pixel_weight}
     given = {k: v for k, v in given.items() if v is not None}

@@ -151,6 +151,9 @@ def train(
         saved.steps, saved.sample_every, saved.checkpoint_every = cfg.steps, cfg.sample_every, cfg.checkpoint_every
         cfg = saved
         same_inputs(corpus, cfg.corpus, model_dir, "corpus")
+        if cfg.steps < ckpt["step"]:  # it trained nothing, and wrote the lower count as the model's own
+            raise RereelError(f"{model_dir}: the model has trained {ckpt['step']} steps already, and --steps counts "
+                              f"them all (got {cfg.steps}); give more to go on")
     else:
         if (model_dir / "checkpoint.pt").exists():
             raise RereelError(f"{model_dir}: already holds a model; pass --resume to continue it, or choose another folder")

@@ -292,5 +292,5 @@ def same_inputs(given, saved: list[str], model_dir: Path, what: str) -> None:
     """A resume goes on with the inputs the model was started on: others given are refused, not ignored."""
     if given and {Path(p).resolve() for p in given} != {Path(p).resolve() for p in saved}:
         raise RereelError(f"{model_dir}: --resume goes on with the {what} the model was started on "
-                          f"({', '.join(saved[:3])}{', ...' if len(saved) > 3 else ''}); name those, or none, "
+                          f"({', '.join(saved[:3])}{', ...' if len(saved) > 3 else ''}); name those, "
                           "or train a new model in another folder")
