@@ -337,6 +337,8 @@ def test_a_frame_past_the_end_of_a_video_is_named_as_such():
         frame_at(f"{clip}@{lasts + 1:g}", 64, 48)  # was "no video frame could be decoded (corrupt or truncated)"
     with pytest.raises(RereelError, match="'nan' is not a time"):
         frame_at(f"{clip}@nan", 64, 48)
+    with pytest.raises(RereelError, match="'abc' is not a time"):  # was "no such file", of a file that is there
+        frame_at(f"{clip}@abc", 64, 48)
     assert frame_at(f"{clip}@{lasts / 2:g}", 64, 48).shape == (48, 64, 3)
 
 

@@ -92,7 +92,8 @@ def test_edl_has_an_event_per_shot_with_its_number_and_timecode(made):
 
 def test_choose_takes_the_same_numbers_and_timecodes(made, tmp_path, cli):
     _, original = made
-    path = tmp_path / "edit.otio"
+    path = tmp_path / "my edits" / "edit.otio"  # a space: the hint below is a command to paste
+    path.parent.mkdir()
     path.write_text(original.read_text())
     rows, _, _, rate = expected_shots(path)
     number, tc, first, frames, _ = rows[3]
@@ -102,6 +103,7 @@ def test_choose_takes_the_same_numbers_and_timecodes(made, tmp_path, cli):
     listed = cli("choose", path, inside)
     assert listed.returncode == 0, listed.stderr
     assert f"shot {number} ({tc})" in listed.stdout and "* 1. " in listed.stdout and "  3. " in listed.stdout
+    assert f"`rereel choose '{path}' {number} N`" in listed.stdout, listed.stdout
     done = cli("choose", path, number, 2)
     assert done.returncode == 0, done.stderr
     _, tl, track, _ = expected_shots(path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -195,7 +196,7 @@ def choose(
             mark = "*" if chosen == n - 1 else " "
             out.print(f"{mark} {n}. {s['score']:.3f}  {Path(s['path']).name} {s['start']:.2f}-{s['end']:.2f} s")
         out.print(f"{picked.label}: {len(listing)} suggestions (* = in use); "
-                  f"choose with `rereel choose {timeline} {picked.number} N`")
+                  f"choose with `rereel choose {shlex.quote(str(timeline))} {picked.number} N`")  # a command to paste
         return
     if suggestion < 1:
         raise RereelError(f"{timeline}: suggestions are numbered from 1 (1 = the one the remake chose); {picked.label} has {len(listing)}")

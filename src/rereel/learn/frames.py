@@ -59,6 +59,8 @@ def frame_at(spec: str, width: int, height: int) -> np.ndarray:
     from rereel.learn.toolkit import load_image
 
     path, _, at = spec.rpartition("@")
+    if path and not _is_number(at) and Path(path).is_file() and not Path(spec).exists():
+        raise RereelError(f"{spec}: {at!r} is not a time in a video (seconds from its start)")  # not "no such file"
     if path and _is_number(at):
         seconds = float(at)
         if not (math.isfinite(seconds) and seconds >= 0):
