@@ -209,7 +209,7 @@ def autoencoder_walk(
 def see_train(
     corpus: list[Path] = typer.Argument(..., metavar="PATH...", help="Images, videos, or folders of them: the one kind of thing to see."),
     model: Path = MODEL,
-    size: int = typer.Option(None, "--size", metavar="N", help="Square training size (a power of two; default 256; with --resume, the model's own)."),
+    size: int = typer.Option(None, "--size", metavar="N", help="Square training size (a power of two, 32 at least; default 256; with --resume, the model's own)."),
     recipe: str = typer.Option(None, "--recipe", metavar="degrade|edges", help="How inputs are made: degrade (Gloomy Sunday, the default) or edges (Canny); with --resume, the model's own."),
     steps: int = typer.Option(10000, "--steps", metavar="N", help="Training steps (total, also when resuming)."),
     batch: int = typer.Option(None, "--batch", metavar="N", help="Image pairs per step (default 4; with --resume, the model's own)."),
