@@ -133,6 +133,66 @@ def test_an_empty_path_and_a_timeline_named_twice_are_refused(cli, tmp_path, mon
     assert sorted(p.name for p in tmp_path.iterdir()) == ["here.mp4"]
 
 
+def test_a_library_that_holds_a_video_is_never_taken_for_empty(cli, tmp_path):
+    """What decides whether a failed first index takes its library away again: a name that is
+    no URI as it is ("lib#1", "50%41") read as empty, and the library was deleted with its
+    videos; a catalog another run holds locked must be kept too. And a library folder under a
+    file is named as such (the clean-up's own error hid it)."""
+    from rereel.cli.library import _holds_videos
+
+    clip = require_media("archive", A)
+    for name in ("lib#1", "50%41", "what?"):
+        assert cli("index", clip, "--library", tmp_path / name).returncode == 0
+        assert _holds_videos(tmp_path / name), name
+    held = sqlite3.connect(tmp_path / "lib#1" / "catalog.sqlite")
+    try:
+        held.execute("BEGIN EXCLUSIVE")
+        assert _holds_videos(tmp_path / "lib#1")
+    finally:
+        held.close()
+    assert not _holds_videos(tmp_path / "nothing here")
+    (tmp_path / "notes.txt").write_text("a file")
+    refused(cli("index", clip, "--library", tmp_path / "notes.txt" / "lib"), "notes.txt")
+
+
+def test_a_frame_held_longer_than_a_second_is_found_at_any_time_it_shows(tmp_path):
+    """frame_at looked back one second for the frame on screen: a 0.5 fps video (a slideshow)
+    had 'no frame at 1.5 s'. Frames made here in known colours."""
+    from rereel.learn.frames import frame_at
+    from rereel.media import VideoWriter
+
+    colours = [(200, 40, 40), (40, 200, 40), (40, 40, 200)]
+    with VideoWriter(tmp_path / "slides.mp4", 64, 48, 0.5) as w:
+        for c in colours:
+            w.write(np.full((48, 64, 3), c, np.uint8))
+    for t, c in ((1.5, 0), (3.5, 1), (4.0, 2), (5.9, 2)):
+        mean = frame_at(f"{tmp_path / 'slides.mp4'}@{t}", 32, 24).reshape(-1, 3).mean(axis=0)
+        assert np.abs(mean - colours[c]).max() < 12, (t, mean)
+
+
+def test_output_names_not_in_utf8_are_written(tmp_path):
+    """A file name that is no UTF-8 (bytes 0xff) was a UnicodeEncodeError traceback in the
+    output checks; the file system takes it."""
+    import os
+
+    from rereel.outputs import check_writable, write_text
+
+    odd = tmp_path / os.fsdecode(b"\xff.txt")
+    check_writable(odd)
+    write_text(odd, "written")
+    assert odd.read_text() == "written"
+
+
+def test_a_device_name_is_checked_here_and_its_presence_where_the_network_runs():
+    from rereel.device import check_device
+    from rereel.errors import RereelError
+
+    assert check_device("cuda", here=False) == "cuda"  # `index --engine ray`: the cluster's nodes have it or not
+    assert check_device("cpu:0") == "cpu:0"
+    with pytest.raises(RereelError, match="unknown device 'gpu'"):
+        check_device("gpu", here=False)
+
+
 def test_a_failed_first_index_leaves_no_library(cli, tmp_path):
     """An encoder or a device refused as the run starts: the library the run would have made is
     not left behind empty (it was: `info` then showed 0 videos and encoder None)."""

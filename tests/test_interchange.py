@@ -368,7 +368,7 @@ def test_an_editors_speed_of_zero_is_a_hold_and_a_speed_of_no_number_is_refused(
     otio.adapters.write_to_file(tl, str(held))
     for args in (("render", held, "-o", tmp_path / "x.mp4"), ("export", held, tmp_path / "x.edl")):
         proc = rereel(*args)
-        assert proc.returncode == 2 and "has a speed that is no number" in proc.stderr, proc.stderr
+        assert proc.returncode == 2 and "has a speed that is not a finite number" in proc.stderr, proc.stderr
     (tmp_path / "empty.otio").write_text("{}")
     proc = rereel("credits", tmp_path / "empty.otio")
     assert proc.returncode == 2 and "not a rereel remake timeline" in proc.stderr, proc.stderr

@@ -31,15 +31,16 @@ def best_device(prefer: str | None = None) -> str:
     return "cpu"
 
 
-def check_device(device: str) -> str:
-    """`device` ("cpu", "cuda", "cuda:N", "mps") if this machine has it; else a RereelError in one
-    line (PyTorch's own errors come later, as tracebacks, after a library or a bar was made)."""
+def check_device(device: str, here: bool = True) -> str:
+    """`device` ("cpu", "cuda", "cuda:N", "mps", as PyTorch names them) if it is one, and (`here`)
+    this machine has it; else a RereelError in one line (PyTorch's own errors come later, as
+    tracebacks, after a library or a bar was made)."""
     from rereel.errors import RereelError
 
     kind, _, number = device.partition(":")
-    if kind not in ("cpu", "cuda", "mps") or (number and (kind != "cuda" or not number.isdigit())):
+    if kind not in ("cpu", "cuda", "mps") or (number and not number.isdigit()):
         raise RereelError(f"unknown device {device!r}: cpu, cuda (or cuda:N) or mps")
-    if kind == "cpu":
+    if kind == "cpu" or not here:
         return device
     import torch
 

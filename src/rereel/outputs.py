@@ -24,12 +24,12 @@ def partial_path(path: Path, tag: str) -> Path:
     output name (up to 255 bytes) never gets an illegal partial one. TAG ends with any suffix
     the writer needs (FFmpeg picks its muxer by it)."""
     name = path.name
-    if len(f".{name}.{tag}".encode()) <= NAME_MAX:
+    if len(os.fsencode(f".{name}.{tag}")) <= NAME_MAX:
         return path.with_name(f".{name}.{tag}")
     # Cut, and marked by a digest of the whole name: two long outputs of one render (NAME.mp4,
     # NAME-sbs.mp4) that differ only past the cut must not share a partial file.
-    digest = hashlib.blake2b(name.encode(), digest_size=6).hexdigest()
-    while name and len(f".{name}.{digest}.{tag}".encode()) > NAME_MAX:
+    digest = hashlib.blake2b(os.fsencode(name), digest_size=6).hexdigest()
+    while name and len(os.fsencode(f".{name}.{digest}.{tag}")) > NAME_MAX:
         name = name[:-1]
     return path.with_name(f".{name}.{digest}.{tag}")
 
@@ -42,7 +42,7 @@ def check_writable(path: Path) -> None:
     """Refuse, before any work, an output that could not be written: a folder by that name, one
     under a file, or in a folder this user may not write. (Whatever else goes wrong is said when
     it is written.)"""
-    if len(Path(path).name.encode()) > NAME_MAX:
+    if len(os.fsencode(Path(path).name)) > NAME_MAX:  # as the file system counts: a name not in UTF-8 too
         raise RereelError(f"{path}: cannot be written, a file name is at most {NAME_MAX} bytes")
     if Path(path).is_dir():
         raise RereelError(f"{path}: is a folder; name the file to write")

@@ -132,7 +132,9 @@ def main() -> None:
         # name and the system's reason, in one line, not a traceback. REREEL_DEBUG keeps those.
         if e.filename is None or os.environ.get("REREEL_DEBUG"):
             raise
-        err.print(labelled("error:", "red", f"{e.filename}: {e.strerror or e}"))
+        # A rename names both: the file in the way is the second (a folder at the output's name).
+        where = f"{e.filename2}: {e.strerror or e} (writing it from {e.filename})" if e.filename2 else f"{e.filename}: {e.strerror or e}"
+        err.print(labelled("error:", "red", where))
         sys.exit(2)
     except KeyboardInterrupt:
         _stopped()

@@ -35,12 +35,13 @@ LibraryOpt = Annotated[
                  help="Library folder (default: $REREEL_LIBRARY, else ./rereel-library)."),
 ]
 def device_checked(device: str | None) -> str | None:
-    """A --device this machine has, checked as the command starts (before a library, a bar or a
-    model is made); one line otherwise, not PyTorch's traceback."""
+    """A --device name checked as the command starts (before a library, a bar or a model is
+    made); one line otherwise, not PyTorch's traceback. Whether this machine has it is checked
+    where the network is loaded: with `index --engine ray`, that is on the cluster's nodes."""
     if device:
         from rereel.device import check_device
 
-        check_device(device)
+        check_device(device, here=False)
     return device
 
 
@@ -132,10 +133,11 @@ def _take_away_new(root: Path, before: set[Path] | None) -> None:
     did not exist), so that a library this run made and left empty does not stay behind."""
     made = [root] if before is None else sorted(set(root.iterdir()) - before) if root.is_dir() else []
     for p in made:
-        if p.is_dir():
-            shutil.rmtree(p, ignore_errors=True)
-        else:
-            p.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # a clean-up: the error that led here is the one to report
+            if p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
+            elif p.exists():
+                p.unlink()
 
 
 @app.command(epilog=examples("rereel index ~/footage --library ~/my-library",
@@ -205,11 +207,15 @@ def _holds_videos(root: Path) -> bool:
     failed may have left it mid-way, and nothing is written here)."""
     import sqlite3
 
-    try:
-        with contextlib.closing(sqlite3.connect(f"file:{root / 'catalog.sqlite'}?mode=ro", uri=True)) as db:
-            return db.execute("SELECT EXISTS (SELECT 1 FROM videos)").fetchone()[0] == 1
+    catalog = root / "catalog.sqlite"
+    if not catalog.is_file():
+        return False
+    try:  # a URI of the path's own (a library named "lib#1" or "50%" is no URI as it is)
+        with contextlib.closing(sqlite3.connect(f"{catalog.absolute().as_uri()}?mode=ro", uri=True)) as db:
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            return "videos" in tables and db.execute("SELECT EXISTS (SELECT 1 FROM videos)").fetchone()[0] == 1
     except sqlite3.Error:
-        return False  # no catalog, or no table of videos yet
+        return True  # locked by another run, or unreadable: kept, never taken for empty
 
 
 def _index_into(library, paths, files, problems, encoder, detector, sample_fps, device, engine, jobs, ray_address) -> dict:

@@ -72,8 +72,15 @@ def frame_at(spec: str, width: int, height: int) -> np.ndarray:
         # starting at or after it was asked for before, and a time inside the last frame found
         # none: "corrupt or truncated".) Decoded from a second before, the seek's entry point.
         shown = None
-        for decoded in decode_frames(Path(path), start=max(0.0, seconds - 1.0), end=seconds + 1e-6):
-            shown = decoded
+        if seconds > 1.0:
+            try:
+                for decoded in decode_frames(Path(path), start=seconds - 1.0, end=seconds + 1e-6):
+                    shown = decoded
+            except MediaError:  # no frame starts in that second: one is held longer (a slideshow)
+                pass
+        if shown is None:  # from the start, then
+            for decoded in decode_frames(Path(path), end=seconds + 1e-6):
+                shown = decoded
         if shown is None:
             raise MediaError(path, f"no frame at {at} s")
         return cover(shown, width, height)

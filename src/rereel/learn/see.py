@@ -11,7 +11,6 @@ The CPU runs both through ONNX Runtime (docs/learn.md, "Live speed").
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -43,6 +42,7 @@ from rereel.learn.toolkit import (
 )
 from rereel.media import VideoWriter, probe
 from rereel.media.decode import output_frames
+from rereel.outputs import write_file
 
 KIND = "see"
 RECIPES = ("degrade", "edges")
@@ -285,9 +285,7 @@ def distill(model_dir: Path, gen: UNetGenerator, frames: list[np.ndarray], cfg: 
             opt.step()
             bar.update(i + 1, cfg.batch, {"l1": l1.item()})
     path = model_dir / LIVE
-    tmp = path.with_suffix(".pt.partial")
-    torch.save({"generator": student.cpu().state_dict(), "base": live_width(cfg), "step": step}, tmp)
-    os.replace(tmp, path)
+    write_file(path, lambda tmp: torch.save({"generator": student.cpu().state_dict(), "base": live_width(cfg), "step": step}, tmp))
     return float(l1.item())
 
 

@@ -248,7 +248,7 @@ _export_failed: Exception | None = None  # once a process: not tried again for e
 
 
 def onnx_file() -> Path:
-    """The network exported to ONNX (a window of uint8 frames in, single-frame logits out),
+    """The network exported to ONNX (a window of uint8 frames in, both heads' logits out),
     made once from the packaged weights into rereel's cache folder; named by the weights' size
     and ONNX_VERSION, so a new package or a new export makes a new file."""
     from rereel.device import cache_dir

@@ -442,7 +442,7 @@ def _conform(tl: otio.schema.Timeline, path: Path) -> None:
                                   "media no available range; give it a source range (in and out) in your editor")
             item.source_range = available
         if not math.isfinite(speed(item)):
-            raise RereelError(f"{path}: clip {item.name!r} at {timecode(k, rate)} has a speed that is no number "
+            raise RereelError(f"{path}: clip {item.name!r} at {timecode(k, rate)} has a speed that is not a finite number "
                               f"({speed(item):g}); give it a speed in your editor")
         if speed(item) < 0:
             raise RereelError(f"{path}: clip {item.name!r} at {timecode(k, rate)} plays backwards (speed "
