@@ -133,24 +133,19 @@ def test_an_empty_path_and_a_timeline_named_twice_are_refused(cli, tmp_path, mon
     assert sorted(p.name for p in tmp_path.iterdir()) == ["here.mp4"]
 
 
-def test_a_library_that_holds_a_video_is_never_taken_for_empty(cli, tmp_path):
-    """What decides whether a failed first index takes its library away again: a name that is
-    no URI as it is ("lib#1", "50%41") read as empty, and the library was deleted with its
-    videos; a catalog another run holds locked must be kept too. And a library folder under a
-    file is named as such (the clean-up's own error hid it)."""
-    from rereel.cli.library import _holds_videos
-
+def test_a_library_being_filled_is_never_taken_away_by_a_run_that_fails(cli, tmp_path):
+    """A run that fails as it starts (here an unknown encoder) fails before it makes or touches
+    a library: none is left behind, and one another run made meanwhile stays as it is (a
+    clean-up after the failure could not tell it from one of its own). A library folder under a
+    file is named as such."""
     clip = require_media("archive", A)
-    for name in ("lib#1", "50%41", "what?"):
+    for name in ("lib#1", "50%41"):  # names that are no URIs as they are
+        refused(cli("index", clip, "--encoder", "nope", "--library", tmp_path / name), "unknown encoder 'nope'")
+        assert not (tmp_path / name).exists()
         assert cli("index", clip, "--library", tmp_path / name).returncode == 0
-        assert _holds_videos(tmp_path / name), name
-    held = sqlite3.connect(tmp_path / "lib#1" / "catalog.sqlite")
-    try:
-        held.execute("BEGIN EXCLUSIVE")
-        assert _holds_videos(tmp_path / "lib#1")
-    finally:
-        held.close()
-    assert not _holds_videos(tmp_path / "nothing here")
+        refused(cli("index", require_media("archive", B), "--encoder", "nope", "--library", tmp_path / name),
+                "unknown encoder 'nope'")
+        assert "1 video" in cli("info", "--library", tmp_path / name).stdout
     (tmp_path / "notes.txt").write_text("a file")
     refused(cli("index", clip, "--library", tmp_path / "notes.txt" / "lib"), "notes.txt")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -133,11 +132,10 @@ def _take_away_new(root: Path, before: set[Path] | None) -> None:
     did not exist), so that a library this run made and left empty does not stay behind."""
     made = [root] if before is None else sorted(set(root.iterdir()) - before) if root.is_dir() else []
     for p in made:
-        with contextlib.suppress(OSError):  # a clean-up: the error that led here is the one to report
-            if p.is_dir():
-                shutil.rmtree(p, ignore_errors=True)
-            elif p.exists():
-                p.unlink()
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
 
 
 @app.command(epilog=examples("rereel index ~/footage --library ~/my-library",
@@ -184,12 +182,7 @@ def index(
     fresh = not (root / "catalog.sqlite").exists()
     files, problems = _index_inputs(paths, fresh)
     before = set(root.iterdir()) if root.is_dir() else None
-    try:
-        stats = _index_into(library, paths, files, problems, encoder, detector, sample_fps, device, engine, jobs, ray_address)
-    except BaseException:  # an unknown encoder, no Ray cluster, Ctrl-C: a library this run made with nothing in it goes
-        if fresh and not _holds_videos(root):
-            _take_away_new(root, before)
-        raise
+    stats = _index_into(library, paths, files, problems, encoder, detector, sample_fps, device, engine, jobs, ray_address)
     report = stats.pop("report")
     held = f"library {stats['library']}: {count(stats['videos'], 'video')}, {count(stats['shots'], 'shot')}, {stats['seconds']:.0f} s"
     if fresh and stats["videos"] == 0:  # every file failed: the library this run made goes again
@@ -202,41 +195,32 @@ def index(
         raise typer.Exit(1)
 
 
-def _holds_videos(root: Path) -> bool:
-    """Whether the library at `root` has a video in its catalog (read as it is on disk: a run that
-    failed may have left it mid-way, and nothing is written here)."""
-    import sqlite3
-
-    catalog = root / "catalog.sqlite"
-    if not catalog.is_file():
-        return False
-    try:  # a URI of the path's own (a library named "lib#1" or "50%" is no URI as it is)
-        with contextlib.closing(sqlite3.connect(f"{catalog.absolute().as_uri()}?mode=ro", uri=True)) as db:
-            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-            return "videos" in tables and db.execute("SELECT EXISTS (SELECT 1 FROM videos)").fetchone()[0] == 1
-    except sqlite3.Error:
-        return True  # locked by another run, or unreadable: kept, never taken for empty
-
-
 def _index_into(library, paths, files, problems, encoder, detector, sample_fps, device, engine, jobs, ray_address) -> dict:
     """`index`'s run into the library (made if need be): its info, with the report under "report"."""
-    from rereel.encoders import create_encoder
+    from rereel.encoders import create_encoder, list_encoders
     from rereel.library import Library, index_paths
 
+    # What may fail as a run starts (an unknown or unloadable encoder, a device this machine
+    # lacks, no Ray cluster) fails before the library is made: a new library left empty stayed
+    # behind, and one taken away again after a failure may be another run's, filling it by then.
+    if engine == "ray":
+        from rereel.library.ray_engine import connect, index_paths_ray
+
+        if encoder not in list_encoders():  # the cluster's workers load it
+            create_encoder(encoder)  # raises the one-line "unknown encoder"
+        connect(ray_address)  # before the progress bars' thread: Ray forks its daemons with a preexec_fn
+    else:
+        from rereel.library.workers import default_jobs
+
+        with err.status("loading the network"):  # a first run on a machine exports it (seconds, once)
+            enc = create_encoder(encoder, device=device)
     with Library(library, create=True) as lib:
         lib.require_encoder_name(encoder)
         if engine == "ray":
-            from rereel.library.ray_engine import connect, index_paths_ray
-
-            connect(ray_address)  # before the progress bars' thread: Ray forks its daemons with a preexec_fn
             with RichProgress(len(files) + len(problems)) as progress:
                 report = index_paths_ray(paths, lib, encoder, detector, progress, sample_fps=sample_fps,
                                          address=ray_address, device=device)
         else:
-            from rereel.library.workers import default_jobs
-
-            with err.status("loading the network"):  # a first run on a machine exports it (seconds, once)
-                enc = create_encoder(encoder, device=device)
             with RichProgress(len(files) + len(problems)) as progress:
                 report = index_paths(paths, lib, enc, detector, progress, sample_fps=sample_fps,
                                      jobs=jobs or default_jobs(getattr(enc, "device", "cpu")))
