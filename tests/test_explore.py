@@ -199,6 +199,21 @@ def test_a_caption_word_wider_than_the_gif_is_broken_not_dropped(archive, tmp_pa
     assert white_cap > white_plain + 100 and black_cap > black_plain + 20, (white_plain, white_cap, black_plain, black_cap)
 
 
+def test_a_caption_with_characters_the_font_lacks_is_refused_before_any_frame(archive, tmp_path):
+    """Emoji and CJK came out as empty boxes, without a word. Accented Latin letters, dashes and
+    curly quotes are in the font and pass."""
+    from rereel.errors import RereelError
+    from rereel.explore.gif import check_caption
+
+    source = f"{archive / 'cc0_mdn_flower_bloom.mp4'}@1-2"
+    proc = rereel("gif", source, "-o", tmp_path / "x.gif", "--caption", "straße 🎬 café — 你好")
+    assert proc.returncode == 2 and "has no 🎬 你 好;" in proc.stderr, proc.stderr
+    assert not (tmp_path / "x.gif").exists()
+    check_caption("Straße, café, naïve — “quoted” ’n’ ½")
+    with pytest.raises(RereelError, match="has no Π"):
+        check_caption("Πάμε")
+
+
 def test_gif_shrinks_to_a_tight_cap_or_says_why(library, shot_ids, tmp_path):
     steel = next(i for i, name in shot_ids.items() if name == "ccby_zwm_tears_of_steel_10s.mp4")
     small = tmp_path / "small.gif"

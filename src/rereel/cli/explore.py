@@ -149,7 +149,7 @@ def gif(
     shot_or_range: Annotated[Optional[str], typer.Argument(metavar="SHOT|RANGE|VIDEO", help="A shot id (shot:42, #42), a range clip.mp4@12.5-15, or a video.")] = None,
     output: Annotated[Path, typer.Option("-o", "--output", metavar="FILE", help="The .gif to write.")] = Path("reaction.gif"),
     library: LibraryOpt = None,
-    caption: Annotated[Optional[str], typer.Option(metavar="TEXT", help="Meme caption: white capitals, black outline, at the bottom; at most 120 characters.")] = None,
+    caption: Annotated[Optional[str], typer.Option(metavar="TEXT", help="Meme caption: white capitals, black outline, at the bottom; at most 120 characters, Latin letters.")] = None,
     width: Annotated[int, typer.Option(metavar="PIXELS", help="Width in pixels (per side with --pair); shrunk if needed to fit --max-mb.", min=64)] = 480,
     max_mb: Annotated[float, typer.Option(metavar="MB", help="Size cap in megabytes (10^6 bytes).", min=0.05)] = 5.0,
     max_seconds: Annotated[float, typer.Option(metavar="SECONDS", help="Length cap, seconds.", min=0.2)] = 6.0,

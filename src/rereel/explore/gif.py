@@ -63,9 +63,27 @@ def caption_text(text: str) -> str:
 
 
 def check_caption(text: str | None) -> None:
-    """Refuse a caption longer than MAX_CAPTION as drawn: callers check before any frame is made."""
-    if text is not None and len(drawn := caption_text(text)) > MAX_CAPTION:
+    """Refuse a caption longer than MAX_CAPTION as drawn, or with characters the caption font
+    lacks (emoji, CJK: they were drawn as empty boxes, without a word): callers check before
+    any frame is made."""
+    if text is None:
+        return
+    drawn = caption_text(text)
+    if len(drawn) > MAX_CAPTION:
         raise RereelError(f"the caption is {len(drawn)} characters long in capitals; a caption holds at most {MAX_CAPTION}")
+    missing = _missing_glyphs(drawn)
+    if missing:
+        raise RereelError(f"the caption font (Fjalla One, Latin letters) has no {' '.join(missing)}; "
+                          "they would show as empty boxes: leave them out of the caption")
+
+
+def _missing_glyphs(text: str) -> list[str]:
+    """The characters of `text` the caption font has no glyph for. Pillow offers no "has glyph":
+    such a character is drawn as the font's .notdef box, the same as a code point no font has."""
+    font = caption_font(40)
+    box = lambda ch: (font.getmask(ch).size, bytes(font.getmask(ch)))  # noqa: E731
+    notdef = box("\U0010fffd")  # a private-use code point: never in a font
+    return list(dict.fromkeys(ch for ch in text if not ch.isspace() and box(ch) == notdef))
 
 
 def draw_caption(image: Image.Image, text: str) -> Image.Image:
