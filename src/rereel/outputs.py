@@ -55,13 +55,13 @@ def check_writable(path: Path) -> None:
             return
 
 
-def check_not_a_source(outputs, sources) -> None:
+def check_not_a_source(outputs, sources, reads: str = "this command reads that file") -> None:
     """Refuse an output that is a file the command reads (its input, a library's footage): it
     would be replaced, while being read, by what is made from it."""
     read = {Path(p).resolve() for p in sources}
     for path in outputs:
         if Path(path).resolve() in read:
-            raise RereelError(f"{path}: this command reads that file; writing the output there would replace it")
+            raise RereelError(f"{path}: {reads}; writing the output there would replace it")
 
 
 def ready(path: Path, partial: Path) -> None:

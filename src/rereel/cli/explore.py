@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rereel.cli import app, examples
 from rereel.cli.library import DeviceOpt, LibraryOpt, count, err, missing_warning, out
 from rereel.errors import RereelError
+from rereel.media.find import named_files
 from rereel.outputs import check_not_a_source, check_writable
 
 
@@ -114,7 +115,7 @@ def similar(
         raise RereelError(f"{output}: the output is a compilation (.mp4) or a grid image (.png)")
     with Library(library) as lib:
         lib.require_content()
-        check_not_a_source([output], lib.catalog.video_paths() + _query_files(query))
+        check_not_a_source([output], lib.catalog.video_paths() + named_files(query))
         q = QueryResolver(lib, device).resolve(query)
         if q.classes:
             used = ", ".join(f"{m.name} ({m.weight:.1f})" for m in q.classes)
@@ -193,11 +194,6 @@ def gif(
         bar.update(task, total=1, completed=1)
     out.print(f"wrote {output}: {result.bytes / 1e6:.2f} MB, {result.width}x{result.height}, {result.fps:g} fps, "
               f"{result.colours} colours, {result.frames} frames ({what})")
-
-
-def _query_files(query: str) -> list[Path]:
-    """The file a query names (an image, a video, a range clip.mp4@12.5-15), if it names one."""
-    return [p for p in {Path(query), Path(query.rpartition("@")[0] or query)} if p.is_file()]
 
 
 def _numbered_pair(spec: str):

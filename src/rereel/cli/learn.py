@@ -12,6 +12,7 @@ from rich.console import Console
 
 from rereel.cli import app, examples
 from rereel.cli.library import device_checked
+from rereel.media.find import named_files
 from rereel.outputs import check_not_a_source, check_writable
 from rereel.errors import RereelError
 
@@ -198,7 +199,7 @@ def autoencoder_walk(
     if seconds <= 0 or fps <= 0:
         raise RereelError("--seconds and --fps must be positive")
     _positive("scale", scale)
-    _output_ok(output, [Path(f.rpartition("@")[0] or f) for f in frames])
+    _output_ok(output, [p for f in frames for p in named_files(f)])
     path = ae.walk(frames, model, output, seconds=seconds, fps=fps, upscale=scale, device=device)
     out.print(f"wrote {path}")
 

@@ -81,9 +81,12 @@ def _missing_glyphs(text: str) -> list[str]:
     """The characters of `text` the caption font has no glyph for. Pillow offers no "has glyph":
     such a character is drawn as the font's .notdef box, the same as a code point no font has."""
     font = caption_font(40)
-    box = lambda ch: (font.getmask(ch).size, bytes(font.getmask(ch)))  # noqa: E731
+    def box(ch: str) -> tuple:
+        mask = font.getmask(ch)
+        return mask.size, bytes(mask)
+
     notdef = box("\U0010fffd")  # a private-use code point: never in a font
-    return list(dict.fromkeys(ch for ch in text if not ch.isspace() and box(ch) == notdef))
+    return list(dict.fromkeys(ch for ch in dict.fromkeys(text) if not ch.isspace() and box(ch) == notdef))
 
 
 def draw_caption(image: Image.Image, text: str) -> Image.Image:

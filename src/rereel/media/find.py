@@ -14,6 +14,12 @@ VIDEO_EXTENSIONS = frozenset(
 )
 
 
+def named_files(spec: str) -> list[Path]:
+    """The file a command-line spec names, if it names one: the spec itself, or what comes before
+    its last @ (VIDEO@SECONDS, VIDEO@12.5-15)."""
+    return [p for p in dict.fromkeys((Path(spec), Path(spec.rpartition("@")[0] or spec))) if p.is_file()]
+
+
 def not_a_file_reason(path: Path) -> str | None:
     """Why `path` cannot be a video file (folder, symlink loop, broken link, device...), or None."""
     try:

@@ -22,7 +22,7 @@ from rereel.media import VideoWriter, decode_frames
 from rereel.media.decode import DecodedFrame, frames_at_rate, shown_length
 from rereel.media.encode import output_codec, size_problem
 from rereel.media.prefetch import prefetch
-from rereel.outputs import check_writable
+from rereel.outputs import check_not_a_source, check_writable
 from rereel.timeline import KEY, is_freeze, media_path, remake_items, shows_file, speed
 
 FITS = ("cover", "letterbox")
@@ -164,9 +164,8 @@ def check_outputs(outputs: list[tuple[Path, bool]], codec: str | None = None, so
             problem = size_problem(chosen, size[0] * (2 if sbs else 1), size[1])
             if problem:
                 raise RereelError(f"{path}: {problem}")
+        check_not_a_source([path], sources, reads="the remake reads this file")
         key = Path(path).resolve()
-        if key in sources:
-            raise RereelError(f"{path}: the remake reads this file; writing the output there would replace it")
         if key in seen:
             raise RereelError(f"{path}: named for two outputs")
         if Path(path).is_dir():
