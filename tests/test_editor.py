@@ -234,3 +234,100 @@ def test_more_suggestions_black_and_errors_say_why(editor):
     assert "too short to match" in err["detail"] or "shorter than" in err["detail"]
     err = post(client, f"/api/projects/{pid}/shots/{n - 1}/join", status=400)
     assert err["detail"] == f"shot {n} has no shot after it to join with (the remake has {n} shots)"
+
+
+def test_an_edit_aimed_at_a_remake_changed_elsewhere_is_refused(editor, tmp_path):
+    """Found by trying two tabs: tab A showed the remake, tab B split a shot (the shots after it
+    numbered one up), then tab A's swap into "its" shot 5 changed another shot. A page sends
+    the revision it shows (If-Match); one changed since, here or by `rereel choose`, is a 409."""
+    import os
+    import subprocess
+    import sys
+
+    client, pid = editor
+    tab_a = client.get(f"/api/projects/{pid}").json()
+    seen = {"If-Match": f'"{tab_a["revision"]}"'}
+    longest = max(tab_a["shots"], key=lambda s: s["end_frame"] - s["start_frame"])
+    cut = (longest["start_frame"] + longest["end_frame"]) // 2
+    tab_b = client.post(f"/api/projects/{pid}/split", json={"frame": cut}, headers=seen)  # B showed the same version
+    assert tab_b.status_code == 200, tab_b.text
+    after_split = tab_b.json()
+    assert after_split["revision"] != tab_a["revision"]
+    last = tab_a["shots"][-1]
+    for url, body in ((f"/api/projects/{pid}/choose", {"shot": last["index"], "suggestion": 0}),
+                      (f"/api/projects/{pid}/shots/{last['index']}/black", {}), (f"/api/projects/{pid}/undo", {})):
+        r = client.post(url, json=body, headers=seen)
+        assert r.status_code == 409 and "changed elsewhere" in r.json()["detail"], (url, r.text)
+    now = client.get(f"/api/projects/{pid}").json()
+    assert now["revision"] == after_split["revision"] and now["shots"] == after_split["shots"]  # nothing changed
+
+    # `rereel choose` on the project's timeline file is a change elsewhere too
+    timeline = client.app.state.rereel.projects.folder(pid) / "remake.otio"
+    shot = next(s for s in now["shots"] if len(s["suggestions"]) >= 2)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    subprocess.run([sys.executable, "-m", "rereel", "choose", timeline, str(shot["number"]), "2"], check=True,
+                   capture_output=True, env=env)
+    r = client.post(f"/api/projects/{pid}/shots/{shot['index']}/lock", json={"locked": True},
+                    headers={"If-Match": f'"{now["revision"]}"'})
+    assert r.status_code == 409, r.text
+    fresh = client.get(f"/api/projects/{pid}").json()
+    assert fresh["shots"][shot["index"]]["chosen"] == 1
+    # a client that sends no revision edits what is saved, as before
+    assert post(client, f"/api/projects/{pid}/shots/{shot['index']}/lock", {"locked": True})["shots"][shot["index"]]["locked"]
+
+
+def test_a_damaged_project_record_is_said_not_a_server_error(web_library, archive, tmp_path_factory):
+    """Found by trying: a truncated project.json gave 500s on the project's page, its target and
+    every edit; the list of projects skips it, and deleting it still works."""
+    work, pid, target = matched_copy(web_library, archive, tmp_path_factory)
+    client = TestClient(create_app(Settings(library=web_library, workdir=work, extra_hosts=("testserver",),
+                                            allow=[target.parent])))
+    record = work / "projects" / pid / "project.json"
+    record.write_text('{"id": "x"')
+    for r in (client.get(f"/api/projects/{pid}"), client.get(f"/api/projects/{pid}/target"),
+              client.post(f"/api/projects/{pid}/choose", json={"shot": 0, "suggestion": 0})):
+        assert r.status_code == 400 and "project.json: the project's record cannot be read" in r.json()["detail"], r.text
+    assert pid not in [p["id"] for p in client.get("/api/projects").json()["projects"]]
+    assert client.post(f"/api/projects/{pid}/delete", json={}).status_code == 200 and not record.exists()
+
+
+def test_matching_again_needs_no_target_file(web_library, archive, tmp_path_factory):
+    """Found by trying: with the target moved away, re-match, split, join and more suggestions were
+    500s (the target's fingerprint was taken from the file again); the timeline records it."""
+    from rereel.timeline import read_timeline, write_timeline
+
+    work, pid, target = matched_copy(web_library, archive, tmp_path_factory)
+    client = TestClient(create_app(Settings(library=web_library, workdir=work, extra_hosts=("testserver",),
+                                            allow=[target.parent])))
+    path = work / "projects" / pid / "remake.otio"
+    tl = read_timeline(path)
+    tl.metadata[KEY]["target"]["path"] = str(target.parent / "moved away.mp4")  # as after `mv`
+    write_timeline(tl, path)
+    p = client.get(f"/api/projects/{pid}").json()
+    longest = max(p["shots"], key=lambda s: s["end_frame"] - s["start_frame"])
+    post(client, f"/api/projects/{pid}/rematch", {"seed": 3})
+    split_up = post(client, f"/api/projects/{pid}/split", {"frame": (longest["start_frame"] + longest["end_frame"]) // 2})
+    post(client, f"/api/projects/{pid}/shots/{longest['index']}/join")
+    post(client, f"/api/projects/{pid}/shots/0/more")
+    assert len(split_up["shots"]) == len(p["shots"]) + 1
+
+
+def test_an_uploaded_target_is_named_as_the_user_sent_it(web_library, archive, tmp_path_factory, tmp_path):
+    """Found by trying: the credits, the EDL's title and the OTIO's name called an upload by the
+    server's copy, "target", and the credits asked for a licence file beside that copy."""
+    work, _, target = matched_copy(web_library, archive, tmp_path_factory)
+    client = TestClient(create_app(Settings(library=web_library, workdir=work, extra_hosts=("testserver",))))
+    name = "Tëars – copy.mp4"
+    started = client.post("/api/projects", files={"file": (name, target.read_bytes(), "video/mp4")})
+    assert started.status_code == 200, started.text
+    deadline = time.time() + 300
+    while (job := client.get(f"/api/jobs/{started.json()['job']}").json())["state"] not in ("done", "failed"):
+        assert time.time() < deadline
+        time.sleep(0.3)
+    assert job["state"] == "done", job["error"]
+    pid = started.json()["project"]
+    credits = client.get(f"/api/projects/{pid}/files/remake.credits.txt").text
+    assert credits.startswith("Credits for Tëars – copy remade\n") and f"\n{name}\n" in credits, credits
+    assert "target.mp4" not in credits and "an uploaded video" in credits, credits
+    assert "TITLE: Tëars – copy remade" in client.get(f"/api/projects/{pid}/files/remake.edl").text
+    assert client.get(f"/api/projects/{pid}/files/remake.otio").json()["name"] == "Tëars – copy remade"

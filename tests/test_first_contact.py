@@ -137,6 +137,14 @@ def test_serve_refuses_an_allowed_folder_that_does_not_exist(cli, tmp_path):
     refused(cli("serve", "--allow", tmp_path / "nonexistent", "--library", tmp_path), "--allow", "nonexistent", "no such folder")
 
 
+def test_serve_refuses_a_certificate_that_is_none(cli, tmp_path):
+    """Found by trying: a file that is no PEM certificate was an SSLError traceback after the
+    server had printed its https:// URL."""
+    (tmp_path / "notes.txt").write_text("not a certificate")
+    refused(cli("serve", "--ssl-certfile", tmp_path / "notes.txt", "--library", tmp_path), "--ssl-certfile",
+            "notes.txt", "not a PEM certificate")
+
+
 def test_render_refuses_a_missing_timeline(cli, tmp_path):
     refused(cli("render", tmp_path / "gone.otio", "-o", tmp_path / "out.mp4"), "gone.otio", "no such timeline file")
     assert list(tmp_path.iterdir()) == []

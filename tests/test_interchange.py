@@ -374,6 +374,50 @@ def test_an_editors_speed_of_zero_is_a_hold_and_a_speed_of_no_number_is_refused(
     assert proc.returncode == 2 and "not a rereel remake timeline" in proc.stderr, proc.stderr
 
 
+def _edited(tl, change):
+    tl = tl.deepcopy()
+    change(tl)
+    return tl
+
+
+def _set_in_point(tl, frames):
+    clip = next(it for it in remake_track(tl) if isinstance(it, otio.schema.Clip))
+    clip.source_range = otio.opentime.TimeRange(otio.opentime.RationalTime(frames, clip.source_range.start_time.rate),
+                                                clip.source_range.duration)
+
+
+def _set_duration(tl, frames):
+    clip = next(it for it in remake_track(tl) if isinstance(it, otio.schema.Clip))
+    clip.source_range = otio.opentime.TimeRange(clip.source_range.start_time,
+                                                otio.opentime.RationalTime(frames, clip.source_range.duration.rate))
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda tl: tl.metadata["rereel"]["target"].pop("fps"), "frame rate in its metadata is None, not a positive number"),
+    (lambda tl: tl.metadata["rereel"]["target"].__setitem__("fps", 0), "frame rate in its metadata is 0, not a positive"),
+    (lambda tl: tl.metadata["rereel"]["target"].__setitem__("fps", "abc"), "frame rate in its metadata is 'abc'"),
+    (lambda tl: tl.metadata["rereel"]["target"].pop("path"), "the target in its metadata has no path"),
+    (lambda tl: tl.metadata["rereel"]["target"].__setitem__("frames", -5), "frames in its metadata is -5"),
+    (lambda tl: tl.tracks.clear(), "has no video track"),
+    (lambda tl: remake_track(tl).clear(), "the remake track is empty"),
+    (lambda tl: _set_duration(tl, -50), "has a negative duration"),
+    (lambda tl: _set_in_point(tl, -100), "starts before its media"),
+    (lambda tl: remake_track(tl)[0].metadata["rereel"].__setitem__("suggestions", "x"), "are not a list"),
+    (lambda tl: remake_track(tl)[0].metadata["rereel"].__setitem__("suggestions", [{"foo": 1}]), "suggestion 1 of item"),
+], ids=["no fps", "fps 0", "fps text", "no path", "frames -5", "no tracks", "empty track", "negative duration",
+        "negative in point", "suggestions text", "suggestion without fields"])
+def test_a_hand_edited_timeline_that_rereel_cannot_read_is_refused_in_one_line(small, tmp_path, change, message):
+    """Found by trying: each was a traceback (IndexError, KeyError, ZeroDivisionError) in choose,
+    render and export, a 500 in the web editor, or worse, a render that went through with every
+    cut after a negative-length clip early against the target's sound."""
+    path = tmp_path / "edited.otio"
+    otio.adapters.write_to_file(_edited(small["tl"], change), str(path))
+    for args in (("choose", path, "1"), ("render", path, "-o", tmp_path / "x.mp4"), ("export", path, tmp_path / "x.edl")):
+        proc = rereel(*args)
+        assert proc.returncode == 2 and message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, (args, proc.stderr)
+    assert not (tmp_path / "x.mp4").exists() and not (tmp_path / "x.edl").exists()
+
+
 def test_an_editors_dissolve_speed_change_trim_and_open_clip_are_read_as_editors_mean(small, tmp_path):
     """A timeline an editor changed: a dissolve, a clip at double speed, a trim that moves a cut,
     a clip with no source range. They were tracebacks (dissolve, no range), ignored (speed: 1x

@@ -205,6 +205,15 @@ def test_posts_from_another_site_or_without_a_length_are_refused(client, media):
     assert r.status_code == 411
 
 
+def test_a_post_without_a_body_is_taken(client):
+    """`curl -X POST .../undo` sends neither a length nor a transfer encoding: HTTP/1.1's way of
+    saying there is no body. It was refused as if chunked (411)."""
+    request = client.build_request("POST", "/api/projects/000000000000/undo")
+    del request.headers["content-length"]
+    r = client.send(request)
+    assert r.status_code == 404 and "project 000000000000" in r.json()["detail"], r.text  # past the guard
+
+
 def test_websockets_from_another_origin_are_refused(client):
     from starlette.websockets import WebSocketDisconnect
 

@@ -150,9 +150,11 @@ def credits_text(tl) -> str:
     if target.get("path"):
         # The remake keeps the target's soundtrack (and a side-by-side shows its picture).
         t = lookup(target["path"])
+        if target.get("name") and t["licence"] == "unknown":  # an upload, kept under another name: no sidecar can be added
+            t["found_in"] = "nothing: an uploaded video, whose licence rereel cannot know; credit it as its licence asks"
         lines += ["", "Target (its soundtrack is in the remake; its picture in a side-by-side):" if target.get("has_audio")
                   else "Target (its picture is in a side-by-side):",
-                  Path(target["path"]).name, f"  licence: {t['licence']}"]
+                  target.get("name") or Path(target["path"]).name, f"  licence: {t['licence']}"]
         if t["credit"]:
             lines.append(f"  credit: {t['credit']}")
         lines.append(f"  licence from: {t['found_in']}")

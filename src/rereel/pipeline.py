@@ -53,11 +53,13 @@ class RemakeResult:
 def remake(target: Path, library: Library, outputs: list[tuple[Path, bool]], *, timelines: list[Path] = (),
            opts: MatchOptions = MatchOptions(), detector: str = TARGET_DETECTOR, fit: str = "cover",
            device: str | None = None, encoder: str | None = None, stages: Stages | None = None,
-           codec: str | None = None, reuse: bool = True) -> RemakeResult:
+           codec: str | None = None, reuse: bool = True, name: str | None = None) -> RemakeResult:
     """Analyse `target`, match its shots in `library`, write `timelines` and render `outputs`.
 
     The target's analysis is kept in the cache (`analyse_target`) and reused by the next remake
-    of the same file with the same detector and encoder, unless `reuse` is False."""
+    of the same file with the same detector and encoder, unless `reuse` is False. `name`: what
+    the user calls the target where its file is named otherwise (an upload the web app keeps as
+    target.mp4): the timeline, its exports and the credits say it."""
     stages = stages or Stages()
     # Before any work: a target that is not a video (or is a still image), an output with no codec
     # for its name (.mp4 → H.264, .mov → ProRes or DNxHR), an output over the target.
@@ -96,10 +98,10 @@ def remake(target: Path, library: Library, outputs: list[tuple[Path, bool]], *, 
 
     frames = shots[-1].end_frame
     tl = build_timeline(
-        f"{target.stem} remade",
+        f"{Path(name).stem if name else target.stem} remade",
         {"path": str(target.resolve()), "fps": rate, "width": info.display_size[0], "height": info.display_size[1],
          "duration": info.duration, "frames": frames, "has_audio": info.has_audio,
-         "fingerprint": target_print, "by_time": by_time},
+         "fingerprint": target_print, "by_time": by_time} | ({"name": name} if name else {}),
         matches,
         {"library": str(library.root.resolve()), "encoder": encoder.signature, "detector": detector,
          "seed": opts.seed, "weights": vars(opts.weights), "fit": fit},
@@ -127,10 +129,19 @@ def _exclude(target: Path, library: Library, target_print: str | None = None,
              missing: set[str] | None = None) -> set[str]:
     """Paths never suggested: the target itself, also where the library holds a copy of it, and
     videos not where they were indexed (no render could read them)."""
-    same = library.catalog.video_by_fingerprint(target_print or fingerprint(target))
+    if target_print is None and target.exists():
+        target_print = fingerprint(target)
+    same = library.catalog.video_by_fingerprint(target_print) if target_print else None
     if missing is None:
         missing = library.catalog.missing_paths()
     return target_paths(target) | ({same["path"]} if same is not None else set()) | missing
+
+
+def _timeline_exclude(tl, library: Library) -> set[str]:
+    """`_exclude` for a remake's timeline: its target known by the fingerprint the timeline
+    recorded, so that matching again needs no target file (it may have moved since)."""
+    target = tl.metadata[KEY]["target"]
+    return _exclude(Path(target["path"]), library, target.get("fingerprint"))
 
 
 def _seen(shot: ShotRecord) -> ShotRecord:
@@ -238,8 +249,7 @@ def rematch(tl, library: Library, analysis: Analysis, shots: list[int], opts: Ma
     wanted = [{k: infos[i].get(k) for k in fields} for i in shots]
     if not wanted:
         return []
-    target = Path(tl.metadata[KEY]["target"]["path"])
-    exclude = _exclude(target, library)
+    exclude = _timeline_exclude(tl, library)
     found = match_shots(analysis.records(wanted), library, opts, exclude_paths=exclude)
     # Black in the target and never filled, or set black by the user: it stays black, and is
     # offered footage that shows something (see _suggest_for_black).
@@ -261,9 +271,8 @@ def more_suggestions(tl, library: Library, analysis: Analysis, shot: int, opts: 
     info = shot_info(tl)[shot]
     have = list(info.get("suggestions") or [])
     known = {(s["shot_id"], round(s["start"], 2)) for s in have}
-    target = Path(tl.metadata[KEY]["target"]["path"])
     wide = dataclasses.replace(opts, suggestions=len(have) + more, pool=max(opts.pool, 4 * (len(have) + more)))
-    [m] = match_shots(analysis.records([info]), library, wide, exclude_paths=_exclude(target, library))
+    [m] = match_shots(analysis.records([info]), library, wide, exclude_paths=_timeline_exclude(tl, library))
     dark_target = bool(info.get("black")) and info.get("chosen") is None  # to be filled: with something to see
     new = [_suggestion(c) for c in m.suggestions if (c.shot_id, round(c.placement.start, 2)) not in known
            and not (dark_target and _shows_nothing(library, c))][:more]

@@ -181,30 +181,44 @@ def choose(
     Shots and suggestions are numbered as in the remake editor, the OTIO metadata and the EDL
     comments: shot N is the N-th shot of the target, labelled with the timecode of its start.
     """
-    from rereel.timeline import find_shot, read_timeline, write_timeline
+    from rereel.timeline import editing, read_timeline
 
     if timeline.suffix.lower() != ".otio":
         raise RereelError(f"{timeline}: `choose` edits a rereel .otio timeline (an EDL or XML is an export of one)")
-    tl = read_timeline(timeline)
+    if suggestion is None:
+        _list_suggestions(read_timeline(timeline), timeline, shot)
+        return
+    with editing(timeline):  # read, change and write with no other edit in between
+        _choose_into(read_timeline(timeline), timeline, shot, suggestion)
+
+
+def _list_suggestions(tl, timeline: Path, shot: str) -> None:
+    from rereel.timeline import find_shot
+
     picked = find_shot(tl, shot, timeline)
     listing = picked.info.get("suggestions") or []
-    if suggestion is None:
-        if not listing:
-            _choose(tl, picked.index, 0, timeline)  # says why there are none
-        chosen = picked.info.get("chosen")
-        for n, s in enumerate(listing, 1):
-            mark = "*" if chosen == n - 1 else " "
-            out.print(f"{mark} {n}. {s['score']:.3f}  {Path(s['path']).name} {s['start']:.2f}-{s['end']:.2f} s")
-        out.print(f"{picked.label}: {len(listing)} suggestions (* = in use); "
-                  f"choose with `rereel choose {shlex.quote(str(timeline))} {picked.number} N`")  # a command to paste
-        return
+    if not listing:
+        _choose(tl, picked.index, 0, timeline)  # says why there are none
+    chosen = picked.info.get("chosen")
+    for n, s in enumerate(listing, 1):
+        mark = "*" if chosen == n - 1 else " "
+        out.print(f"{mark} {n}. {s['score']:.3f}  {Path(s['path']).name} {s['start']:.2f}-{s['end']:.2f} s")
+    out.print(f"{picked.label}: {len(listing)} suggestions (* = in use); "
+              f"choose with `rereel choose {shlex.quote(str(timeline))} {picked.number} N`")  # a command to paste
+
+
+def _choose_into(tl, timeline: Path, shot: str, suggestion: int) -> None:
+    from rereel.timeline import find_shot, write_timeline
+
+    picked = find_shot(tl, shot, timeline)
+    listing = picked.info.get("suggestions") or []
     if suggestion < 1:
         raise RereelError(f"{timeline}: suggestions are numbered from 1 (1 = the one the remake chose); {picked.label} has {len(listing)}")
     _choose(tl, picked.index, suggestion - 1, timeline)
     write_timeline(tl, timeline)
     s = listing[suggestion - 1]
     out.print(f"{picked.label} now uses suggestion {suggestion} of {len(listing)}: {Path(s['path']).name} "
-              f"{s['start']:.2f}-{s['end']:.2f} s; render with `rereel render {timeline} -o OUT.mp4`")
+              f"{s['start']:.2f}-{s['end']:.2f} s; render with `rereel render {shlex.quote(str(timeline))} -o OUT.mp4`")
 
 
 def _choose(tl, index: int, suggestion: int, path: Path) -> None:

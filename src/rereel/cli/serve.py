@@ -34,6 +34,17 @@ def _check_paths(allow: list[Path], models: list[Path], workdir: Optional[Path],
     for option, path in (("--ssl-certfile", certfile), ("--ssl-keyfile", keyfile)):
         if path is not None and not path.is_file():
             raise RereelError(f"{option} {path}: {'is a folder, not a file' if path.exists() else 'no such file'}")
+    if certfile is not None:
+        import ssl
+
+        # Loaded here as uvicorn will load them, so that a wrong file is one line before the server
+        # starts (uvicorn's was an SSLError traceback after the URL was printed).
+        try:
+            ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(certfile, keyfile)
+        except ssl.SSLError as e:
+            raise RereelError(f"--ssl-certfile {certfile}: not a PEM certificate with its private key "
+                              f"({'in --ssl-keyfile ' + str(keyfile) if keyfile else 'in the same file'}), or the two "
+                              f"do not match ({e.reason or 'no PEM certificate read'})") from None
 
 
 @app.command(epilog=examples("rereel serve --library ~/my-library --allow ~/trailers",
@@ -68,8 +79,10 @@ def serve(
     token = token or os.environ.get("REREEL_TOKEN")
     if not is_loopback(host) and not token:
         token = secrets.token_urlsafe(18)
-    settings = Settings(library=root, workdir=(workdir or root / "web").absolute(), allow=list(allow or []),
-                        models=list(models or []), host=host, token=token, max_upload_mb=max_upload_mb)
+    # Absolute: the target picker lists paths under them, which a page may show and post back.
+    settings = Settings(library=root, workdir=(workdir or root / "web").absolute(),
+                        allow=[a.absolute() for a in allow or []], models=list(models or []), host=host, token=token,
+                        max_upload_mb=max_upload_mb)
     web = create_app(settings)
     # 0.0.0.0 is where it listens, not an address to open: name this machine instead.
     shown = "localhost" if is_loopback(host) else socket.gethostname() if host in ("0.0.0.0", "::") else host

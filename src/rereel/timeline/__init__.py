@@ -24,10 +24,13 @@ in the timeline's "target"), by which render refuses a file replaced under its n
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import math
 import os
 import threading
 import weakref
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -409,6 +412,42 @@ def write_timeline(tl: otio.schema.Timeline, path: Path) -> Path:
     return path
 
 
+@contextmanager
+def editing(path: Path):
+    """Hold the timeline file at `path` for one read-change-write: another process's edit of
+    it (a second `rereel choose`, the web editor) waits until this one has written, rather than
+    both reading the same version and the later write losing the earlier one's change.
+
+    A lock on the file itself (no lock file beside a user's timeline): `write_timeline` replaces
+    the file, so a lock taken on the version a writer has just replaced is taken again."""
+    while True:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            raise RereelError(f"{path}: no such timeline file") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if os.fstat(fd).st_ino == os.stat(path).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)
+    try:
+        yield
+    finally:
+        os.close(fd)
+
+
+def revision(path: Path) -> str:
+    """The version of the timeline file at `path`, by its content: what an editor showing it
+    sends back with a change, so that a change made meanwhile elsewhere (another tab, `rereel
+    choose`) is not overwritten by one aimed at shots that have moved."""
+    return hashlib.blake2b(Path(path).read_bytes(), digest_size=8).hexdigest()
+
+
 def read_timeline(path: Path) -> otio.schema.Timeline:
     path = Path(path)
     if not path.exists():
@@ -419,9 +458,55 @@ def read_timeline(path: Path) -> otio.schema.Timeline:
         raise RereelError(f"{path}: cannot read the timeline ({type(e).__name__}: {e})") from None
     if not isinstance(tl, otio.schema.Timeline) or KEY not in tl.metadata or "target" not in tl.metadata[KEY]:
         raise RereelError(f"{path}: not a rereel remake timeline (no target in its metadata)")
+    _check_metadata(tl, path)
     _anchor(tl, path.resolve().parent)
     _conform(tl, path)
     return tl
+
+
+def _number(value, low: float = 0.0) -> float | None:
+    """`value` as a finite number of at least `low`, else None (a string, NaN, a negative)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) and value >= low else None
+
+
+def _check_metadata(tl: otio.schema.Timeline, path: Path) -> None:
+    """What rereel reads from a timeline's metadata, checked as it is read: a hand-edited or
+    truncated one is refused in one line naming what is wrong, not a traceback at its first use
+    (or, for a negative length, a render whose later cuts all come early against the sound)."""
+    target = tl.metadata[KEY]["target"]
+    if not hasattr(target, "get"):
+        raise RereelError(f"{path}: the target in its metadata is not a record of the target video")
+    if not isinstance(target.get("path"), str) or not target.get("path"):
+        raise RereelError(f"{path}: the target in its metadata has no path (the video remade)")
+    if not _number(target.get("fps"), 1e-3):
+        raise RereelError(f"{path}: the target's frame rate in its metadata is {target.get('fps')!r}, not a positive number")
+    for key in ("width", "height", "frames", "duration"):
+        if key in target and _number(target[key]) is None:
+            raise RereelError(f"{path}: the target's {key} in its metadata is {target[key]!r}, not a number of 0 or more")
+    if not tl.video_tracks():
+        raise RereelError(f"{path}: the timeline has no video track (the remake's shots)")
+    if not any(not isinstance(item, otio.schema.Transition) for item in remake_track(tl)):
+        raise RereelError(f"{path}: the remake track is empty (no shots)")
+    for item in remake_track(tl):
+        if isinstance(item, otio.schema.Transition):
+            continue
+        if item.source_range is not None and item.source_range.duration.value < 0:
+            raise RereelError(f"{path}: item {item.name!r} on the remake track has a negative duration")
+        if item.source_range is not None and item.source_range.start_time.value < 0:
+            raise RereelError(f"{path}: item {item.name!r} on the remake track starts before its media (a negative in point)")
+        info = item.metadata.get(KEY, {})
+        suggestions = info.get("suggestions") if hasattr(info, "get") else None
+        if suggestions is None:
+            continue
+        if isinstance(suggestions, str) or not hasattr(suggestions, "__len__"):
+            raise RereelError(f"{path}: the suggestions of item {item.name!r} in its metadata are not a list")
+        for n, s in enumerate(suggestions, 1):
+            if not (hasattr(s, "get") and isinstance(s.get("path"), str) and _number(s.get("start")) is not None
+                    and _number(s.get("end")) is not None and _number(s.get("score"), -1.0) is not None):
+                raise RereelError(f"{path}: suggestion {n} of item {item.name!r} in its metadata lacks a path, a start "
+                                  "and end of 0 or more, or a score")
 
 
 def _conform(tl: otio.schema.Timeline, path: Path) -> None:

@@ -21,7 +21,7 @@ from rereel.library import Library
 from rereel.outputs import sweep_partials
 from rereel.web.jobs import Jobs
 from rereel.web.previews import Previews
-from rereel.web.projects import Projects
+from rereel.web.projects import Projects, StaleEdit
 from rereel.web.security import Guard, is_loopback
 
 STATIC = Path(__file__).parent / "static"
@@ -168,7 +168,8 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.exception_handler(RereelError)
     async def user_error(request: Request, exc: RereelError):
-        return JSONResponse({"detail": str(exc)}, status_code=400)
+        # 409: the request was fine, the timeline it was aimed at has changed since (reload).
+        return JSONResponse({"detail": str(exc)}, status_code=409 if isinstance(exc, StaleEdit) else 400)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError):

@@ -137,7 +137,7 @@ def _match(state, folder: Path, target: Path, name: str, suggestions: int, job: 
     try:
         with Library(state.settings.library) as lib:
             result = remake(target, lib, [], timelines=[folder / TIMELINE], opts=MatchOptions(suggestions=suggestions),
-                            stages=StagesAdapter(job))
+                            stages=StagesAdapter(job), name=name if target.is_relative_to(folder) else None)
     except RereelError as e:
         if target.is_relative_to(folder) and str(target) in str(e):  # an upload: the user's name, not our copy's
             raise RereelError(str(e).replace(str(target), printable(name))) from None
@@ -181,6 +181,13 @@ def _idle(request: Request, pid: str):
     return state
 
 
+def _seen(request: Request) -> str | None:
+    """The timeline version the page showed when it asked for a change (If-Match: its
+    `revision`); None from a client that sends none (the change is made on what is saved)."""
+    tag = request.headers.get("if-match")
+    return tag.strip().strip('"') if tag else None
+
+
 def _done(state, pid: str, message: str) -> dict:
     return state.projects.describe(pid) | {"message": message}
 
@@ -189,34 +196,34 @@ def _done(state, pid: str, message: str) -> dict:
 def choose(request: Request, pid: str, choice: Choice):
     """Swap suggestion `suggestion` (0-based) into shot `shot` (0-based); on a black shot, this fills it."""
     state = _idle(request, pid)
-    state.projects.choose(pid, choice.shot, choice.suggestion)
+    state.projects.choose(pid, choice.shot, choice.suggestion, _seen(request))
     return _done(state, pid, f"shot {choice.shot + 1}: suggestion {choice.suggestion + 1} swapped in")
 
 
 @router.post("/api/projects/{pid}/undo")
 def undo(request: Request, pid: str):
     state = _idle(request, pid)
-    return _done(state, pid, f"undone: {state.projects.undo(pid)}")
+    return _done(state, pid, f"undone: {state.projects.undo(pid, expected=_seen(request))}")
 
 
 @router.post("/api/projects/{pid}/redo")
 def redo(request: Request, pid: str):
     state = _idle(request, pid)
-    return _done(state, pid, f"redone: {state.projects.undo(pid, forward=True)}")
+    return _done(state, pid, f"redone: {state.projects.undo(pid, forward=True, expected=_seen(request))}")
 
 
 @router.post("/api/projects/{pid}/shots/{index}/lock")
 def lock(request: Request, pid: str, index: int, body: Lock):
     state = _idle(request, pid)
     word = "lock" if body.locked else "unlock"
-    state.projects.edit(pid, f"{word} shot {index + 1}", lambda tl: set_locked(tl, index, body.locked))
+    state.projects.edit(pid, f"{word} shot {index + 1}", lambda tl: set_locked(tl, index, body.locked), _seen(request))
     return _done(state, pid, f"shot {index + 1} {word}ed" + (": re-matching leaves it as it is" if body.locked else ""))
 
 
 @router.post("/api/projects/{pid}/shots/{index}/black")
 def black(request: Request, pid: str, index: int):
     state = _idle(request, pid)
-    state.projects.edit(pid, f"set shot {index + 1} to black", lambda tl: set_black(tl, index))
+    state.projects.edit(pid, f"set shot {index + 1} to black", lambda tl: set_black(tl, index), _seen(request))
     return _done(state, pid, f"shot {index + 1} is black again; its suggestions stay")
 
 
@@ -255,7 +262,7 @@ def rematch_unlocked(request: Request, pid: str, body: Rematch):
         meta["seed"], meta["weights"] = body.seed, vars(opts.weights)
         return changed
 
-    changed = state.projects.edit(pid, f"re-match unlocked shots (seed {body.seed})", change)
+    changed = state.projects.edit(pid, f"re-match unlocked shots (seed {body.seed})", change, _seen(request))
     return _done(state, pid, f"re-matched {len(changed)} unlocked shots with seed {body.seed}")
 
 
@@ -270,7 +277,7 @@ def more(request: Request, pid: str, index: int):
         with state.lock:
             return more_suggestions(tl, state.lib, analysis, index, _options(state, pid, tl))
 
-    added = state.projects.edit(pid, f"more suggestions for shot {index + 1}", change)
+    added = state.projects.edit(pid, f"more suggestions for shot {index + 1}", change, _seen(request))
     return _done(state, pid, f"shot {index + 1}: {added} more suggestions" if added
                  else f"shot {index + 1}: the archive has no other suggestions for it")
 
@@ -288,7 +295,7 @@ def split_at(request: Request, pid: str, body: Split):
             rematch(tl, state.lib, analysis, list(pieces), _options(state, pid, tl))
         return shot
 
-    shot = state.projects.edit(pid, f"split at frame {body.frame}", change)
+    shot = state.projects.edit(pid, f"split at frame {body.frame}", change, _seen(request))
     return _done(state, pid, f"shot {shot + 1} split in two (shots {shot + 1} and {shot + 2}); the shots after it "
                              "are numbered one up")
 
@@ -304,7 +311,7 @@ def join_next(request: Request, pid: str, index: int):
         with state.lock:
             rematch(tl, state.lib, analysis, [shot], _options(state, pid, tl))
 
-    state.projects.edit(pid, f"join shots {index + 1} and {index + 2}", change)
+    state.projects.edit(pid, f"join shots {index + 1} and {index + 2}", change, _seen(request))
     return _done(state, pid, f"shots {index + 1} and {index + 2} joined; the shots after them are numbered one down")
 
 

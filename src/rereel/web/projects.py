@@ -23,6 +23,7 @@ import secrets
 import shutil
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import opentimelineio as otio
@@ -30,7 +31,7 @@ import opentimelineio as otio
 from rereel.errors import RereelError
 from rereel.credits import write_credits
 from rereel.outputs import write_text
-from rereel.timeline import KEY, choose_suggestion, read_timeline, shot_items, write_timeline
+from rereel.timeline import KEY, choose_suggestion, editing, read_timeline, revision, shot_items, write_timeline
 from rereel.timeline import timecode as frame_timecode
 from rereel.timeline.edit import History
 
@@ -41,6 +42,10 @@ RENDERS = {False: "remake.mp4", True: "remake_side_by_side.mp4"}
 # remake.credits.txt: the licences and credit lines of the footage used (CC BY needs them).
 RENDERED = "renders.json"  # each render's timeline version (Projects.rendered)
 DOWNLOADS = {"remake.mp4", "remake_side_by_side.mp4", "remake.otio", "remake.edl", "remake.xml", "remake.credits.txt"}
+
+
+class StaleEdit(RereelError):
+    """A change asked for against a version of the timeline that is no longer the one saved."""
 
 
 class Projects:
@@ -75,7 +80,16 @@ class Projects:
         tmp.replace(folder / "project.json")
 
     def meta(self, pid: str) -> dict:
-        return json.loads((self.folder(pid) / "project.json").read_text())
+        path = self.folder(pid) / "project.json"
+        try:
+            meta = json.loads(path.read_text())
+        except (OSError, ValueError) as e:  # damaged on disk (a hand edit, a full disk): said, not a 500
+            raise RereelError(f"{path}: the project's record cannot be read ({e}); delete the project and "
+                              "start it again") from None
+        if not isinstance(meta, dict) or not isinstance(meta.get("target"), str):
+            raise RereelError(f"{path}: the project's record is not one rereel wrote (no target path in it); "
+                              "delete the project and start it again")
+        return meta
 
     def all(self) -> list[dict]:
         out = []
@@ -110,7 +124,7 @@ class Projects:
             record[name] = version
             write_text(path, json.dumps(record))
 
-    def choose(self, pid: str, shot: int, suggestion: int) -> otio.schema.Timeline:
+    def choose(self, pid: str, shot: int, suggestion: int, expected: str | None = None) -> otio.schema.Timeline:
         def swap(tl):
             info = _shot(tl, shot)
             count = len(info.get("suggestions") or [])
@@ -121,13 +135,27 @@ class Projects:
                 raise RereelError(f"shot {shot + 1} has suggestions 1 to {count}; there is no number {suggestion + 1}")
             choose_suggestion(tl, shot, suggestion)
             return tl
-        return self.edit(pid, f"swap suggestion {suggestion + 1} into shot {shot + 1}", swap)
+        return self.edit(pid, f"swap suggestion {suggestion + 1} into shot {shot + 1}", swap, expected)
 
     # -- changes and their history -----------------------------------------------------------------
-    def edit(self, pid: str, label: str, change):
+    @contextmanager
+    def _editing(self, pid: str, expected: str | None):
+        """The project's timeline held for one change (against this app's other threads and other
+        processes: `rereel choose` on the same file), and refused as stale when it is no longer
+        the version `expected` (the `revision` the page showed) that the change was asked of."""
+        path = self.folder(pid) / TIMELINE
+        if not path.exists():
+            raise RereelError(f"project {pid}: the remake has not finished matching yet")
+        with self._lock, editing(path):
+            if expected is not None and revision(path) != expected:
+                raise StaleEdit(f"project {pid}: the remake was changed elsewhere (another tab, or `rereel choose`) "
+                                "since this page showed it; reload it, then make the change again")
+            yield
+
+    def edit(self, pid: str, label: str, change, expected: str | None = None):
         """Apply `change(timeline)` and save it, with the timeline before it on the undo list.
-        A change that raises saves nothing."""
-        with self._lock:
+        A change that raises saves nothing. `expected`: see `_editing`."""
+        with self._editing(pid, expected):
             tl = self.timeline(pid)
             history = self.history(pid)
             before = tl.deepcopy()
@@ -176,9 +204,9 @@ class Projects:
             if old.name not in used:
                 old.unlink(missing_ok=True)
 
-    def undo(self, pid: str, forward: bool = False) -> str:
-        """Undo (or redo) the last change; returns what it was."""
-        with self._lock:
+    def undo(self, pid: str, forward: bool = False, expected: str | None = None) -> str:
+        """Undo (or redo) the last change; returns what it was. `expected`: see `_editing`."""
+        with self._editing(pid, expected):
             history = self.history(pid)
             now = self.timeline(pid)
             label, tl = history.step_forward(now) if forward else history.step_back(now)
@@ -197,6 +225,9 @@ class Projects:
                     "file": name, "mtime": (folder / name).stat().st_mtime}
         if not out["ready"]:
             return out
+        # Before the timeline is read: a change in between makes the revision older than what is
+        # shown, so the page's next edit is refused and it reloads (never the other way round).
+        out["revision"] = revision(folder / TIMELINE)
         tl = self.timeline(pid)
         target = tl.metadata[KEY]["target"]
         out["target"] = {k: target[k] for k in ("fps", "width", "height", "duration", "frames", "has_audio")}

@@ -71,6 +71,9 @@ class Guard:
                 problem = (403, "request from another site refused")
             # Refused before the body is read: Starlette would otherwise spool all of it to disk
             # first. Without a length (chunked) the size is unknown until read, so it is refused too.
+            # With neither a length nor a transfer encoding there is no body (HTTP/1.1): `curl -X POST`.
+            elif not length and "transfer-encoding" not in conn.headers:
+                pass
             elif not length.isdigit():
                 problem = (411, "requests with a body need a Content-Length")
             elif int(length) > self.max_body:

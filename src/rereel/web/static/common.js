@@ -67,8 +67,8 @@ async function api(url, options = {}, { quiet = false } = {}) {
   return body;
 }
 
-function postJSON(url, data) {
-  return api(url, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(data) });
+function postJSON(url, data, headers = {}) {
+  return api(url, { method: "POST", headers: { "Content-Type": "application/json", ...headers }, body: JSON.stringify(data) });
 }
 
 // m:ss.s, for lengths (a video's duration); positions in footage are written as timecode.

@@ -178,10 +178,15 @@ async function edit(path, body, label = "working…") {
   status.textContent = label;
   document.getElementById("project").classList.add("busy");
   let p = null;
+  // The version of the remake this page shows: a change made meanwhile in another tab (or by
+  // `rereel choose`) may have moved the shots, and the server refuses an edit aimed at it.
+  const seen = project && project.id === pid && project.revision ? { "If-Match": `"${project.revision}"` } : {};
   try {
-    p = await postJSON(`/api/projects/${pid}/${path}`, body);
+    p = await postJSON(`/api/projects/${pid}/${path}`, body, seen);
   } catch (e) {
-    return null;  // api() has shown the server's reason
+    // api() has shown the server's reason; when the remake changed elsewhere, show it as it is now.
+    if (/changed elsewhere/.test(e.message) && current === pid) openProject(pid);
+    return null;
   } finally {
     editing = false;
     status.textContent = was;
