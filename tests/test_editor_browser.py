@@ -228,3 +228,29 @@ def test_one_numbering_on_the_page_in_the_otio_the_edl_and_choose(camera_page, s
     assert in_otio == expected, "OTIO metadata (number, timecode) differs from the page"
     assert in_edl == expected, "EDL comments differ from the page"
     assert in_choose == expected, "`rereel choose` differs from the page"
+
+
+def test_a_stale_tab_is_told_and_shown_the_remake_as_it_now_is(camera_page, site):
+    """Found by trying two tabs: after another tab split a shot, this tab's click on a suggestion
+    of "shot 6" swapped it into another shot. The click is now refused, said, and the page
+    redrawn with the shots as they are; nothing changed on disk."""
+    page = camera_page
+    open_editor(page, site)
+    url, pid = site
+    shown = project(site)
+    rows = page.locator(".tshot").count()
+    # Another tab (here the API) splits the longest shot: every shot after it is numbered one up.
+    longest = max(shown["shots"], key=lambda s: s["end_frame"] - s["start_frame"])
+    request = urllib.request.Request(f"{url}/api/projects/{pid}/split", method="POST",
+                                     data=json.dumps({"frame": (longest["start_frame"] + longest["end_frame"]) // 2}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=60).read()
+    after_split = project(site)
+    last = page.locator(".tshot").last
+    last.scroll_into_view_if_needed()
+    last.locator(".suggestions .shot[data-suggestion='1']").click()
+    page.wait_for_function("() => document.querySelector('#toast').textContent.includes('changed elsewhere')")
+    page.wait_for_function(f"() => document.querySelectorAll('.tshot').length === {rows + 1}")
+    assert project(site)["shots"] == after_split["shots"]  # the click changed nothing
+    shoot(page, "10_stale_tab_reloaded")
+    assert "pageerror" not in console_log(page), console_log(page)

@@ -149,7 +149,7 @@ class Projects:
         with self._lock, editing(path):
             if expected is not None and revision(path) != expected:
                 raise StaleEdit(f"project {pid}: the remake was changed elsewhere (another tab, or `rereel choose`) "
-                                "since this page showed it; reload it, then make the change again")
+                                "since this view of it; look at it as it is now, then make the change again")
             yield
 
     def edit(self, pid: str, label: str, change, expected: str | None = None):

@@ -62,7 +62,7 @@ async function api(url, options = {}, { quiet = false } = {}) {
       : Array.isArray(body.detail) ? body.detail.map((e) => `${(e.loc || []).slice(1).join(".")}: ${e.msg}`).join("; ")
       : JSON.stringify(body.detail);
     if (!quiet) toast(detail, "error");
-    throw new Error(detail);
+    throw Object.assign(new Error(detail), { status: res.status });
   }
   return body;
 }

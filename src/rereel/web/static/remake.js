@@ -184,8 +184,9 @@ async function edit(path, body, label = "working…") {
   try {
     p = await postJSON(`/api/projects/${pid}/${path}`, body, seen);
   } catch (e) {
-    // api() has shown the server's reason; when the remake changed elsewhere, show it as it is now.
-    if (/changed elsewhere/.test(e.message) && current === pid) openProject(pid);
+    // api() has shown the server's reason. A conflict (the remake changed elsewhere, or a job
+    // started on it): show the project as it is now.
+    if (e.status === 409 && current === pid) openProject(pid);
     return null;
   } finally {
     editing = false;
