@@ -288,6 +288,10 @@ def test_a_damaged_project_record_is_said_not_a_server_error(web_library, archiv
               client.post(f"/api/projects/{pid}/choose", json={"shot": 0, "suggestion": 0})):
         assert r.status_code == 400 and "project.json: the project's record cannot be read" in r.json()["detail"], r.text
     assert pid not in [p["id"] for p in client.get("/api/projects").json()["projects"]]
+    for damaged in ("[]", "null", '{"target": "/x.mp4"}'):  # JSON, but no record: the list was a 500
+        record.write_text(damaged)
+        assert client.get("/api/projects").status_code == 200
+        assert client.get(f"/api/projects/{pid}").status_code == 400
     assert client.post(f"/api/projects/{pid}/delete", json={}).status_code == 200 and not record.exists()
 
 
@@ -330,4 +334,7 @@ def test_an_uploaded_target_is_named_as_the_user_sent_it(web_library, archive, t
     assert credits.startswith("Credits for Tëars – copy remade\n") and f"\n{name}\n" in credits, credits
     assert "target.mp4" not in credits and "an uploaded video" in credits, credits
     assert "TITLE: Tëars – copy remade" in client.get(f"/api/projects/{pid}/files/remake.edl").text
-    assert client.get(f"/api/projects/{pid}/files/remake.otio").json()["name"] == "Tëars – copy remade"
+    otio_json = client.get(f"/api/projects/{pid}/files/remake.otio").text
+    assert '"name": "Tëars – copy remade"' in otio_json and "target.mp4\"" not in otio_json.replace("/target.mp4", "")
+    xml = client.get(f"/api/projects/{pid}/files/remake.xml").text
+    assert "<name>Tëars – copy.mp4</name>" in xml  # its clips; the <file> is the server's copy, target.mp4

@@ -145,6 +145,19 @@ def test_serve_refuses_a_certificate_that_is_none(cli, tmp_path):
             "notes.txt", "not a PEM certificate")
 
 
+def test_serve_refuses_an_encrypted_key_without_asking_for_its_passphrase(cli, tmp_path):
+    """The check before serving asked for the passphrase (uvicorn would ask again), and without
+    a terminal was an OSError traceback."""
+    from conftest import require_program
+
+    openssl = require_program("/usr/bin/openssl", "makes a certificate with an encrypted key")
+    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-keyout", tmp_path / "enc.key", "-out",
+                    tmp_path / "cert.pem", "-subj", "/CN=localhost", "-days", "1", "-passout", "pass:secret"],
+                   check=True, capture_output=True, stdin=subprocess.DEVNULL)
+    refused(cli("serve", "--ssl-certfile", tmp_path / "cert.pem", "--ssl-keyfile", tmp_path / "enc.key",
+                "--library", tmp_path), "--ssl-keyfile", "enc.key", "the private key is encrypted")
+
+
 def test_render_refuses_a_missing_timeline(cli, tmp_path):
     refused(cli("render", tmp_path / "gone.otio", "-o", tmp_path / "out.mp4"), "gone.otio", "no such timeline file")
     assert list(tmp_path.iterdir()) == []

@@ -398,14 +398,18 @@ def _set_duration(tl, frames):
     (lambda tl: tl.metadata["rereel"]["target"].__setitem__("fps", "abc"), "frame rate in its metadata is 'abc'"),
     (lambda tl: tl.metadata["rereel"]["target"].pop("path"), "the target in its metadata has no path"),
     (lambda tl: tl.metadata["rereel"]["target"].__setitem__("frames", -5), "frames in its metadata is -5"),
+    (lambda tl: tl.metadata["rereel"]["target"].pop("width"), "width in its metadata is None"),
+    (lambda tl: tl.metadata["rereel"].__setitem__("target", "x") or tl.metadata.__setitem__("rereel", "target"),
+     "not a rereel remake timeline"),
     (lambda tl: tl.tracks.clear(), "has no video track"),
     (lambda tl: remake_track(tl).clear(), "the remake track is empty"),
     (lambda tl: _set_duration(tl, -50), "has a negative duration"),
     (lambda tl: _set_in_point(tl, -100), "starts before its media"),
     (lambda tl: remake_track(tl)[0].metadata["rereel"].__setitem__("suggestions", "x"), "are not a list"),
     (lambda tl: remake_track(tl)[0].metadata["rereel"].__setitem__("suggestions", [{"foo": 1}]), "suggestion 1 of item"),
-], ids=["no fps", "fps 0", "fps text", "no path", "frames -5", "no tracks", "empty track", "negative duration",
-        "negative in point", "suggestions text", "suggestion without fields"])
+    (lambda tl: remake_track(tl)[0].metadata["rereel"]["suggestions"][0].pop("shot_id"), "or a shot id"),
+], ids=["no fps", "fps 0", "fps text", "no path", "frames -5", "no width", "metadata text", "no tracks", "empty track",
+        "negative duration", "negative in point", "suggestions text", "suggestion without fields", "suggestion without shot id"])
 def test_a_hand_edited_timeline_that_rereel_cannot_read_is_refused_in_one_line(small, tmp_path, change, message):
     """Found by trying: each was a traceback (IndexError, KeyError, ZeroDivisionError) in choose,
     render and export, a 500 in the web editor, or worse, a render that went through with every

@@ -39,12 +39,22 @@ def _check_paths(allow: list[Path], models: list[Path], workdir: Optional[Path],
 
         # Loaded here as uvicorn will load them, so that a wrong file is one line before the server
         # starts (uvicorn's was an SSLError traceback after the URL was printed).
+        class Encrypted(Exception):
+            pass
+
+        def no_passphrase():  # asked only for an encrypted key, which uvicorn would ask for again
+            raise Encrypted
+
+        key = f"--ssl-keyfile {keyfile}" if keyfile else f"--ssl-certfile {certfile}"
         try:
-            ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(certfile, keyfile)
-        except ssl.SSLError as e:
+            ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(certfile, keyfile, password=no_passphrase)
+        except Encrypted:
+            raise RereelError(f"{key}: the private key is encrypted (has a passphrase); give it unencrypted, "
+                              "readable by you alone (openssl pkey -in KEY -out KEY.plain)") from None
+        except (ssl.SSLError, OSError) as e:
             raise RereelError(f"--ssl-certfile {certfile}: not a PEM certificate with its private key "
                               f"({'in --ssl-keyfile ' + str(keyfile) if keyfile else 'in the same file'}), or the two "
-                              f"do not match ({e.reason or 'no PEM certificate read'})") from None
+                              f"do not match ({getattr(e, 'reason', None) or 'no PEM certificate read'})") from None
 
 
 @app.command(epilog=examples("rereel serve --library ~/my-library --allow ~/trailers",
@@ -81,8 +91,8 @@ def serve(
         token = secrets.token_urlsafe(18)
     # Absolute: the target picker lists paths under them, which a page may show and post back.
     settings = Settings(library=root, workdir=(workdir or root / "web").absolute(),
-                        allow=[a.absolute() for a in allow or []], models=list(models or []), host=host, token=token,
-                        max_upload_mb=max_upload_mb)
+                        allow=[Path(os.path.abspath(a)) for a in allow or []], models=list(models or []), host=host,
+                        token=token, max_upload_mb=max_upload_mb)
     web = create_app(settings)
     # 0.0.0.0 is where it listens, not an address to open: name this machine instead.
     shown = "localhost" if is_loopback(host) else socket.gethostname() if host in ("0.0.0.0", "::") else host

@@ -24,8 +24,8 @@ in the timeline's "target"), by which render refuses a file replaced under its n
 
 from __future__ import annotations
 
+import errno
 import fcntl
-import hashlib
 import math
 import os
 import threading
@@ -274,7 +274,7 @@ def build_timeline(name: str, target: dict, matches, meta: dict) -> otio.schema.
             video.append(item)
     ref_track = otio.schema.Track(name="target", kind=otio.schema.TrackKind.Video)
     whole = _range(0, int(target["frames"]), rate)
-    tname = Path(target["path"]).name
+    tname = target.get("name") or Path(target["path"]).name  # an upload: the user's name for it
     ref_track.append(otio.schema.Clip(name=tname, media_reference=_ref(target["path"], target["duration"], rate, rate,
                                                                         target.get("fingerprint")),
                                       source_range=whole))
@@ -419,10 +419,15 @@ def editing(path: Path):
     both reading the same version and the later write losing the earlier one's change.
 
     A lock on the file itself (no lock file beside a user's timeline): `write_timeline` replaces
-    the file, so a lock taken on the version a writer has just replaced is taken again."""
+    the file, so a lock taken on the version a writer has just replaced is taken again. Opened
+    for writing where it may be (NFS locks only files open for writing); where the file system
+    takes no lock at all, the edit goes on without one, as the library's other locks do."""
     while True:
         try:
-            fd = os.open(path, os.O_RDONLY)
+            try:
+                fd = os.open(path, os.O_RDWR)
+            except PermissionError:  # a read-only timeline: its write will say so
+                fd = os.open(path, os.O_RDONLY)
         except FileNotFoundError:
             raise RereelError(f"{path}: no such timeline file") from None
         try:
@@ -431,6 +436,11 @@ def editing(path: Path):
                 break
         except FileNotFoundError:
             pass
+        except OSError as e:
+            if e.errno not in (errno.ENOLCK, errno.EBADF, errno.EINVAL, errno.EOPNOTSUPP):
+                os.close(fd)
+                raise
+            break  # no locks on this file system
         except BaseException:
             os.close(fd)
             raise
@@ -441,13 +451,6 @@ def editing(path: Path):
         os.close(fd)
 
 
-def revision(path: Path) -> str:
-    """The version of the timeline file at `path`, by its content: what an editor showing it
-    sends back with a change, so that a change made meanwhile elsewhere (another tab, `rereel
-    choose`) is not overwritten by one aimed at shots that have moved."""
-    return hashlib.blake2b(Path(path).read_bytes(), digest_size=8).hexdigest()
-
-
 def read_timeline(path: Path) -> otio.schema.Timeline:
     path = Path(path)
     if not path.exists():
@@ -456,7 +459,8 @@ def read_timeline(path: Path) -> otio.schema.Timeline:
         tl = otio.adapters.read_from_file(str(path))
     except Exception as e:  # OTIO raises many kinds; the user needs the file and the reason
         raise RereelError(f"{path}: cannot read the timeline ({type(e).__name__}: {e})") from None
-    if not isinstance(tl, otio.schema.Timeline) or KEY not in tl.metadata or "target" not in tl.metadata[KEY]:
+    if (not isinstance(tl, otio.schema.Timeline) or not hasattr(tl.metadata.get(KEY), "get")
+            or "target" not in tl.metadata[KEY]):
         raise RereelError(f"{path}: not a rereel remake timeline (no target in its metadata)")
     _check_metadata(tl, path)
     _anchor(tl, path.resolve().parent)
@@ -482,9 +486,9 @@ def _check_metadata(tl: otio.schema.Timeline, path: Path) -> None:
         raise RereelError(f"{path}: the target in its metadata has no path (the video remade)")
     if not _number(target.get("fps"), 1e-3):
         raise RereelError(f"{path}: the target's frame rate in its metadata is {target.get('fps')!r}, not a positive number")
-    for key in ("width", "height", "frames", "duration"):
-        if key in target and _number(target[key]) is None:
-            raise RereelError(f"{path}: the target's {key} in its metadata is {target[key]!r}, not a number of 0 or more")
+    for key in ("width", "height", "frames", "duration"):  # every rereel timeline has them
+        if _number(target.get(key)) is None:
+            raise RereelError(f"{path}: the target's {key} in its metadata is {target.get(key)!r}, not a number of 0 or more")
     if not tl.video_tracks():
         raise RereelError(f"{path}: the timeline has no video track (the remake's shots)")
     if not any(not isinstance(item, otio.schema.Transition) for item in remake_track(tl)):
@@ -504,9 +508,10 @@ def _check_metadata(tl: otio.schema.Timeline, path: Path) -> None:
             raise RereelError(f"{path}: the suggestions of item {item.name!r} in its metadata are not a list")
         for n, s in enumerate(suggestions, 1):
             if not (hasattr(s, "get") and isinstance(s.get("path"), str) and _number(s.get("start")) is not None
-                    and _number(s.get("end")) is not None and _number(s.get("score"), -1.0) is not None):
+                    and _number(s.get("end")) is not None and _number(s.get("score"), -1.0) is not None
+                    and _number(s.get("shot_id")) is not None):
                 raise RereelError(f"{path}: suggestion {n} of item {item.name!r} in its metadata lacks a path, a start "
-                                  "and end of 0 or more, or a score")
+                                  "and end of 0 or more, a score or a shot id")
 
 
 def _conform(tl: otio.schema.Timeline, path: Path) -> None:

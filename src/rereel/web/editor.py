@@ -184,8 +184,8 @@ def _idle(request: Request, pid: str):
 def _seen(request: Request) -> str | None:
     """The timeline version the page showed when it asked for a change (If-Match: its
     `revision`); None from a client that sends none (the change is made on what is saved)."""
-    tag = request.headers.get("if-match")
-    return tag.strip().strip('"') if tag else None
+    tag = (request.headers.get("if-match") or "").strip().removeprefix("W/").strip('"')
+    return tag if tag and tag != "*" else None  # "*": any version will do (HTTP's meaning)
 
 
 def _done(state, pid: str, message: str) -> dict:

@@ -31,7 +31,7 @@ import opentimelineio as otio
 from rereel.errors import RereelError
 from rereel.credits import write_credits
 from rereel.outputs import write_text
-from rereel.timeline import KEY, choose_suggestion, editing, read_timeline, revision, shot_items, write_timeline
+from rereel.timeline import KEY, choose_suggestion, editing, read_timeline, shot_items, write_timeline
 from rereel.timeline import timecode as frame_timecode
 from rereel.timeline.edit import History
 
@@ -86,8 +86,8 @@ class Projects:
         except (OSError, ValueError) as e:  # damaged on disk (a hand edit, a full disk): said, not a 500
             raise RereelError(f"{path}: the project's record cannot be read ({e}); delete the project and "
                               "start it again") from None
-        if not isinstance(meta, dict) or not isinstance(meta.get("target"), str):
-            raise RereelError(f"{path}: the project's record is not one rereel wrote (no target path in it); "
+        if not _is_record(meta):
+            raise RereelError(f"{path}: the project's record is not one rereel wrote (no name and target path in it); "
                               "delete the project and start it again")
         return meta
 
@@ -98,6 +98,8 @@ class Projects:
                 meta = json.loads(f.read_text())
             except (OSError, ValueError):
                 continue  # a half-made project (its creation failed): not listed
+            if not _is_record(meta):
+                continue  # damaged: its own page says so (`meta`)
             meta["ready"] = (f.parent / TIMELINE).exists()
             out.append(meta)
         return out
@@ -147,7 +149,7 @@ class Projects:
         if not path.exists():
             raise RereelError(f"project {pid}: the remake has not finished matching yet")
         with self._lock, editing(path):
-            if expected is not None and revision(path) != expected:
+            if expected is not None and _revision(path.parent) != expected:
                 raise StaleEdit(f"project {pid}: the remake was changed elsewhere (another tab, or `rereel choose`) "
                                 "since this view of it; look at it as it is now, then make the change again")
             yield
@@ -227,7 +229,7 @@ class Projects:
             return out
         # Before the timeline is read: a change in between makes the revision older than what is
         # shown, so the page's next edit is refused and it reloads (never the other way round).
-        out["revision"] = revision(folder / TIMELINE)
+        out["revision"] = _revision(folder)
         tl = self.timeline(pid)
         target = tl.metadata[KEY]["target"]
         out["target"] = {k: target[k] for k in ("fps", "width", "height", "duration", "frames", "has_audio")}
@@ -310,6 +312,23 @@ def matched_with(tl: otio.schema.Timeline) -> dict:
     weights = meta.get("weights") if hasattr(meta.get("weights"), "get") else {}  # OTIO's AnyDictionary, not a dict
     return {"seed": int(meta.get("seed") or 0),
             **{k: float(weights[k]) for k in ("semantic", "composition", "colour") if k in weights}}
+
+
+def _revision(folder: Path) -> str:
+    """The version of a project's remake, by the content of its timeline and undo history: what
+    the page showing it sends back with a change, so that a change made meanwhile elsewhere
+    (another tab, `rereel choose`) is not overwritten by one aimed at shots that have moved, and
+    an undo undoes the step the page names."""
+    digest = hashlib.blake2b((folder / TIMELINE).read_bytes(), digest_size=8)
+    if (folder / HISTORY).exists():
+        digest.update((folder / HISTORY).read_bytes())
+    return digest.hexdigest()
+
+
+def _is_record(meta) -> bool:
+    """Whether `meta` is a project record as `project_meta` writes it, as far as it is read."""
+    return (isinstance(meta, dict) and isinstance(meta.get("target"), str) and isinstance(meta.get("name"), str)
+            and isinstance(meta.get("suggestions", 5), int))
 
 
 def _read_json(path: Path) -> dict:
