@@ -158,6 +158,19 @@ def test_serve_refuses_an_encrypted_key_without_asking_for_its_passphrase(cli, t
                 "--library", tmp_path), "--ssl-keyfile", "enc.key", "the private key is encrypted")
 
 
+@pytest.mark.parametrize("args, words", [
+    (("choose", "x.otio", "3", "abc"), ("rereel choose", "Invalid value for 'SUGGESTION'", "rereel choose --help")),
+    (("serve", "--port", "0"), ("rereel serve", "Invalid value for '--port'")),
+    (("indx",), ("No such command 'indx'", "Did you mean 'index'?")),
+    (("index", "--nope", "x"), ("rereel index", "No such option: --nope")),
+    (("remake",), ("rereel remake", "Missing argument 'VIDEO'")),
+], ids=["not a number", "out of range", "misspelt command", "unknown option", "missing argument"])
+def test_a_wrong_argument_is_one_line_too(cli, args, words):
+    """Typer printed its usage line, a hint and a boxed panel over 5-7 lines, where every other
+    error a user can cause is one line (the README's promise)."""
+    refused(cli(*args), *words)
+
+
 def test_render_refuses_a_missing_timeline(cli, tmp_path):
     refused(cli("render", tmp_path / "gone.otio", "-o", tmp_path / "out.mp4"), "gone.otio", "no such timeline file")
     assert list(tmp_path.iterdir()) == []

@@ -73,6 +73,25 @@ def _plain_help() -> None:
     core.TyperArgument._get_number_range_help_str = number_range
 
 
+def _one_line_usage_errors() -> None:
+    """A wrong argument or option (`choose T 3 abc`, `--port 0`) in one line, as every other
+    error a user can cause: `error: rereel choose: Invalid value for 'SUGGESTION': ... (rereel
+    choose --help)`. Typer draws its usage line, a hint and a boxed panel; it offers no switch,
+    so its one error printer is replaced, as `_plain_help` replaces its help's type column."""
+    from typer import rich_utils
+
+    def one_line(e) -> None:
+        if type(e).__name__ == "NoArgsIsHelpError":  # `rereel` alone: its help is shown instead
+            return
+        ctx = getattr(e, "ctx", None)
+        where = f"{ctx.command_path}: " if ctx is not None else ""
+        hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+        message = " ".join(e.format_message().split())  # Click's may span lines ("Did you mean")
+        err.print(labelled("error:", "red", f"{where}{message}{hint}"))
+
+    rich_utils.rich_format_error = one_line
+
+
 _plain_help()
 
 app = typer.Typer(
@@ -96,6 +115,8 @@ def labelled(label: str, style: str, rest: object) -> Text:
     """`label` in `style` ("error:" in red), a space, then `rest` exactly as it is."""
     return Text.assemble((label, style), " ", str(rest))
 
+
+_one_line_usage_errors()
 
 # Importing the command modules registers their commands on `app`.
 from rereel.cli import library as _library  # noqa: E402,F401
