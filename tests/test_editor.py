@@ -38,6 +38,17 @@ def make_target(archive: Path, folder: Path) -> Path:
     return path
 
 
+def when_matched(client: TestClient, started):
+    """`started` (a project's creation), once its matching job is done."""
+    assert started.status_code == 200, started.text
+    deadline = time.time() + 300
+    while (job := client.get(f"/api/jobs/{started.json()['job']}").json())["state"] not in ("done", "failed"):
+        assert time.time() < deadline
+        time.sleep(0.3)
+    assert job["state"] == "done", job["error"]
+    return started
+
+
 def matched_copy(web_library: Path, archive: Path, tmp_path_factory) -> tuple[Path, str, Path]:
     """A fresh copy of a work folder holding one matched project on the target:
     (workdir, project id, target). The matching is done once a run (shared with
@@ -51,13 +62,7 @@ def matched_copy(web_library: Path, archive: Path, tmp_path_factory) -> tuple[Pa
         target = make_target(archive, folder)
         client = TestClient(create_app(Settings(library=web_library, workdir=folder / "work", allow=[folder],
                                                 extra_hosts=("testserver",))))
-        started = client.post("/api/projects", data={"path": str(target), "suggestions": "3"})
-        assert started.status_code == 200, started.text
-        deadline = time.time() + 300
-        while (job := client.get(f"/api/jobs/{started.json()['job']}").json())["state"] not in ("done", "failed"):
-            assert time.time() < deadline
-            time.sleep(0.3)
-        assert job["state"] == "done", job["error"]
+        started = when_matched(client, client.post("/api/projects", data={"path": str(target), "suggestions": "3"}))
         (folder / "matched.json").write_text(json.dumps({"pid": started.json()["project"], "target": str(target)}))
 
     folder = built_once(tmp_path_factory, "matched", build)
@@ -322,13 +327,7 @@ def test_an_uploaded_target_is_named_as_the_user_sent_it(web_library, archive, t
     work, _, target = matched_copy(web_library, archive, tmp_path_factory)
     client = TestClient(create_app(Settings(library=web_library, workdir=work, extra_hosts=("testserver",))))
     name = "Tëars – copy.mp4"
-    started = client.post("/api/projects", files={"file": (name, target.read_bytes(), "video/mp4")})
-    assert started.status_code == 200, started.text
-    deadline = time.time() + 300
-    while (job := client.get(f"/api/jobs/{started.json()['job']}").json())["state"] not in ("done", "failed"):
-        assert time.time() < deadline
-        time.sleep(0.3)
-    assert job["state"] == "done", job["error"]
+    started = when_matched(client, client.post("/api/projects", files={"file": (name, target.read_bytes(), "video/mp4")}))
     pid = started.json()["project"]
     credits = client.get(f"/api/projects/{pid}/files/remake.credits.txt").text
     assert credits.startswith("Credits for Tëars – copy remade\n") and f"\n{name}\n" in credits, credits
