@@ -172,4 +172,63 @@ def test_mirror_figures_agree_and_say_what_they_measure(page, pages_url):
     assert contrast >= 4.5, contrast
     page.locator("#gif-link").scroll_into_view_if_needed()
     shoot(page, "mirror_gif_link")
+    # A caption the font cannot draw is refused: said in a toast, with no uncaught error behind it.
+    page.fill("#caption", "🐶 dog")
+    page.click("#capture")
+    page.wait_for_function("() => document.querySelector('#toast').textContent.includes('has no')", timeout=30_000)
+    page.wait_for_function("() => !document.querySelector('#capture').disabled")
+    assert "pageerror" not in console_log(page), console_log(page)
+
+
+COUNT_SOCKETS = """window.socketsOpened = 0; window.messagesSent = 0;
+    const Native = window.WebSocket;
+    window.WebSocket = function (...a) { window.socketsOpened++; const s = new Native(...a);
+        const send = s.send.bind(s); s.send = (m) => { window.messagesSent++; send(m); }; return s; };
+    window.WebSocket.prototype = Native.prototype; Object.assign(window.WebSocket, Native);"""
+
+
+def test_mirror_without_a_camera_says_so_and_sends_nothing(page, pages_url):
+    """Found by trying: with no camera the page said so, but Stop then Start sent blank frames at
+    50 a second and showed a "strong match 1.00" for them."""
+    page.add_init_script(COUNT_SOCKETS + """
+        navigator.mediaDevices.getUserMedia = () => Promise.reject(new DOMException("Requested device not found", "NotFoundError"));""")
+    page.goto(pages_url + "/mirror")
+    page.wait_for_function("() => document.querySelector('#stats').textContent.includes('camera: Requested device not found')")
+    toggle = page.locator("#toggle")
+    assert toggle.is_disabled() and toggle.text_content() == "Start"
+    toggle.click(force=True)  # as a script or a quick hand might
+    page.wait_for_timeout(1500)
+    assert page.evaluate("[window.socketsOpened, window.messagesSent]") == [0, 0]
+    assert "camera: Requested device not found" in page.text_content("#stats")
+    assert page.locator("#capture").is_disabled()
+    shoot(page, "mirror_no_camera")
+    assert "pageerror" not in console_log(page), console_log(page)
+
+
+@pytest.fixture(scope="module")
+def broken_model_url(web_library, tmp_path_factory):
+    """`rereel serve` with a --models folder whose one model has a checkpoint that is no checkpoint."""
+    import json
+
+    models = tmp_path_factory.mktemp("bad-models")
+    (models / "bad").mkdir()
+    (models / "bad" / "config.json").write_text(json.dumps({"kind": "see", "size": 64}))
+    (models / "bad" / "checkpoint.pt").write_bytes(b"not a checkpoint" * 100)
+    with serve(["--library", str(web_library), "--models", str(models),
+                "--workdir", str(tmp_path_factory.mktemp("bad-pages"))], timeout=60) as url:
+        yield url
+
+
+def test_learning_to_see_with_a_model_that_cannot_load_says_why_and_waits(page, broken_model_url):
+    """Found by trying: the load error flashed for half a second, then "choose a model first"
+    replaced it, a frame every 500 ms, for as long as the page stayed open."""
+    page.add_init_script(COUNT_SOCKETS)
+    page.goto(broken_model_url + "/see")
+    page.wait_for_function("() => document.querySelector('#stats').textContent.includes('checkpoint')", timeout=60_000)
+    sent = page.evaluate("window.messagesSent")
+    page.wait_for_timeout(2000)
+    assert page.evaluate("window.messagesSent") == sent <= 1  # the model asked for once; no frames
+    assert "checkpoint" in page.text_content("#stats") and "choose a model first" not in page.text_content("#toast")
+    assert "cannot be loaded" in page.text_content("#model option[value='bad']")
+    shoot(page, "see_model_cannot_load")
     assert "pageerror" not in console_log(page), console_log(page)

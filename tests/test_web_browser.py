@@ -135,6 +135,9 @@ def test_learning_to_see_live_shows_the_model_output(camera_page, app_url):
     page.wait_for_function("() => document.querySelector('#stats').dataset.fps > 0", timeout=60_000)
     page.locator("#smooth").fill("0.8")
     page.wait_for_function("() => document.querySelector('#seen-label').textContent.includes('0.80')")
+    # Frames go on after the change (they wait while the model is set again, then resume).
+    shown = page.get_attribute("#seen", "src")
+    page.wait_for_function(f"() => document.querySelector('#seen').src !== {json.dumps(shown)}", timeout=10_000)
     # What it shows is the model's picture: as tall as the model (64 px), and not blank.
     # Each frame replaces the image's source: measure one that has loaded (naturalWidth > 0).
     size, spread = page.wait_for_function("""() => {

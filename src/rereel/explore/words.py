@@ -28,6 +28,7 @@ from rereel.errors import RereelError
 
 DATA = Path(__file__).with_name("imagenet_classes.json")
 MAX_CLASSES = 12
+MAX_QUERY_WORDS = 40  # different words in one word query (see match_classes)
 # Match strengths: the whole name ("daisy"), its head noun ("shark" in "tiger shark"), the
 # kind of thing its definition says it is ("a composite flower"), a modifier ("water" in
 # "water bottle"), a detail further on in its definition.
@@ -77,13 +78,25 @@ def _phrase_in(phrase: list[str], words: list[str]) -> int:
     return -1
 
 
+def _quoted(query: str, most: int = 60) -> str:
+    """`query` as an error line shows it: quoted, and cut short where it is long (a page may send
+    kilobytes, which the line would otherwise repeat)."""
+    return repr(query if len(query) <= most else query[:most] + "…")
+
+
 def match_classes(query: str, limit: int = MAX_CLASSES) -> list[ClassMatch]:
     """ImageNet classes for `query`. Commas separate alternatives ("water, fountain, geyser")."""
-    phrases = [_words(p) for p in query.split(",")]
-    phrases = [p for p in phrases if p]
+    phrases = list(dict.fromkeys(tuple(_words(p)) for p in query.split(",")))  # each once, in order
+    phrases = [list(p) for p in phrases if p]
     if not phrases:
-        raise RereelError(f"{query.strip()!r}: no words in it (letters or digits) to search for; "
+        raise RereelError(f"{_quoted(query.strip())}: no words in it (letters or digits) to search for; "
                           "give words, such as 'dog, ocean'" if query.strip() else "empty word query")
+    # Each phrase, then each of its words, is looked for in all 1000 classes: a query of thousands
+    # of words held the web app's archive for a minute. A person's query is a few words.
+    distinct = len({w for p in phrases for w in p})
+    if distinct > MAX_QUERY_WORDS:
+        raise RereelError(f"{_quoted(query)}: {distinct} different words; a word query takes at most "
+                          f"{MAX_QUERY_WORDS} (a few, such as 'dog, ocean', find most)")
     best: dict[int, ClassMatch] = {}
 
     def offer(m: ClassMatch) -> None:
@@ -117,13 +130,15 @@ def match_classes(query: str, limit: int = MAX_CLASSES) -> list[ClassMatch]:
                 found = True
         return found
 
+    searched: set[str] = set()
     for phrase in phrases:
         if not search(phrase):  # "a horse galloping": no class says that; its words, one by one
-            for word in (w for w in phrase if w not in STOPWORDS):
+            for word in (w for w in phrase if w not in STOPWORDS and w not in searched):
+                searched.add(word)
                 search([word])
     if not best:
         raise RereelError(
-            f"no ImageNet class matches {query!r} (the default encoder knows words only through its 1000 class "
+            f"no ImageNet class matches {_quoted(query)} (the default encoder knows words only through its 1000 class "
             "names: try a concrete noun such as 'daisy', 'fountain', 'sports car', or index with --encoder clip)"
         )
     ranked = sorted(best.values(), key=lambda m: (-m.weight, m.index))

@@ -125,7 +125,10 @@ def load_checkpoint(model_dir: Path, kind: str, map_location: str | torch.device
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # a truncated or foreign file: say so in one line
-        raise RereelError(f"{path}: unreadable checkpoint ({type(e).__name__}: {str(e).splitlines()[0][:120]})") from None
+        first = (str(e).splitlines() or [""])[0]
+        if len(first) > 120:  # PyTorch's run on for paragraphs: the first words, cut at a word
+            first = first[:120].rsplit(" ", 1)[0] + " …"
+        raise RereelError(f"{path}: unreadable checkpoint ({type(e).__name__}: {first})") from None
     got = ckpt.get("config", {}).get("kind")
     if got != kind:
         raise RereelError(f"{model_dir}: holds {_KINDS.get(got, 'an unknown kind of')} model, not {_KINDS.get(kind, kind)} model")

@@ -83,7 +83,10 @@ function connect() {
   };
 }
 
+let cameraOn = false;  // frames are sent only from a camera that started (a blank canvas matches nothing)
+
 document.getElementById("toggle").addEventListener("click", (e) => {
+  if (!cameraOn) return;  // the page says why (the camera's error); nothing to start
   running = !running;
   e.target.textContent = running ? "Stop" : "Start";
   if (!running) return;
@@ -111,9 +114,19 @@ document.getElementById("capture").addEventListener("click", async (e) => {
     link.href = gif.gif;
     link.textContent = `download (${(gif.bytes / 1e6).toFixed(2)} MB, ${gif.width}×${gif.height})`;
     toast("reaction GIF ready", "success");
+  } catch (err) {
+    // api() has shown the server's reason (a caption the font cannot draw); nothing more to do
   } finally {
     e.target.disabled = false;
   }
 });
 
-startCamera(camera).then(connect).catch((err) => { stats.textContent = `camera: ${err.message}`; toast(`camera: ${err.message}`, "error"); });
+startCamera(camera).then(() => { cameraOn = true; connect(); }).catch((err) => {
+  running = false;
+  const toggle = document.getElementById("toggle");
+  toggle.textContent = "Start";
+  toggle.disabled = true;
+  toggle.title = "no camera: allow the page to use one, then reload";
+  stats.textContent = `camera: ${err.message}`;
+  toast(`camera: ${err.message}`, "error");
+});

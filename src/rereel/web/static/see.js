@@ -6,16 +6,21 @@ const seen = document.getElementById("seen"), stats = document.getElementById("s
 const modelSelect = document.getElementById("model"), smooth = document.getElementById("smooth");
 const meter = new Meter();
 let socket = null, sentAt = 0, serverMs = 0, lastURL = null;
+// Frames go only once the server has loaded the chosen model: a model that cannot be loaded is
+// said (and stays said), not followed by a frame every half second each refused.
+let configured = false, stalled = false;  // stalled: a frame was due while the model was (re)loading
 
 function configure() {
   document.getElementById("smooth-value").textContent = Number(smooth.value).toFixed(2);
   if (socket && socket.readyState === WebSocket.OPEN && modelSelect.value) {
+    configured = false;
     socket.send(JSON.stringify({ model: modelSelect.value, smooth: Number(smooth.value) }));
   }
 }
 
 async function sendFrame() {
   if (!socket || socket.readyState !== WebSocket.OPEN || !modelSelect.value) return;
+  if (!configured) { stalled = true; return; }
   const blob = await grabJPEG(camera, grab, Number(document.getElementById("width").value), 0.85);
   sentAt = performance.now();
   socket.send(blob);
@@ -29,10 +34,18 @@ function connect() {
   socket.onmessage = (event) => {
     if (typeof event.data === "string") {
       const m = JSON.parse(event.data);
+      if (m.error && !configured) {  // the model chosen cannot be loaded: say so where it stays, pick another
+        stats.textContent = m.error;
+        toast(m.error, "error");
+        const option = modelSelect.selectedOptions[0];
+        if (option && !option.textContent.includes("cannot be loaded")) option.textContent += " · cannot be loaded";
+        return;
+      }
       if (m.error) { toast(m.error, "error"); setTimeout(sendFrame, 500); return; }
       if (m.server_ms !== undefined) { serverMs = m.server_ms; return; }  // the image follows
+      configured = true;
       document.getElementById("seen-label").textContent = `${m.model} · smoothing ${m.smooth.toFixed(2)}`;
-      if (!sendFrame.started) { sendFrame.started = true; sendFrame(); }
+      if (!sendFrame.started || stalled) { sendFrame.started = true; stalled = false; sendFrame(); }
       return;
     }
     meter.tick(performance.now() - sentAt, { server: serverMs });
