@@ -179,6 +179,8 @@ def test_render_refuses_a_missing_timeline(cli, tmp_path):
 def test_render_refuses_an_output_it_cannot_write_or_must_not(cli, timeline, tmp_path):
     refused(cli("render", timeline, "-o", tmp_path / "out.mkv"), "out.mkv", ".mp4", ".mov")
     refused(cli("render", timeline, "-o", tmp_path / "out.mp4", "--codec", "prores"), "out.mp4", "ProRes", "out.mov")
+    # `-o .mp4` was told to name the video .mp4, which it had: the name before it is missing
+    refused(cli("render", timeline, "-o", tmp_path / ".mp4"), ".mp4: a name is needed before .mp4")
     source = require_media("archive", ARCHIVE[0])  # an archive film the remake shows
     refused(cli("render", timeline, "-o", source), str(source), "would replace it")
     assert list(tmp_path.iterdir()) == []

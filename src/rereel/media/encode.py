@@ -50,6 +50,8 @@ def output_codec(path: Path | str, codec: str | None = None) -> str:
     suffix = path.suffix.lower()
     if codec is not None and codec not in CODECS:
         raise RereelError(f"unknown codec {codec!r}; use h264, prores or dnxhr")
+    if not suffix and path.name.lower() in SUFFIX_DEFAULT:  # `-o .mp4`: a hidden file's name, no suffix
+        raise RereelError(f"{path}: a name is needed before {path.name}, such as remake{path.name.lower()}")
     if suffix not in SUFFIX_DEFAULT:
         raise RereelError(f"{path}: a video is written as .mp4 (H.264 + AAC) or .mov "
                           "(ProRes or DNxHR with PCM audio, for editing); name it so")
