@@ -206,11 +206,14 @@ def test_mirror_without_a_camera_says_so_and_sends_nothing(page, pages_url):
 
 
 @pytest.fixture(scope="module")
-def broken_model_url(web_library, tmp_path_factory):
-    """`rereel serve` with a --models folder whose one model has a checkpoint that is no checkpoint."""
+def broken_model_url(web_library, see_models, tmp_path_factory):
+    """`rereel serve` with a --models folder holding a model whose checkpoint is no checkpoint
+    ("bad", listed first) and a working one ("flowers")."""
     import json
+    import shutil
 
     models = tmp_path_factory.mktemp("bad-models")
+    shutil.copytree(see_models / "flowers", models / "flowers")
     (models / "bad").mkdir()
     (models / "bad" / "config.json").write_text(json.dumps({"kind": "see", "size": 64}))
     (models / "bad" / "checkpoint.pt").write_bytes(b"not a checkpoint" * 100)
@@ -231,4 +234,9 @@ def test_learning_to_see_with_a_model_that_cannot_load_says_why_and_waits(page, 
     assert "checkpoint" in page.text_content("#stats") and "choose a model first" not in page.text_content("#toast")
     assert "cannot be loaded" in page.text_content("#model option[value='bad']")
     shoot(page, "see_model_cannot_load")
+    # Another model, chosen then: the frames go, and only the model that failed is marked.
+    page.select_option("#model", "flowers")
+    page.wait_for_function("() => document.querySelector('#stats').dataset.fps > 0", timeout=60_000)
+    assert "cannot be loaded" not in page.text_content("#model option[value='flowers']")
+    assert "cannot be loaded" in page.text_content("#model option[value='bad']")
     assert "pageerror" not in console_log(page), console_log(page)

@@ -345,11 +345,13 @@ def test_see_socket_runs_the_chosen_model(web_library, see_models, tmp_path, arc
         ws.send_bytes(frame_jpeg(archive / FLOWER, 1.0))
         assert "model first" in ws.receive_json()["error"]
         ws.send_text(json.dumps({"model": "nope"}))
-        assert "nope" in ws.receive_json()["error"]
+        refused = ws.receive_json()  # a control message's answer says so, and names the model asked for
+        assert "nope" in refused["error"] and refused["control"] and refused["asked"] == "nope", refused
         ws.send_text(json.dumps({"model": "flowers", "smooth": 0.3}))
-        assert ws.receive_json() == {"model": "flowers", "smooth": 0.3}
+        assert ws.receive_json() == {"model": "flowers", "smooth": 0.3, "control": True}
         ws.send_bytes(frame_jpeg(archive / FLOWER, 1.0))
         meta = ws.receive_json()
+        assert "control" not in meta  # a frame's answer
         image = Image.open(io.BytesIO(ws.receive_bytes()))
         assert meta["model"] == "flowers" and meta["server_ms"] > 0
         assert image.format == "JPEG" and min(image.size) == 64 and np.asarray(image).std() > 1
@@ -398,7 +400,7 @@ def test_see_control_messages_that_are_not_understood_change_nothing(client, mes
         ws.send_text(message)
         assert problem in ws.receive_json()["error"]
         ws.send_text(json.dumps({"smooth": 0.2}))  # the socket is still there, the value still 0..0.95
-        assert ws.receive_json() == {"model": None, "smooth": 0.2}
+        assert ws.receive_json() == {"model": None, "smooth": 0.2, "control": True}
 
 
 # -- retrying a failed remake -----------------------------------------------------------------------

@@ -75,9 +75,10 @@ def _plain_help() -> None:
 
 def _one_line_usage_errors() -> None:
     """A wrong argument or option (`choose T 3 abc`, `--port 0`) in one line, as every other
-    error a user can cause: `error: rereel choose: Invalid value for 'SUGGESTION': ... (rereel
-    choose --help)`. Typer draws its usage line, a hint and a boxed panel; it offers no switch,
-    so its one error printer is replaced, as `_plain_help` replaces its help's type column."""
+    error a user can cause: `error: rereel choose: Invalid value for 'SUGGESTION': ... (see
+    `rereel choose --help`)`; the few that Click raises without its context (an option missing
+    its value) name no command. Typer draws its usage line, a hint and a boxed panel; it offers
+    no switch, so its one error printer is replaced, as `_plain_help` replaces its help's type column."""
     from typer import rich_utils
 
     def one_line(e) -> None:

@@ -165,7 +165,9 @@ def models(request: Request):
 
 @router.websocket("/ws/see")
 async def see_socket(ws: WebSocket):
-    """Text messages set {"model": name, "smooth": 0..0.95}; each JPEG gets a JSON line then the JPEG seen."""
+    """Text messages set {"model": name, "smooth": 0..0.95}, each answered by one JSON line marked
+    "control" (the model and smoothing in use, or an "error", with the model "asked" for when it
+    could not be loaded); each JPEG gets a JSON line, then the JPEG seen."""
     from rereel.learn.see import Seer
 
     state = state_of(ws)
@@ -177,24 +179,25 @@ async def see_socket(ws: WebSocket):
             if message["type"] == "websocket.disconnect":
                 break
             if message.get("text") is not None:
+                # Answers to control messages say so: a page tells them from a frame's answers.
                 try:
                     wanted, smooth = see_control(message["text"], smooth)
                 except RereelError as e:  # a bad control message changes nothing; the socket stays
-                    await ws.send_json({"error": str(e)})
+                    await ws.send_json({"error": str(e), "control": True})
                     continue
                 if wanted and wanted != model:
                     path = see_models(state.settings.models).get(wanted)
                     if path is None:
-                        await ws.send_json({"error": f"no model named {wanted!r}"})
+                        await ws.send_json({"error": f"no model named {wanted!r}", "control": True, "asked": wanted})
                         continue
                     try:
                         seer, model = await asyncio.to_thread(Seer, path, smooth), wanted
                     except RereelError as e:
-                        await ws.send_json({"error": str(e)})
+                        await ws.send_json({"error": str(e), "control": True, "asked": wanted})
                         continue
                 if seer is not None:
                     seer.smooth = smooth
-                await ws.send_json({"model": model, "smooth": smooth})
+                await ws.send_json({"model": model, "smooth": smooth, "control": True})
                 continue
             data = message.get("bytes") or b""
             if seer is None:

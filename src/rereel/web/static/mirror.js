@@ -115,7 +115,9 @@ document.getElementById("capture").addEventListener("click", async (e) => {
     link.textContent = `download (${(gif.bytes / 1e6).toFixed(2)} MB, ${gif.width}×${gif.height})`;
     toast("reaction GIF ready", "success");
   } catch (err) {
-    // api() has shown the server's reason (a caption the font cannot draw); nothing more to do
+    // api() has shown the server's reason (a caption the font cannot draw); a failure before any
+    // answer (the server gone) is said here
+    if (err.status === undefined) toast(`reaction GIF: ${err.message}`, "error");
   } finally {
     e.target.disabled = false;
   }

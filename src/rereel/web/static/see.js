@@ -6,16 +6,39 @@ const seen = document.getElementById("seen"), stats = document.getElementById("s
 const modelSelect = document.getElementById("model"), smooth = document.getElementById("smooth");
 const meter = new Meter();
 let socket = null, sentAt = 0, serverMs = 0, lastURL = null;
-// Frames go only once the server has loaded the chosen model: a model that cannot be loaded is
-// said (and stays said), not followed by a frame every half second each refused.
-let configured = false, stalled = false;  // stalled: a frame was due while the model was (re)loading
+// Frames go only once the server has answered every control message sent (the model chosen is
+// loaded): a model that cannot be loaded is said, and stays said, not followed by a frame every
+// half second each refused. The server marks its answers to control messages ("control").
+let pending = 0, configured = false, stalled = false;  // stalled: a frame was due while a model loaded
+const UNUSABLE = " · cannot be loaded";
 
 function configure() {
   document.getElementById("smooth-value").textContent = Number(smooth.value).toFixed(2);
   if (socket && socket.readyState === WebSocket.OPEN && modelSelect.value) {
+    pending++;
     configured = false;
     socket.send(JSON.stringify({ model: modelSelect.value, smooth: Number(smooth.value) }));
   }
+}
+
+function markModel(name, usable) {
+  const option = [...modelSelect.options].find((o) => o.value === name);
+  if (!option) return;
+  option.textContent = option.textContent.replace(UNUSABLE, "") + (usable ? "" : UNUSABLE);
+}
+
+function controlAnswer(m) {
+  pending = Math.max(0, pending - 1);
+  if (m.error) {  // the model asked for cannot be loaded (or the message was refused): say so where it stays
+    stats.textContent = m.error;
+    toast(m.error, "error");
+    if (m.asked) markModel(m.asked, false);
+    return;
+  }
+  markModel(m.model, true);  // loads now (a checkpoint caught mid-write by training, say)
+  document.getElementById("seen-label").textContent = `${m.model} · smoothing ${m.smooth.toFixed(2)}`;
+  configured = pending === 0;
+  if (configured && (!sendFrame.started || stalled)) { sendFrame.started = true; stalled = false; sendFrame(); }
 }
 
 async function sendFrame() {
@@ -28,24 +51,17 @@ async function sendFrame() {
 
 function connect() {
   sendFrame.started = false;  // a new socket: the first config answer starts the frames again
+  pending = 0;
+  configured = false;
   socket = new WebSocket(socketURL("/ws/see"));
   socket.binaryType = "blob";
   socket.onopen = configure;
   socket.onmessage = (event) => {
     if (typeof event.data === "string") {
       const m = JSON.parse(event.data);
-      if (m.error && !configured) {  // the model chosen cannot be loaded: say so where it stays, pick another
-        stats.textContent = m.error;
-        toast(m.error, "error");
-        const option = modelSelect.selectedOptions[0];
-        if (option && !option.textContent.includes("cannot be loaded")) option.textContent += " · cannot be loaded";
-        return;
-      }
-      if (m.error) { toast(m.error, "error"); setTimeout(sendFrame, 500); return; }
-      if (m.server_ms !== undefined) { serverMs = m.server_ms; return; }  // the image follows
-      configured = true;
-      document.getElementById("seen-label").textContent = `${m.model} · smoothing ${m.smooth.toFixed(2)}`;
-      if (!sendFrame.started || stalled) { sendFrame.started = true; stalled = false; sendFrame(); }
+      if (m.control) { controlAnswer(m); return; }
+      if (m.error) { toast(m.error, "error"); setTimeout(sendFrame, 500); return; }  // this frame's: the next
+      serverMs = m.server_ms;  // the image follows
       return;
     }
     meter.tick(performance.now() - sentAt, { server: serverMs });
