@@ -315,6 +315,14 @@ def test_a_long_word_query_is_quick_or_refused_in_a_short_line():
     assert len(str(e.value)) < 400
 
 
+def test_a_query_too_long_for_a_file_name_is_words_not_an_error():
+    """`rereel similar "zebra,zebra,..."` (12 KB) stopped at "File name too long", repeating the
+    query: the command first looks whether the query names a file."""
+    from rereel.media.find import named_files
+
+    assert named_files("zebra," * 2000) == [] and named_files("a\0b@1-2") == []
+
+
 def test_a_phrase_no_class_names_is_searched_word_by_word():
     """`rereel similar "a horse galloping"`, the first example of its --help, was refused: no
     ImageNet class name holds that phrase. A synonym's head word ("river horse") is no longer

@@ -119,7 +119,7 @@ def similar(
         q = QueryResolver(lib, device).resolve(query)
         if q.classes:
             used = ", ".join(f"{m.name} ({m.weight:.1f})" for m in q.classes)
-            out.print(f"words {query!r} → ImageNet classes: {used}")
+            out.print(f"words {q.description!r} → ImageNet classes: {used}")
         hits = similar_shots(lib, q, top, min_seconds)
         if not hits:
             raise RereelError(f"no shot of at least {min_seconds:g} s to show (lower --min-seconds?)")

@@ -17,7 +17,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from rereel.encoders import Encoder, create_encoder, l2_normalise
 from rereel.errors import MediaError, RereelError
 from rereel.explore.footage import parse_shot_id, parse_time_range, range_footage, shot_footage
-from rereel.explore.words import ClassMatch, class_query, effnet_classifier, match_classes
+from rereel.explore.words import ClassMatch, class_query, effnet_classifier, match_classes, shortened
 from rereel.library import Library, analyse_video
 from rereel.library.catalog import shot_vector
 from rereel.media import VIDEO_EXTENSIONS, fingerprint, probe
@@ -150,8 +150,8 @@ class QueryResolver:
             self.lib.require_encoder(self._effnet_signature())
             matches = match_classes(text)
             vector = class_query(matches, effnet_classifier())
-            return Query(vector, "words", text, classes=matches)
-        return Query(l2_normalise(self.encoder.embed_text(text)).astype(np.float32), "words", text)
+            return Query(vector, "words", shortened(text), classes=matches)
+        return Query(l2_normalise(self.encoder.embed_text(text)).astype(np.float32), "words", shortened(text))
 
     @staticmethod
     def _effnet_signature() -> str:

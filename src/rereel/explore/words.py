@@ -78,10 +78,14 @@ def _phrase_in(phrase: list[str], words: list[str]) -> int:
     return -1
 
 
-def _quoted(query: str, most: int = 60) -> str:
-    """`query` as an error line shows it: quoted, and cut short where it is long (a page may send
-    kilobytes, which the line would otherwise repeat)."""
-    return repr(query if len(query) <= most else query[:most] + "…")
+def shortened(query: str, most: int = 60) -> str:
+    """`query` as a line shows it: cut short where it is long (a page may send kilobytes, which
+    an error line, a title or a grid's caption would otherwise repeat)."""
+    return query if len(query) <= most else query[:most] + "…"
+
+
+def _quoted(query: str) -> str:
+    return repr(shortened(query))
 
 
 def match_classes(query: str, limit: int = MAX_CLASSES) -> list[ClassMatch]:

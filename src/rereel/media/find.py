@@ -17,7 +17,16 @@ VIDEO_EXTENSIONS = frozenset(
 def named_files(spec: str) -> list[Path]:
     """The file a command-line spec names, if it names one: the spec itself, or what comes before
     its last @ (VIDEO@SECONDS, VIDEO@12.5-15)."""
-    return [p for p in dict.fromkeys((Path(spec), Path(spec.rpartition("@")[0] or spec))) if p.is_file()]
+    return [p for p in dict.fromkeys((Path(spec), Path(spec.rpartition("@")[0] or spec))) if _is_file(p)]
+
+
+def _is_file(path: Path) -> bool:
+    """Path.is_file(), except that a spec may be words, not a path: a long query is a name too long
+    for the OS (OSError, which is_file passes on), and a NUL byte a ValueError; either way no file."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def not_a_file_reason(path: Path) -> str | None:
