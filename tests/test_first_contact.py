@@ -164,7 +164,8 @@ def test_serve_refuses_an_encrypted_key_without_asking_for_its_passphrase(cli, t
     (("indx",), ("No such command 'indx'", "Did you mean 'index'?")),
     (("index", "--nope", "x"), ("rereel index", "No such option: --nope")),
     (("remake",), ("rereel remake", "Missing argument 'VIDEO'")),
-], ids=["not a number", "out of range", "misspelt command", "unknown option", "missing argument"])
+    (("similar", "q", "-n"), ("rereel similar", "Option '-n' requires an argument", "rereel similar --help")),
+], ids=["not a number", "out of range", "misspelt command", "unknown option", "missing argument", "option without value"])
 def test_a_wrong_argument_is_one_line_too(cli, args, words):
     """Typer printed its usage line, a hint and a boxed panel over 5-7 lines, where every other
     error a user can cause is one line (the README's promise)."""

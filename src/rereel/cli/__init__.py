@@ -76,10 +76,22 @@ def _plain_help() -> None:
 def _one_line_usage_errors() -> None:
     """A wrong argument or option (`choose T 3 abc`, `--port 0`) in one line, as every other
     error a user can cause: `error: rereel choose: Invalid value for 'SUGGESTION': ... (see
-    `rereel choose --help`)`; the few that Click raises without its context (an option missing
-    its value) name no command. Typer draws its usage line, a hint and a boxed panel; it offers
-    no switch, so its one error printer is replaced, as `_plain_help` replaces its help's type column."""
-    from typer import rich_utils
+    `rereel choose --help`)`. Typer draws its usage line, a hint and a boxed panel; it offers
+    no switch, so its one error printer is replaced, as `_plain_help` replaces its help's type
+    column. Click's parser raises a few errors (an option missing its value) without the
+    command's context: parsing is wrapped to give them it, so they name the command too."""
+    from typer import core, rich_utils
+
+    for kind in (core.TyperCommand, core.TyperGroup):
+        def parse_args(self, ctx, args, _parse=kind.parse_args):
+            try:
+                return _parse(self, ctx, args)
+            except Exception as e:  # a usage error of Typer's own copy of Click: known by its ctx
+                if hasattr(e, "ctx") and e.ctx is None:
+                    e.ctx = ctx
+                raise
+
+        kind.parse_args = parse_args
 
     def one_line(e) -> None:
         if type(e).__name__ == "NoArgsIsHelpError":  # `rereel` alone: its help is shown instead
