@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import html
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from rereel.explore.footage import Footage
+from rereel.outputs import write_file
 
 
 @dataclass
@@ -56,7 +56,4 @@ def write_contact_page(path: Path, groups: list[GroupPage], library: str, summar
             parts.append(f"<details><summary>{len(rest)} more shots in this group</summary><ol class='shots'>"
                          + "".join(_shot_line(f) for f in rest) + "</ol></details>")
     parts.append("</body></html>")
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text("\n".join(parts), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return write_file(path, lambda tmp: tmp.write_text("\n".join(parts), encoding="utf-8"))

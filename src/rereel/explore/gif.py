@@ -86,7 +86,7 @@ def _missing_glyphs(text: str) -> list[str]:
         return mask.size, bytes(mask)
 
     notdef = box("\U0010fffd")  # a private-use code point: never in a font
-    return list(dict.fromkeys(ch for ch in dict.fromkeys(text) if not ch.isspace() and box(ch) == notdef))
+    return [ch for ch in dict.fromkeys(text) if not ch.isspace() and box(ch) == notdef]
 
 
 def draw_caption(image: Image.Image, text: str) -> Image.Image:

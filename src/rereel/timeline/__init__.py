@@ -28,7 +28,6 @@ import errno
 import fcntl
 import math
 import os
-import threading
 import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,7 +36,7 @@ from pathlib import Path
 import opentimelineio as otio
 
 from rereel.errors import RereelError
-from rereel.outputs import partial_path, ready, unwritable
+from rereel.outputs import write_file
 from rereel.timeline.layout import Layout, layout
 
 KEY = "rereel"
@@ -387,10 +386,8 @@ def write_timeline(tl: otio.schema.Timeline, path: Path) -> Path:
     path = Path(path)
     adapter = timeline_format(path)
     number_shots(tl)  # an edited cut list is numbered afresh
-    # Unique per process and thread: the web app may write the same timeline from two threads.
-    tmp = partial_path(path, f"{os.getpid()}.{threading.get_ident()}.tmp")
-    ready(path, tmp)
-    try:
+
+    def write(tmp: Path) -> None:
         try:
             if adapter == "cmx_3600":
                 tmp.write_text(edl_text(tl))
@@ -401,15 +398,9 @@ def write_timeline(tl: otio.schema.Timeline, path: Path) -> Path:
                     otio.adapters.write_to_file(tl, str(tmp), adapter_name=adapter)
         except RereelError as e:  # the file is what a user needs named
             raise RereelError(f"{path}: {e}") from None
-        except OSError as e:  # a full disk
-            raise unwritable(path, e) from None
-        try:
-            os.replace(tmp, path)
-        except OSError as e:  # a folder at the output's name
-            raise unwritable(path, e) from None
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+
+    # Atomic, per process and thread (the web app may write one timeline from two threads).
+    return write_file(path, write)
 
 
 @contextmanager

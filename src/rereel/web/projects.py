@@ -75,9 +75,7 @@ class Projects:
             shutil.rmtree(folder)
 
     def save_meta(self, folder: Path, meta: dict) -> None:
-        tmp = folder / "project.json.partial"
-        tmp.write_text(json.dumps(meta, indent=2))
-        tmp.replace(folder / "project.json")
+        write_text(folder / "project.json", json.dumps(meta, indent=2))
 
     def meta(self, pid: str) -> dict:
         path = self.folder(pid) / "project.json"
@@ -191,16 +189,12 @@ class Projects:
             for label, text in entries:
                 name = hashlib.blake2b(text.encode(), digest_size=12).hexdigest() + ".otio"
                 if not (steps / name).exists():
-                    tmp = steps / f".{name}.{threading.get_ident()}.tmp"
-                    tmp.write_text(text)
-                    tmp.replace(steps / name)
+                    write_text(steps / name, text)
                 out.append([label, name])
             return out
 
         index = {"undo": store(history.undo), "redo": store(history.redo)}
-        tmp = folder / f".{HISTORY}.{threading.get_ident()}.tmp"
-        tmp.write_text(json.dumps(index))
-        tmp.replace(folder / HISTORY)
+        write_text(folder / HISTORY, json.dumps(index))
         used = {name for _, name in index["undo"] + index["redo"]}
         for old in steps.glob("*.otio"):  # steps dropped off the end, or redo steps a change replaced
             if old.name not in used:
