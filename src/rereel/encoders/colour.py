@@ -21,17 +21,18 @@ def colour_signature(frames: np.ndarray) -> np.ndarray:
     # within a percent, at a sixteenth of the cost.
     step = max(1, min(frames.shape[1], frames.shape[2]) // 56)
     f = np.ascontiguousarray(frames[:, ::step, ::step]).reshape(n, -1, 3)
-    q = (f >> 6).astype(np.int32)  # 256 / 4 levels
-    idx = q[..., 0] * BINS * BINS + q[..., 1] * BINS + q[..., 2]
-    hist = np.zeros((n, BINS**3), np.float32)
-    for i in range(n):
-        hist[i] = np.bincount(idx[i], minlength=BINS**3)
+    r8, g8, b8 = f[..., 0], f[..., 1], f[..., 2]
+    # 256 / 4 levels a channel; frame i's bins offset by i * 64, so one bincount counts them all.
+    idx = (r8 >> 6).astype(np.int32) * (BINS * BINS) + (g8 >> 6) * BINS + (b8 >> 6)
+    idx += (np.arange(n, dtype=np.int32) * BINS**3)[:, None]
+    hist = np.bincount(idx.ravel(), minlength=n * BINS**3).reshape(n, BINS**3).astype(np.float32)
     hist = np.sqrt(hist / f.shape[1])
     rgb = f.astype(np.float32) / 255.0
-    luma = 0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2]
-    sat = rgb.max(-1) - rgb.min(-1)
-    tone = np.stack(
-        [luma.mean(1), luma.std(1) * 2, sat.mean(1), (rgb[..., 0] - rgb[..., 2]).mean(1) + 0.5], axis=1
-    )
+    # The channels as views, max and min pairwise: NumPy's reductions over a last axis of 3
+    # cost more than the rest (the same numbers, at a fifth of the time of the whole).
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    luma = 0.299 * r + 0.587 * g + 0.114 * b
+    sat = np.maximum(np.maximum(r, g), b) - np.minimum(np.minimum(r, g), b)
+    tone = np.stack([luma.mean(1), luma.std(1) * 2, sat.mean(1), (r - b).mean(1) + 0.5], axis=1)
     sig = np.concatenate([hist, tone], axis=1)
     return l2_normalise(sig, axis=1).astype(np.float32)

@@ -66,7 +66,7 @@ def sample_film(video: Path, width: int, height: int, detector: Detector, per_se
     next_t = 0.0
     with TrainProgress(max(1, probe(video).frames), 0, "sampling", enabled=progress) as bar:
         for n, f in enumerate(decode_frames(video)):
-            detector.push(n, f.time, f.rgb(dw, dh))
+            detector.push(n, f.time, f.detector_rgb(dw, dh))
             if f.time >= next_t - 1e-6:
                 next_t = max(next_t + step, f.time + step * 0.5)
                 frames.append(cover(f, width, height))

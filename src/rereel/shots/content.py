@@ -62,6 +62,7 @@ class ContentFadeDetector(ShotDetector):
     def __init__(self, fps: float, threshold: float = 27.0, fade_threshold: int = 12, min_shot_s: float = 0.5):
         super().__init__(fps)
         self.min_len = max(2, round(min_shot_s * self.fps))
+        self.threshold = threshold
         self._colour = _Scored(threshold=threshold, min_scene_len=self.min_len)
         self._luma = _Scored(threshold=threshold, min_scene_len=self.min_len, luma_only=True)
         self._hsv: np.ndarray | None = None  # the previous frame's
@@ -71,14 +72,27 @@ class ContentFadeDetector(ShotDetector):
         self._lit = self._mono = 0
         self._last: FrameTimecode | None = None
         self.hard_cuts: list[int] = []  # the content cuts alone, without the fades (after `finish`)
-        self._tiny: list[np.ndarray] = []  # 16x9 grey per frame (144 bytes): to recognise loops
+        # 16x9 grey thumbnails, to recognise loops, of the frames a content cut may fall on and
+        # the frames before them. PySceneDetect puts a cut only on a frame whose score reached
+        # the threshold, so only those are kept: one for every frame cost 2% of indexing, and
+        # 100 MB on a two-hour film.
+        self._tiny: dict[int, np.ndarray] = {}
+        self._previous: tuple[int, np.ndarray] | None = None  # the frame before this one
+        self._frames = 0
+        self._rate = FrameTimecode(0, fps=self.fps)  # its rate, worked out from `fps` once, not a frame
 
     def push(self, index: int, time: float, rgb: np.ndarray) -> None:
-        tc = FrameTimecode(index, fps=self.fps)
+        tc = FrameTimecode(index, fps=self._rate)
         # RGB2HSV on RGB is PySceneDetect's BGR2HSV on its BGR copy, pixel for pixel.
         hsv = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2HSV)
         colour, luma = _frame_scores(hsv, self._hsv)
         self._hsv = hsv
+        if max(colour, luma) >= self.threshold:  # a cut may fall here
+            self._tiny[index] = _tiny(rgb)
+            if self._previous is not None and self._previous[0] not in self._tiny:
+                self._tiny[self._previous[0]] = _tiny(self._previous[1])
+        self._previous = index, rgb
+        self._frames += 1
         self._cuts["colour"] += [c.frame_num for c in self._colour.process_frame(tc, colour)]
         self._cuts["luma"] += [c.frame_num for c in self._luma.process_frame(tc, luma)]
         # ThresholdDetector reads only `numpy.mean` of the frame: handed a one-element array of
@@ -87,11 +101,6 @@ class ContentFadeDetector(ShotDetector):
         # frame (to float rounding) at a tenth of the cost, which was a third of this method.
         mean = sum(cv2.mean(rgb)[:3]) / 3.0
         self._cuts["fades"] += [c.frame_num for c in self._fades.process_frame(tc, np.array([mean]))]
-        # Area scaling is linear, so scaling the three channels then averaging them is the
-        # grey average scaled, at a tenth of the cost of averaging first. Scaled as uint8 (each
-        # cell rounded, within 0.5 of a level of LOOP_MATCH's 4): a float copy of the whole
-        # frame first cost more than the rest of this line.
-        self._tiny.append(cv2.resize(rgb, (16, 9), interpolation=cv2.INTER_AREA).astype(np.float32).mean(axis=2))
         if index % 4 == 0 and mean > 24:  # a sample of lit frames is enough to judge
             self._lit += 1
             # max(RGB) - min(RGB) per pixel with OpenCV: NumPy's reductions over a 3-long last
@@ -110,21 +119,33 @@ class ContentFadeDetector(ShotDetector):
             return []
         for key, det in (("colour", self._colour), ("luma", self._luma), ("fades", self._fades)):
             self._cuts[key] += [c.frame_num for c in det.post_process(self._last)]
-        self.hard_cuts = drop_loops(merge_cuts(self._cuts["luma" if self.monochrome else "colour"], self.min_len), self._tiny)
+        hard = merge_cuts(self._cuts["luma" if self.monochrome else "colour"], self.min_len)
+        self.hard_cuts = drop_loops(hard, self._tiny, self._frames)
         return merge_cuts(self.hard_cuts + self._cuts["fades"], self.min_len)
 
 
-def drop_loops(cuts: list[int], tiny: list[np.ndarray]) -> list[int]:
-    """Cuts less those that recur: same frame before and after as another cut (a loop point)."""
-    cuts = [c for c in cuts if 0 < c < len(tiny)]
-    if len(cuts) < 2:
+def _tiny(rgb: np.ndarray) -> np.ndarray:
+    """A frame's 16x9 grey thumbnail (LOOP_MATCH's). Area scaling is linear, so scaling the
+    three channels then averaging them is the grey average scaled, at a tenth of the cost of
+    averaging first. Scaled as uint8 (each cell rounded, within 0.5 of a level of LOOP_MATCH's
+    4): a float copy of the whole frame first cost more than the rest."""
+    return cv2.resize(rgb, (16, 9), interpolation=cv2.INTER_AREA).astype(np.float32).mean(axis=2)
+
+
+def drop_loops(cuts: list[int], tiny: dict[int, np.ndarray], frames: int) -> list[int]:
+    """Cuts less those that recur: same frame before and after as another cut (a loop point).
+    `tiny`: the 16x9 grey thumbnails of the frames at and before each cut, by frame number;
+    `frames`: how many there are."""
+    cuts = [c for c in cuts if 0 < c < frames]
+    known = [c for c in cuts if c in tiny and c - 1 in tiny]  # all of them (see ContentFadeDetector)
+    if len(known) < 2:
         return cuts
-    after = np.stack([tiny[c] for c in cuts]).reshape(len(cuts), -1)
-    before = np.stack([tiny[c - 1] for c in cuts]).reshape(len(cuts), -1)
+    after = np.stack([tiny[c] for c in known]).reshape(len(known), -1)
+    before = np.stack([tiny[c - 1] for c in known]).reshape(len(known), -1)
     loop = set()
-    for i in range(len(cuts)):
+    for i in range(len(known)):
         same = (np.abs(after - after[i]).mean(1) < LOOP_MATCH) & (np.abs(before - before[i]).mean(1) < LOOP_MATCH)
         same[i] = False
         if same.any():
-            loop.add(cuts[i])
+            loop.add(known[i])
     return [c for c in cuts if c not in loop]
