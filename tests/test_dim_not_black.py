@@ -53,3 +53,25 @@ def test_black_only_when_nothing_is_visible(thumbs, what):
     assert is_black_shot(shot) is black, (what, luma)
     if not black:
         assert luma < BLACK_LUMA  # dark on average all the same: the mean alone would call it black
+
+
+def test_black_by_count_agrees_with_the_percentile(thumbs):
+    """`is_black` decides most frames by counting lit pixels; the percentile it stands for
+    (`visible_level`, NumPy's) decides every frame of the trailer's samples the same way, and
+    frames made to sit at the threshold: dark noise with a few bright specks, in counts around
+    the half percent that makes the difference, at sizes whose percentile falls between pixels."""
+    from rereel.shots.black import VISIBLE_LUMA, is_black, visible_level
+
+    frames = list(thumbs.values())
+    rng = np.random.default_rng(7)
+    for _ in range(3000):
+        h, w = rng.integers(8, 90, size=2)
+        frame = np.clip(rng.normal(rng.integers(0, 14), rng.uniform(0, 4), (h, w, 3)), 0, 255).astype(np.uint8)
+        specks = rng.random((h, w)) < rng.uniform(0, 0.012)
+        frame[specks] = rng.integers(10, 16)
+        frames.append(frame)
+    decided = [is_black(f) for f in frames]
+    wrong = [(i, f.shape, visible_level(f)) for i, (f, black) in enumerate(zip(frames, decided))
+             if black != (visible_level(f) < VISIBLE_LUMA)]
+    assert not wrong, wrong[:5]
+    assert 100 < sum(decided) < len(frames) - 100  # both answers, many times

@@ -39,33 +39,44 @@ def test_rgb_scaling(archive):
 
 def _independent_rgb(frame: av.VideoFrame, width: int, height: int) -> np.ndarray:
     """The frame scaled without FFmpeg's scaler: its YUV 4:2:0 planes read raw, the chroma
-    repeated to full size, BT.601 limited range to RGB in float, area-scaled by OpenCV."""
+    repeated to full size, BT.601 to RGB in float (limited range, or full for a JPEG-range
+    `yuvj420p` frame), area-scaled by OpenCV."""
     import cv2
 
-    yuv = frame.to_ndarray(format="yuv420p").astype(np.float32)  # the planes stacked: Y, then U, then V
+    full = frame.format.name == "yuvj420p"
+    yuv = frame.to_ndarray(format=frame.format.name).astype(np.float32)  # the planes stacked: Y, then U, then V
     h, w = frame.height, frame.width
     y = yuv[:h]
     chroma = yuv[h:].reshape(2, h // 2, w // 2)
     u, v = (np.repeat(np.repeat(c, 2, 0), 2, 1) - 128 for c in chroma)
-    y = 1.164 * (y - 16)
-    rgb = np.stack([y + 1.596 * v, y - 0.392 * u - 0.813 * v, y + 2.017 * u], axis=-1).clip(0, 255)
-    return cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA)
+    if full:
+        rgb = np.stack([y + 1.402 * v, y - 0.344 * u - 0.714 * v, y + 1.772 * u], axis=-1)
+    else:
+        y = 1.164 * (y - 16)
+        rgb = np.stack([y + 1.596 * v, y - 0.392 * u - 0.813 * v, y + 2.017 * u], axis=-1)
+    return cv2.resize(rgb.clip(0, 255), (width, height), interpolation=cv2.INTER_AREA)
 
 
-@pytest.mark.parametrize("film", ["ccby_bbb_film_first30s.webm", "ccby_mdn_tears_of_steel_battle_clip.webm"])
+@pytest.mark.parametrize("film", ["ccby_bbb_film_first30s.webm", "ccby_mdn_tears_of_steel_battle_clip.webm",
+                                  "ccby_intel_asl_sign_book.mkv"])
 def test_scaled_frames_match_an_independent_conversion(archive, film):
-    """`rgb()` (FFmpeg's scaler to BGR, channels swapped: faster than its RGB) against the same
-    frames converted and scaled without FFmpeg: the channels in RGB order, within two levels
-    (FFmpeg's own RGB output is off from this reference by 1.3-1.8 levels on average, by up to
-    1.8 in a channel's mean; a swap of red and blue moves the channels by tens of levels)."""
+    """`rgb()` (FFmpeg's scaler to BGR, channels swapped: faster than its RGB) and a shot
+    detector's `detector_rgb()` (scaled in YUV, then converted) against the same frames
+    converted and scaled without FFmpeg: the channels in RGB order, within two levels (FFmpeg's
+    own RGB output is off from this reference by 1.3-1.8 levels on average, by up to 1.8 in a
+    channel's mean; a swap of red and blue moves the channels by tens of levels, and a
+    full-range frame read as limited range by about 9)."""
     for i, f in enumerate(decode_frames(archive / film)):
         if i % 60:
             continue
+        if film.endswith(".mkv"):
+            assert f.frame.format.name == "yuvj420p"  # what this film is here for
         for size in ((256, 144), (224, 224), (640, 360)):
-            got = f.rgb(*size).astype(np.float32)
             want = _independent_rgb(f.frame, *size)
-            assert np.abs(got - want).mean() < 2.0, (film, i, size, np.abs(got - want).mean())
-            assert np.abs(got.mean((0, 1)) - want.mean((0, 1))).max() < 2.5, (film, i, size)
+            for got in (f.rgb(*size), f.detector_rgb(*size)):
+                got = got.astype(np.float32)
+                assert np.abs(got - want).mean() < 2.0, (film, i, size, np.abs(got - want).mean())
+                assert np.abs(got.mean((0, 1)) - want.mean((0, 1))).max() < 2.5, (film, i, size)
 
 
 def test_fingerprint_follows_content_not_path(archive, tmp_path):

@@ -32,6 +32,7 @@ class Encoder(ABC):
     dim: int = 0
     grid_cells: tuple[int, int] = (3, 3)
     input_size: tuple[int, int] = (224, 224)  # (width, height) of the RGB frames `embed` wants
+    batch_size: int = 32  # frames the indexer hands `embed` at once
 
     @property
     def signature(self) -> str:

@@ -37,10 +37,6 @@ SAMPLE_FPS = 4.0  # frames embedded per second of video: several per shot, so ma
 # Targets keep the fixed rate (min_sample_fps None): a target's score averages its frames.
 MIN_SAMPLE_FPS = 1.0
 CHANGE = 6.0
-# Frames a call of the encoder: OpenVINO ran EfficientNet-Lite0 3.5 ms a frame in batches of 8
-# against 3.8 in batches of 32 (one thread, bfloat16; its activations stay in the cache), and no
-# slower on two threads; the same features.
-BATCH = 8
 THUMB_WIDTH = 320
 
 
@@ -179,7 +175,7 @@ def analyse_video(
                 sampled.append(_Sampled(index, t, offset, len(jpeg), sum(cv2.mean(thumb_rgb)[:3]) / 3.0))
                 batch.append(enc_rgb)
                 clock["thumbs"] += time.perf_counter() - t2
-                if len(batch) >= BATCH:
+                if len(batch) >= encoder.batch_size:
                     embed()
             if on_time is not None and index % 12 == 0:
                 on_time(t)

@@ -51,7 +51,7 @@ class DecodedFrame:
         return frame_to_rgb(self.frame, width, height)
 
     def detector_rgb(self, width: int, height: int) -> np.ndarray:
-        """`frame_to_rgb` for a shot detector, which sees every frame (`scaled_in_yuv`)."""
+        """`frame_to_rgb` for a shot detector, which sees every frame (its `in_yuv`)."""
         return frame_to_rgb(self.frame, width, height, in_yuv=True)
 
     @property
@@ -68,7 +68,16 @@ def frame_to_rgb(frame: av.VideoFrame, width: int, height: int, *, in_yuv: bool 
     """Scale (FFmpeg's area filter) and convert to an RGB uint8 array of shape (height, width, 3).
 
     `width` and `height` are the display size: for a rotated frame the scaling is done on
-    the stored picture and the result turned upright. `in_yuv`: see `scaled_in_yuv`.
+    the stored picture and the result turned upright.
+
+    `in_yuv` (what a shot detector gets, every frame): a 4:2:0 frame is scaled in YUV, then
+    converted unscaled. FFmpeg's scaler converts YUV to RGB in SIMD only unscaled: scaling and
+    converting in one pass wrote RGB at 1.6-1.9 ns a pixel, whatever the input, which cost a
+    detector about half its time (140 us a 360p frame against 72 in two passes, 406 against
+    331 at 1080p). As exact: two passes round to 8 bits between them, and were 0.77 levels from
+    a float reference on average against one pass's 0.91 (every 25th frame of each sample
+    archive video against its full-size RGB area-scaled in float); full range stays full. Other
+    formats take one pass: through 4:2:0, a 4:4:4 or 4:2:2 picture would lose colour.
     """
     rot = clockwise_rotation(frame)
     if rot % 180:
@@ -85,48 +94,40 @@ def frame_to_rgb(frame: av.VideoFrame, width: int, height: int, *, in_yuv: bool 
     # cheap beside either. The pixels differ from RGB's by about a level (mean, at most 5).
     import cv2  # here, not at the top: commands that only probe files need no OpenCV (70 ms)
 
-    if in_yuv and frame.format.name.startswith("yuv"):
-        frame = scaled_in_yuv(frame, width, height, threads)
-    bgr = _reformatter(width, height).reformat(frame, width, height, "bgr24", interpolation="AREA", threads=threads).to_ndarray()
+    if in_yuv and frame.format.name in ("yuv420p", "yuvj420p"):
+        small = _reformatter(width, height, "scale in yuv").reformat(
+            frame, width, height, frame.format.name, interpolation="AREA", threads=threads)
+        bgr = _reformatter(width, height, "convert").reformat(small, width, height, "bgr24", threads=threads).to_ndarray()
+    else:
+        bgr = _reformatter(width, height).reformat(frame, width, height, "bgr24", interpolation="AREA", threads=threads).to_ndarray()
     rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
     if rot:
         rgb = np.ascontiguousarray(np.rot90(rgb, k=-(rot // 90)))  # np.rot90 turns counter-clockwise for k > 0
     return rgb
 
 
-def scaled_in_yuv(frame: av.VideoFrame, width: int, height: int, threads: int) -> av.VideoFrame:
-    """A YUV frame scaled (area filter) to width x height in 8-bit 4:2:0, for `frame_to_rgb` to
-    convert unscaled. FFmpeg's scaler converts YUV to RGB in SIMD only unscaled: scaling and
-    converting in one pass wrote RGB at 1.6-1.9 ns a pixel, whatever the input, and so cost a
-    shot detector about half its time at 256x144 (on the sample archive: 136 us a frame against
-    72 in two passes at 640x360, 644 against 297 from 720p 4:4:4). Two passes round to 8 bits
-    between them: 0.77 levels from a float reference on average against one pass's 0.91 (every
-    25th frame of each sample archive video against its full-size RGB area-scaled in float),
-    the same within a level either way, and a full-range (JPEG) source stays full range."""
-    mid = "yuvj420p" if frame.format.name == "yuvj420p" else "yuv420p"
-    return _reformatter(width, height, mid).reformat(frame, width, height, mid, interpolation="AREA", threads=threads)
-
-
 _scalers = threading.local()
 _SCALERS_PER_THREAD = 8  # outputs in use at once: detector (two passes), encoder, thumbnail, render's fits
 
 
-def _reformatter(width: int, height: int, to: str = "bgr24") -> VideoReformatter:
-    """A reformatter kept per thread, output size and format. `frame.reformat` builds a new FFmpeg
+def _reformatter(width: int, height: int, role: str = "bgr24") -> VideoReformatter:
+    """A reformatter kept per thread, output size and role. `frame.reformat` builds a new FFmpeg
     scaler context for every frame, which for a 720p frame costs 5-6x the scaling itself; a
     kept one is rebuilt only when the input changes (same pixels out: same scaler, same
-    settings). One per size and format, since a context is reused only for identical parameters; per
-    thread, since a context must not be shared between threads."""
+    settings). One per size and role (`frame_to_rgb`'s: scaling to RGB, scaling in YUV, converting
+    a frame of that size), since a context is reused only for identical parameters (a role whose
+    input kept changing would build one a frame); per thread, since a context must not be
+    shared between threads."""
     cache = getattr(_scalers, "cache", None)
     if cache is None:
         cache = _scalers.cache = OrderedDict()
-    r = cache.get((width, height, to))
+    r = cache.get((width, height, role))
     if r is None:
-        r = cache[(width, height, to)] = VideoReformatter()
+        r = cache[(width, height, role)] = VideoReformatter()
         if len(cache) > _SCALERS_PER_THREAD:
             cache.popitem(last=False)
     else:
-        cache.move_to_end((width, height, to))
+        cache.move_to_end((width, height, role))
     return r
 
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from rereel.shots.black import VISIBLE_LUMA, visible_level
+from rereel.shots.black import is_black
 from rereel.shots.content import ContentFadeDetector
 from rereel.shots.detector import ShotDetector, register_detector
 from rereel.shots.transnet import TransNetV2Detector, transitions
@@ -84,22 +84,22 @@ class TargetDetector(ShotDetector):
         self.min_len = max(2, round(min_shot_s * self.fps))
         self.content = ContentFadeDetector(fps, min_shot_s=min_shot_s)
         self.transnet = TransNetV2Detector(fps, min_shot_s=min_shot_s)
-        self._visible: list[float] = []
+        self._black: list[bool] = []  # per frame: nothing visible (shots.black)
 
     def push(self, index: int, time: float, rgb: np.ndarray) -> None:
         self.content.push(index, time, rgb)
         w, h = self.transnet.frame_size
         self.transnet.push(index, time, cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA))
-        self._visible.append(visible_level(rgb))
+        self._black.append(is_black(rgb))
 
     def finish(self) -> list[int]:
-        n = len(self._visible)
+        n = len(self._black)
         if n == 0:
             return []
         # What each would say alone (kept for comparison: tests, reports).
         self.alone = {"content": self.content.finish(), "transnetv2": self.transnet.finish()}
         preds = self.transnet.predictions
-        runs = true_runs(np.array(self._visible) < VISIBLE_LUMA)
+        runs = true_runs(np.array(self._black, dtype=bool))
 
         content = [c for c in self.content.hard_cuts if preds[max(0, c - 3) : c + 2].max(initial=0) >= SUPPORT]
         near = round(FADE_S * self.fps)
