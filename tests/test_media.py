@@ -38,17 +38,20 @@ def test_rgb_scaling(archive):
 
 
 def _independent_rgb(frame: av.VideoFrame, width: int, height: int) -> np.ndarray:
-    """The frame scaled without FFmpeg's scaler: its YUV 4:2:0 planes read raw, the chroma
-    repeated to full size, BT.601 to RGB in float (limited range, or full for a JPEG-range
+    """The frame scaled without FFmpeg's scaler: its YUV 4:2:0 (or 4:4:4) planes read raw, the
+    chroma repeated to full size, BT.601 to RGB in float (limited range, or full for a JPEG-range
     `yuvj420p` frame), area-scaled by OpenCV."""
     import cv2
 
     full = frame.format.name == "yuvj420p"
-    yuv = frame.to_ndarray(format=frame.format.name).astype(np.float32)  # the planes stacked: Y, then U, then V
+    yuv = frame.to_ndarray(format=frame.format.name).astype(np.float32)
     h, w = frame.height, frame.width
-    y = yuv[:h]
-    chroma = yuv[h:].reshape(2, h // 2, w // 2)
-    u, v = (np.repeat(np.repeat(c, 2, 0), 2, 1) - 128 for c in chroma)
+    if frame.format.name == "yuv444p":  # the three planes, each at full size
+        y, u, v = yuv[0], yuv[1] - 128, yuv[2] - 128
+    else:  # 4:2:0, the planes stacked: Y, then U, then V
+        y = yuv[:h]
+        chroma = yuv[h:].reshape(2, h // 2, w // 2)
+        u, v = (np.repeat(np.repeat(c, 2, 0), 2, 1) - 128 for c in chroma)
     if full:
         rgb = np.stack([y + 1.402 * v, y - 0.344 * u - 0.714 * v, y + 1.772 * u], axis=-1)
     else:
@@ -58,7 +61,7 @@ def _independent_rgb(frame: av.VideoFrame, width: int, height: int) -> np.ndarra
 
 
 @pytest.mark.parametrize("film", ["ccby_bbb_film_first30s.webm", "ccby_mdn_tears_of_steel_battle_clip.webm",
-                                  "ccby_intel_asl_sign_book.mkv"])
+                                  "ccby_intel_asl_sign_book.mkv", "pd_imageio_cockatoo.mp4"])
 def test_scaled_frames_match_an_independent_conversion(archive, film):
     """`rgb()` (FFmpeg's scaler to BGR, channels swapped: faster than its RGB) and a shot
     detector's `detector_rgb()` (scaled in YUV, then converted) against the same frames
@@ -69,14 +72,16 @@ def test_scaled_frames_match_an_independent_conversion(archive, film):
     for i, f in enumerate(decode_frames(archive / film)):
         if i % 60:
             continue
-        if film.endswith(".mkv"):
-            assert f.frame.format.name == "yuvj420p"  # what this film is here for
+        here_for = {"ccby_intel_asl_sign_book.mkv": "yuvj420p", "pd_imageio_cockatoo.mp4": "yuv444p"}
+        assert f.frame.format.name == here_for.get(film, f.frame.format.name)
+        # A 4:4:4 picture keeps its colour (through 4:2:0 it came out 1.3-1.8 levels off, a level darker).
+        within, means_within = (0.8, 0.5) if f.frame.format.name == "yuv444p" else (2.0, 2.5)
         for size in ((256, 144), (224, 224), (640, 360)):
             want = _independent_rgb(f.frame, *size)
             for got in (f.rgb(*size), f.detector_rgb(*size)):
                 got = got.astype(np.float32)
-                assert np.abs(got - want).mean() < 2.0, (film, i, size, np.abs(got - want).mean())
-                assert np.abs(got.mean((0, 1)) - want.mean((0, 1))).max() < 2.5, (film, i, size)
+                assert np.abs(got - want).mean() < within, (film, i, size, np.abs(got - want).mean())
+                assert np.abs(got.mean((0, 1)) - want.mean((0, 1))).max() < means_within, (film, i, size)
 
 
 def test_fingerprint_follows_content_not_path(archive, tmp_path):

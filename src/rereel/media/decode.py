@@ -85,8 +85,8 @@ def frame_to_rgb(frame: av.VideoFrame, width: int, height: int, *, in_yuv: bool 
     # threads: FFmpeg's scaler starts a thread per core unless told; a process given a share of
     # the cores (see decode_frames) keeps to it. The same pixels either way (627 frames of the
     # archive at three sizes compared). A small picture (a detector's, the encoder's, a
-    # thumbnail) is scaled in this thread alone: from 720p on 2 cores, 256x144 took 219 us
-    # across two threads and 439 us of CPU, 198 us on one; the frames of a lone film indexed
+    # thumbnail up to 4:3) is scaled in this thread alone: from 720p on 2 cores, 256x144 took
+    # 219 us across two threads and 439 us of CPU, 198 us on one; the frames of a lone film indexed
     # 9% sooner, its decode thread no longer waiting on the scaler's.
     threads = cpu_threads()
     if threads >= cpu_cores():
@@ -110,7 +110,7 @@ def frame_to_rgb(frame: av.VideoFrame, width: int, height: int, *, in_yuv: bool 
     return rgb
 
 
-SMALL_PICTURE = 320 * 180  # pixels: scaled in one thread (see frame_to_rgb)
+SMALL_PICTURE = 320 * 320  # pixels: scaled in one thread (see frame_to_rgb): a 4:3 thumbnail too
 
 _scalers = threading.local()
 _SCALERS_PER_THREAD = 8  # outputs in use at once: detector (two passes), encoder, thumbnail, render's fits
