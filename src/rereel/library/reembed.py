@@ -18,8 +18,6 @@ from rereel.library.folder import Library
 from rereel.media import decode_frames, fingerprint
 
 
-BATCH = 32
-
 
 def _embed_frames(path: Path, rows, encoder: Encoder, progress):
     """(frame ids, embeddings, grids, colours) for the catalog's frame rows of one video.
@@ -53,7 +51,7 @@ def _embed_frames(path: Path, rows, encoder: Encoder, progress):
             batch.append(f.rgb(ew, eh))
             batch_ids.append(wanted[f.index])
             seen += 1
-            if len(batch) >= BATCH:
+            if len(batch) >= encoder.batch_size:
                 flush()
         if f.index % 12 == 0:
             progress.advance(f.time)
