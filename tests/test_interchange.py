@@ -151,9 +151,15 @@ def test_melt_renders_the_timeline_as_rereel_does(small):
     (d / "t.mlt").write_text(otio.adapters.write_to_string(
         edit, adapter_name="mlt_xml", width="640", height="360", progressive="1", sample_aspect_num="1",
         sample_aspect_den="1", display_aspect_num="16", display_aspect_den="9", frame_rate_num="24", frame_rate_den="1"))
+    # real_time=-1: render every frame, as Kdenlive and Shotcut render to a file (the default, 1,
+    # plays in real time and may drop frames when the machine is busy). One fresh clone's `make
+    # test` found melt's file unreadable after melt exited 0; melt's own words, if it happens again:
     proc = subprocess.run([melt, "-quiet", str(d / "t.mlt"), "-consumer", f"avformat:{d / 'melt.mp4'}",
-                           "vcodec=libx264", "crf=12", "preset=veryfast", "an=1"], capture_output=True, text=True, timeout=300)
+                           "real_time=-1", "vcodec=libx264", "crf=12", "preset=veryfast", "an=1"],
+                          capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
+    size = (d / "melt.mp4").stat().st_size if (d / "melt.mp4").exists() else None
+    assert size, (size, proc.stdout[-1000:], proc.stderr[-2000:])
     _, ours = decode_gray(d / "rereel.mp4", (320, 180))
     _, theirs = decode_gray(d / "melt.mp4", (320, 180))
     assert len(ours) == len(theirs) == 240
