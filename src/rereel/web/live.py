@@ -27,8 +27,7 @@ from rereel.explore.pairs import MATCH_FIT, side_by_side
 from rereel.web.app import finite, not_found, state_of
 from rereel.web.archive import ROW_ID, match_hint
 from rereel.web.mirror import decode_jpeg
-from rereel.media.image import even
-from rereel.web.previews import jpeg
+from rereel.media.image import even, jpeg
 from rereel.web.security import printable, refuse
 
 router = APIRouter()

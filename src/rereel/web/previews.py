@@ -9,28 +9,18 @@ a JPEG decoded from one seek.
 from __future__ import annotations
 
 import hashlib
-import io
 import threading
 from collections import OrderedDict
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-
 from rereel.explore.footage import Footage, footage_frames
 from rereel.explore.pairs import TARGET_FIT, pair_stream, side_size
 from rereel.media import VideoWriter, decode_frames, probe
-from rereel.media.image import even
+from rereel.media.image import even, jpeg
 
 PREVIEW_WIDTH = 320
 PREVIEW_SECONDS = 8.0  # a hover shows the start of a long shot, not all of it
 PREVIEW_RATE = 24.0
-
-
-def jpeg(rgb: np.ndarray, quality: int = 85) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(rgb).save(buf, "JPEG", quality=quality)
-    return buf.getvalue()
 
 
 class Previews:
